@@ -1,0 +1,42 @@
+/**
+ * `npm start` and `npm run repl`: one node with the services named in SERVICES (all three by
+ * default). Ctrl-C (SIGINT) or SIGTERM stops it cleanly: in-flight requests finish, databases close.
+ */
+import { Errors } from "moleculer";
+import { loadConfig } from "../moleculer.config";
+import { createNode } from "../lib/node";
+
+async function main(): Promise<void> {
+	const config = loadConfig();
+	const broker = createNode(config);
+
+	let stopping = false;
+	const stop = async (signal: string) => {
+		if (stopping) return;
+		stopping = true;
+		broker.logger.info(`${signal} received, stopping…`);
+		try {
+			await broker.stop();
+			process.exit(0);
+		} catch (err) {
+			broker.logger.error("Stopping failed:", err);
+			process.exit(1);
+		}
+	};
+	process.on("SIGINT", () => void stop("SIGINT"));
+	process.on("SIGTERM", () => void stop("SIGTERM"));
+
+	await broker.start();
+	if (config.services.includes("api")) {
+		broker.logger.info(`REST API on http://${config.api.host}:${config.api.port}/api`);
+	}
+	if (process.argv.includes("--repl")) {
+		await broker.repl();
+	}
+}
+
+main().catch((err: unknown) => {
+	const message = err instanceof Errors.MoleculerError || err instanceof Error ? err.message : String(err);
+	console.error(`Failed to start: ${message}`);
+	process.exit(1);
+});

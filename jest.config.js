@@ -1,0 +1,13 @@
+/** Three kinds of test, one project each: `npm test` runs them all. */
+const transform = { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] };
+const common = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
+
+/** @type {import('jest').Config} */
+module.exports = {
+	projects: [
+		{ ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+		{ ...common, displayName: "integration", testMatch: ["<rootDir>/test/integration/**/*.test.ts"], testTimeout: 30_000 },
+		{ ...common, displayName: "cluster", testMatch: ["<rootDir>/test/cluster/**/*.test.ts"], testTimeout: 120_000 },
+	],
+	maxWorkers: 2,
+};

@@ -1,0 +1,67 @@
+/**
+ * Every name that crosses a process boundary lives here: services, event names, consumer
+ * groups and cache keys. A rename happens in one place or not at all.
+ */
+
+export const SERVICE_NAMES = ["api", "clients", "goals"] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** Producers: the service that owns an entity and writes its event log. */
+export const SOURCES = { clients: "clients", goals: "goals" } as const;
+export type Source = (typeof SOURCES)[keyof typeof SOURCES];
+
+export const EVENT_TYPES = ["CREATED", "UPDATED", "DELETED"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const CLIENT_EVENTS = {
+	CREATED: "client.created",
+	UPDATED: "client.updated",
+	DELETED: "client.deleted",
+} as const satisfies Record<EventType, string>;
+
+export const GOAL_EVENTS = {
+	CREATED: "goal.created",
+	UPDATED: "goal.updated",
+	DELETED: "goal.deleted",
+} as const satisfies Record<EventType, string>;
+
+/**
+ * Consumer groups. Each group gets its own durable queue per event on AMQP, shared by the
+ * group's replicas. The producer emits to these groups explicitly so that an event for a group
+ * whose nodes are all offline still reaches its queue.
+ */
+export const CONSUMER_GROUPS = {
+	/** the goal service consumes client.* */
+	goals: "goals",
+	/** the client service consumes goal.* */
+	clients: "clients",
+} as const;
+
+/** Groups known to consume each producer's events, whether or not a node of theirs is online. */
+export const KNOWN_CONSUMERS: Record<Source, string[]> = {
+	clients: [CONSUMER_GROUPS.goals],
+	goals: [CONSUMER_GROUPS.clients],
+};
+
+/** Internal actions (visibility "public": callable by other nodes, never published over HTTP). */
+export const INTERNAL_ACTIONS = {
+	clientsEventsAfter: "clients.eventsAfter",
+	goalsEventsAfter: "goals.eventsAfter",
+	clientsLookup: "clients.lookup",
+	goalsOfClient: "goals.ofClient",
+} as const;
+
+/** Moleculer cache keys: `<action>:<keys joined by "|">`. Writes clean exactly these. */
+export const cacheKeys = {
+	entity: (service: Source, id: number) => `${service}.get:${id}`,
+	lists: (service: Source) => `${service}.list:**`,
+};
+
+export const PAGE_SIZE_DEFAULT = 10;
+export const PAGE_SIZE_MAX = 100;
+/** Largest id we accept: PostgreSQL SERIAL is a 32-bit integer. */
+export const ID_MAX = 2_147_483_647;
+/** Largest targetAmount the contract allows, in whole units. */
+export const AMOUNT_MAX = 1e12;
+/** Rows per page when a consumer reads a producer's log. */
+export const CATCH_UP_PAGE_SIZE = 500;

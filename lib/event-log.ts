@@ -1,0 +1,115 @@
+/**
+ * A producer's event log: the transactional outbox and the audit trail in one table.
+ * A row is appended in the same transaction as the entity change it describes, so there is
+ * no change without its event and no event without its change. Consumers read it to catch up.
+ */
+import { randomUUID } from "node:crypto";
+import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op, Transaction } from "sequelize";
+import type { EventType, Source } from "./constants";
+import type { Database } from "./database";
+import type { DomainEvent, EventEnvelope, EventPage } from "./events";
+
+/** The fields an event carries besides its envelope. */
+export type EventFields<E extends DomainEvent> = Omit<E, keyof EventEnvelope>;
+
+interface EventLogRow extends Model<InferAttributes<EventLogRow>, InferCreationAttributes<EventLogRow>> {
+	sequence: number | null;
+	eventId: string;
+	eventType: EventType;
+	entityId: number;
+	version: number;
+	payload: string;
+	timestamp: string;
+}
+
+function defineEventLogModel(db: Database): ModelStatic<EventLogRow> {
+	return db.sequelize.define<EventLogRow>(
+		"EventLog",
+		{
+			sequence: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+			eventId: { type: DataTypes.STRING(36), allowNull: false, unique: true },
+			eventType: { type: DataTypes.STRING(16), allowNull: false },
+			entityId: { type: DataTypes.INTEGER, allowNull: false },
+			version: { type: DataTypes.INTEGER, allowNull: false },
+			payload: { type: DataTypes.TEXT, allowNull: false },
+			timestamp: { type: DataTypes.STRING(32), allowNull: false },
+		},
+		{
+			tableName: "event_log",
+			timestamps: false,
+			indexes: [{ unique: true, fields: ["entityId", "version"] }],
+		},
+	);
+}
+
+/** The log of one producer, whose events are of type `E` (ClientEvent or GoalEvent). */
+export class EventLog<E extends DomainEvent> {
+	readonly model: ModelStatic<EventLogRow>;
+
+	constructor(
+		private readonly db: Database,
+		private readonly source: Source,
+	) {
+		this.model = defineEventLogModel(db);
+	}
+
+	/**
+	 * Append one event inside the caller's transaction. Appends are serialised (an advisory lock
+	 * on PostgreSQL) so that sequences commit in order: a consumer reading "after N" can never
+	 * skip a lower sequence that commits late. Call it as the last write of the transaction.
+	 */
+	async append(
+		tx: Transaction,
+		eventType: EventType,
+		entityId: number,
+		version: number,
+		fields: EventFields<E>,
+	): Promise<E> {
+		await this.db.lock(tx, `${this.source}:event_log`);
+		const row = await this.model.create(
+			{
+				sequence: null,
+				eventId: randomUUID(),
+				eventType,
+				entityId,
+				version,
+				payload: JSON.stringify(fields),
+				timestamp: new Date().toISOString(),
+			},
+			{ transaction: tx },
+		);
+		return this.toEvent(row);
+	}
+
+	/** Events after `sequence`, oldest first: what a consumer catching up asks for. */
+	async readAfter(sequence: number, limit: number): Promise<EventPage<E>> {
+		const [rows, lastSequence] = await Promise.all([
+			this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit }),
+			this.lastSequence(),
+		]);
+		return { events: rows.map((row) => this.toEvent(row)), lastSequence };
+	}
+
+	/** Every event of one entity, by version: the audit trail. */
+	async history(entityId: number): Promise<E[]> {
+		const rows = await this.model.findAll({ where: { entityId }, order: [["version", "ASC"]] });
+		return rows.map((row) => this.toEvent(row));
+	}
+
+	async lastSequence(): Promise<number> {
+		const last: unknown = await this.model.max("sequence");
+		return Number(last ?? 0);
+	}
+
+	private toEvent(row: EventLogRow): E {
+		const envelope: EventEnvelope = {
+			eventId: row.eventId,
+			eventType: row.eventType,
+			source: this.source,
+			timestamp: row.timestamp,
+			sequence: Number(row.sequence),
+			version: row.version,
+		};
+		return { ...envelope, ...(JSON.parse(row.payload) as EventFields<E>) } as E;
+	}
+}

@@ -1,0 +1,75 @@
+/**
+ * Readiness of this node, component by component, each checked with a deadline: the databases
+ * of the services running here, the transporter, and the cacher. Event queue depths come with
+ * the AMQP transporter.
+ */
+import type { Service, ServiceBroker } from "moleculer";
+import type { DatabaseMethods } from "../mixins/database.mixin";
+
+export type Status = "UP" | "DOWN";
+
+export interface Component {
+	status: Status;
+	[detail: string]: unknown;
+}
+
+export interface Readiness {
+	status: Status;
+	components: { database: Component; transporter: Component; cacher: Component; queues: Component };
+}
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function worst(components: Component[]): Status {
+	return components.every((component) => component.status === "UP") ? "UP" : "DOWN";
+}
+
+async function withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	const deadline = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`${what}: no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+	});
+	try {
+		return await Promise.race([work, deadline]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+async function databases(broker: ServiceBroker, owners: readonly string[]): Promise<Component> {
+	const checks: Record<string, Component> = {};
+	for (const name of owners) {
+		const service = broker.getLocalService(name) as (Service & DatabaseMethods) | undefined;
+		if (service) checks[name] = await service.checkDatabase();
+	}
+	return { status: worst(Object.values(checks)), ...checks };
+}
+
+function transporter(broker: ServiceBroker): Component {
+	if (!broker.transit) return { status: "UP", type: "none" };
+	return { status: broker.transit.connected ? "UP" : "DOWN", type: broker.transit.tx.constructor.name };
+}
+
+async function cacher(broker: ServiceBroker): Promise<Component> {
+	const cache = broker.cacher;
+	if (!cache) return { status: "UP", type: "none" };
+	const type = cache.constructor.name;
+	const client = (cache as unknown as { client?: { ping?: () => Promise<string> } }).client;
+	if (type !== "RedisCacher" || !client?.ping) return { status: "UP", type };
+	try {
+		await withDeadline(client.ping(), "Redis ping");
+		return { status: "UP", type };
+	} catch (err) {
+		return { status: "DOWN", type, message: (err as Error).message };
+	}
+}
+
+export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly string[]): Promise<Readiness> {
+	const components = {
+		database: await databases(broker, dbOwners),
+		transporter: transporter(broker),
+		cacher: await cacher(broker),
+		queues: { status: "UP" as Status },
+	};
+	return { status: worst(Object.values(components)), components };
+}

@@ -1,0 +1,156 @@
+/**
+ * Consumer side: keeps a projection of another service's entities from its events.
+ *
+ * - Live events are applied in one transaction together with the checkpoint. The service's
+ *   `applyEvent` carries the version guard (apply only if newer), so a redelivered, replayed or
+ *   out-of-order event is a no-op: that one rule gives idempotency and per-entity order.
+ * - Catch-up reads the producer's log after the checkpoint, page by page, on start, when a live
+ *   event leaves a gap, and on a timer. A consumer that was down, or a lost message, converges
+ *   without help.
+ * - A handler failure never escapes to the transporter: it is logged and the event is re-read
+ *   from the log by the next catch-up.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Transaction } from "sequelize";
+import type { Checkpoints } from "../lib/checkpoints";
+import { CATCH_UP_PAGE_SIZE, type Source } from "../lib/constants";
+import type { Database } from "../lib/database";
+import { type Effects, mergeEffects } from "../lib/effects";
+import type { DomainEvent, EventPage } from "../lib/events";
+import type { EventLogMethods } from "./event-log.mixin";
+
+export interface ConsumerOptions {
+	/** the service whose events we consume */
+	producer: Source;
+	/** our consumer group: one durable queue per event, shared by our replicas */
+	group: string;
+	/** event names to subscribe to */
+	events: readonly string[];
+	/** the producer's internal action that serves its log */
+	eventsAfterAction: string;
+	catchUpIntervalMs: number;
+	db: Database;
+	checkpoints: Checkpoints;
+}
+
+/** What the consuming service implements. */
+export interface ConsumerMethods {
+	/** Apply one event to the projection inside `tx`, version-guarded; return what to settle after commit. */
+	applyEvent(tx: Transaction, event: DomainEvent): Promise<Effects>;
+}
+
+interface ConsumerState {
+	catchUpTimer?: NodeJS.Timeout;
+	catchUpRunning?: Promise<void>;
+	catchUpAgain?: boolean;
+	consumerStopping?: boolean;
+}
+
+type ConsumerThis = Service & ConsumerMethods & EventLogMethods & ConsumerState & ConsumerInternals;
+
+type ConsumerInternals = {
+	consumeLive(event: DomainEvent): Promise<void>;
+	requestCatchUp(reason: string): Promise<void>;
+	catchUp(): Promise<number>;
+};
+
+export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSchema> {
+	const { producer, group, db, checkpoints } = options;
+
+	const events: NonNullable<ServiceSchema["events"]> = {};
+	for (const name of options.events) {
+		events[name] = {
+			group,
+			handler(this: ConsumerThis, ctx: Context<DomainEvent>) {
+				return this.consumeLive(ctx.params);
+			},
+		};
+	}
+
+	const schema: Partial<ServiceSchema<ServiceSettingSchema, ConsumerInternals & ConsumerMethods & EventLogMethods, ConsumerState>> = {
+		events,
+		methods: {
+			async consumeLive(event: DomainEvent): Promise<void> {
+				try {
+					const { effects, position } = await db.transaction(async (tx) => ({
+						effects: await this.applyEvent(tx, event),
+						position: await checkpoints.advance(tx, producer, event.sequence),
+					}));
+					await this.settle(effects);
+					if (position === "gap") void this.requestCatchUp(`gap before ${producer} #${event.sequence}`);
+				} catch (err) {
+					// Never rethrow: the transporter would ack anyway (Moleculer swallows event errors).
+					this.logger.error(`Applying ${producer} #${event.sequence} failed; catch-up will retry it.`, err);
+					void this.requestCatchUp("failed live event");
+				}
+			},
+
+			/** Start a catch-up, or mark that another is wanted if one is running. */
+			requestCatchUp(reason: string): Promise<void> {
+				if (this.consumerStopping) return Promise.resolve();
+				if (this.catchUpRunning) {
+					this.catchUpAgain = true;
+					return this.catchUpRunning;
+				}
+				const run = async () => {
+					do {
+						this.catchUpAgain = false;
+						try {
+							const applied = await this.catchUp();
+							if (applied > 0) this.logger.info(`Caught up ${applied} ${producer} event(s) (${reason}).`);
+						} catch (err) {
+							this.logger.warn(`Catch-up from ${producer} failed (${(err as Error).message}); retrying on the next tick.`);
+							return;
+						}
+					} while (this.catchUpAgain && !this.consumerStopping);
+				};
+				this.catchUpRunning = run().finally(() => {
+					this.catchUpRunning = undefined;
+				});
+				return this.catchUpRunning;
+			},
+
+			/** Read and apply the producer's log after our checkpoint, one page per transaction. */
+			async catchUp(): Promise<number> {
+				let after = await checkpoints.get(producer);
+				let applied = 0;
+				while (!this.consumerStopping) {
+					const page: EventPage<DomainEvent> = await this.broker.call(options.eventsAfterAction, {
+						after,
+						limit: CATCH_UP_PAGE_SIZE,
+					});
+					if (page.events.length === 0) break;
+					const last = page.events[page.events.length - 1].sequence;
+					const effects = await db.transaction(async (tx) => {
+						const all: Effects[] = [];
+						for (const event of page.events) all.push(await this.applyEvent(tx, event));
+						await checkpoints.moveTo(tx, producer, last);
+						return mergeEffects(all);
+					});
+					await this.settle(effects);
+					applied += page.events.length;
+					after = last;
+					if (page.events.length < CATCH_UP_PAGE_SIZE) break;
+				}
+				return applied;
+			},
+		},
+		async started() {
+			this.consumerStopping = false;
+			await checkpoints.ensure(producer);
+			this.catchUpTimer = setInterval(() => void this.requestCatchUp("timer"), options.catchUpIntervalMs);
+			this.catchUpTimer.unref();
+			// Catch up as soon as the producer is reachable, without holding up our own start.
+			void this.broker
+				.waitForServices([producer], options.catchUpIntervalMs)
+				.then(() => this.requestCatchUp("start"))
+				.catch((err: Error) => this.logger.warn(`Initial catch-up deferred: ${err.message}`));
+		},
+		async stopped() {
+			this.consumerStopping = true;
+			clearInterval(this.catchUpTimer);
+			await this.catchUpRunning;
+		},
+	};
+	return schema as Partial<ServiceSchema>;
+}

@@ -1,0 +1,68 @@
+/**
+ * Producer side of the event log. The service writes its change and appends the event in one
+ * transaction (see EventLog.append); this mixin serves the log to consumers catching up and
+ * settles a committed transaction's effects: evict stale cache entries, then publish.
+ * Publishing is the fast path only: a lost publish is repaired by the consumers' catch-up.
+ */
+import type { Context, ServiceSchema } from "moleculer";
+import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, type Source } from "../lib/constants";
+import type { Effects } from "../lib/effects";
+import type { DomainEvent } from "../lib/events";
+import type { EventLog } from "../lib/event-log";
+
+export interface EventLogMethods {
+	settle(effects: Effects, ctx?: Context): Promise<void>;
+}
+
+export function eventName(event: DomainEvent): string {
+	return event.source === "clients" ? CLIENT_EVENTS[event.eventType] : GOAL_EVENTS[event.eventType];
+}
+
+export function EventLogMixin<E extends DomainEvent>(options: { source: Source; log: EventLog<E> }): Partial<ServiceSchema> {
+	const { source, log } = options;
+	const schema: Partial<ServiceSchema> = {
+		actions: {
+			/** Internal: a page of the log after a sequence, for consumers catching up. */
+			eventsAfter: {
+				visibility: "public",
+				params: {
+					after: { type: "number", integer: true, min: 0, convert: true },
+					limit: { type: "number", integer: true, positive: true, max: CATCH_UP_PAGE_SIZE, optional: true, convert: true },
+					$$strict: true,
+				},
+				handler(ctx: Context<{ after: number; limit?: number }>) {
+					return log.readAfter(ctx.params.after, ctx.params.limit ?? CATCH_UP_PAGE_SIZE);
+				},
+			},
+		},
+		methods: {
+			async settle(effects: Effects, ctx?: Context): Promise<void> {
+				const cacher = this.broker.cacher;
+				if (cacher && effects.cacheKeys.length > 0) {
+					try {
+						await Promise.all(effects.cacheKeys.map((key) => cacher.clean(key)));
+					} catch (err) {
+						this.logger.warn(`Cache eviction failed (${(err as Error).message}); entries expire by TTL.`);
+					}
+				}
+				for (const event of effects.events) {
+					const name = eventName(event);
+					try {
+						// With a transporter, emit to every known consumer group explicitly: Moleculer
+						// publishes nothing to a group none of whose nodes is online.
+						const groups = this.broker.transit
+							? [...new Set([...KNOWN_CONSUMERS[source], ...this.broker.getEventGroups(name)])]
+							: undefined;
+						const opts = groups ? { groups } : undefined;
+						await (ctx ? ctx.emit(name, event, opts) : this.broker.emit(name, event, opts));
+					} catch (err) {
+						this.logger.warn(
+							`Publishing ${name} #${event.sequence} failed (${(err as Error).message}); consumers will catch up from the log.`,
+						);
+					}
+				}
+			},
+		} satisfies EventLogMethods & ThisType<import("moleculer").Service>,
+	};
+	return schema;
+}

@@ -1,0 +1,169 @@
+/**
+ * All configuration, read from the environment in one place (moleculer-runner's variable
+ * names), validated into one typed object, and turned into Moleculer BrokerOptions.
+ * Nothing else in the codebase reads `process.env`.
+ */
+import os from "node:os";
+import { type BrokerOptions, Errors, type LoggerConfig } from "moleculer";
+import type { ApiOptions } from "./services/api.service";
+import type { ClientsServiceOptions } from "./services/clients.service";
+import type { GoalsServiceOptions } from "./services/goals.service";
+import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
+import { ConfigError } from "./lib/errors";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface AppConfig {
+	/** which services this node runs */
+	services: ServiceName[];
+	namespace: string;
+	nodeID: string;
+	/** a transporter URL (amqp://…), or null for a single process */
+	transporter: string | null;
+	/** "Memory" or a redis:// URL */
+	cacher: string;
+	logLevel: LogLevel | "silent";
+	api: ApiOptions;
+	clients: ClientsServiceOptions;
+	goals: GoalsServiceOptions;
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string, fallback: string): string {
+	const value = env[name]?.trim();
+	return value ? value : fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+	const raw = env[name]?.trim();
+	if (!raw) return fallback;
+	const value = Number(raw);
+	if (!Number.isInteger(value) || value < min || value > max) {
+		throw new ConfigError(name, `'${raw}' is not a whole number from ${min} to ${max}`);
+	}
+	return value;
+}
+
+function serviceList(env: Env): ServiceName[] {
+	const raw = text(env, "SERVICES", SERVICE_NAMES.join(","));
+	const names = raw.split(",").map((name) => name.trim()).filter(Boolean);
+	const unknown = names.filter((name) => !(SERVICE_NAMES as readonly string[]).includes(name));
+	if (unknown.length > 0 || names.length === 0) {
+		throw new ConfigError("SERVICES", `'${raw}' must be a comma list from ${SERVICE_NAMES.join(",")}`);
+	}
+	return [...new Set(names)] as ServiceName[];
+}
+
+function logLevel(env: Env): LogLevel | "silent" {
+	const raw = text(env, "LOG_LEVEL", "info").toLowerCase();
+	if (raw === "silent" || (LOG_LEVELS as readonly string[]).includes(raw)) return raw as LogLevel | "silent";
+	throw new ConfigError("LOG_LEVEL", `'${raw}' must be one of ${LOG_LEVELS.join(", ")} or silent`);
+}
+
+function cacherUrl(env: Env): string {
+	const raw = text(env, "CACHER", "Memory");
+	if (raw === "Memory" || /^rediss?:\/\//.test(raw)) return raw;
+	throw new ConfigError("CACHER", `'${raw}' must be Memory or a redis:// URL`);
+}
+
+function transporterUrl(env: Env): string | null {
+	const raw = env.TRANSPORTER?.trim();
+	if (!raw) return null;
+	if (/^amqps?:\/\//.test(raw)) return raw;
+	throw new ConfigError("TRANSPORTER", `'${raw}' must be an amqp:// URL (or unset for a single process)`);
+}
+
+/** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
+export function loadConfig(env: Env = process.env): AppConfig {
+	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
+	return {
+		services: serviceList(env),
+		namespace: text(env, "NAMESPACE", ""),
+		nodeID: text(env, "NODEID", `${os.hostname()}-${process.pid}`),
+		transporter: transporterUrl(env),
+		cacher: cacherUrl(env),
+		logLevel: logLevel(env),
+		api: {
+			port: integer(env, "PORT", 3000, 0, 65535),
+			host: text(env, "HOST", "127.0.0.1"),
+			rateLimit: integer(env, "RATE_LIMIT", 0, 0, 1_000_000),
+		},
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs },
+		goals: {
+			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
+			catchUpIntervalMs,
+			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
+		},
+	};
+}
+
+function logger(config: AppConfig): LoggerConfig | false {
+	if (config.logLevel === "silent") return false;
+	return { type: "Console", options: { level: config.logLevel, formatter: "short", moduleColors: false } };
+}
+
+/**
+ * Only a request that never reached a handler is retried: retrying a timed-out write could
+ * apply it twice.
+ */
+function notDelivered(err: Error): boolean {
+	return err instanceof Errors.ServiceNotAvailableError;
+}
+
+/** The breaker counts what says "that node is in trouble": timeouts and 5xx, never a 4xx answer. */
+function breakerCounts(err: Error): boolean {
+	if (err instanceof Errors.RequestTimeoutError) return true;
+	return err instanceof Errors.MoleculerError ? err.code >= 500 : true;
+}
+
+export function createBrokerOptions(config: AppConfig): BrokerOptions {
+	return {
+		namespace: config.namespace,
+		nodeID: config.nodeID,
+		logger: logger(config),
+		transporter: config.transporter
+			? {
+					type: "AMQP",
+					options: {
+						url: config.transporter,
+						// Event queues: durable, shared by a group's replicas, kept while consumers are down.
+						autoDeleteQueues: false,
+						eventTimeToLive: 86_400_000,
+						messageOptions: { persistent: true },
+						prefetch: 1,
+					},
+				}
+			: null,
+		// With a transporter each event group gets one durable queue shared by its replicas.
+		// Without one, the balancer must stay on or local handlers would never be called.
+		disableBalancer: config.transporter !== null,
+		cacher:
+			config.cacher === "Memory"
+				? { type: "Memory", options: { ttl: 60 } }
+				: {
+						type: "Redis",
+						options: {
+							ttl: 60,
+							prefix: `MOL${config.namespace ? `-${config.namespace}` : ""}`,
+							// ioredis connection options (Moleculer passes them to `new Redis(...)`)
+							redis: { host: new URL(config.cacher).hostname, port: Number(new URL(config.cacher).port || 6379) },
+						},
+					},
+		requestTimeout: 10_000,
+		retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: notDelivered },
+		circuitBreaker: {
+			enabled: true,
+			threshold: 0.5,
+			minRequestCount: 5,
+			windowTime: 20,
+			halfOpenTime: 5_000,
+			check: breakerCounts,
+		},
+		// Finish in-flight requests and events before services stop (Ctrl-C loses nothing).
+		tracking: { enabled: true, shutdownTimeout: 5_000 },
+		validator: true,
+		skipProcessEventRegistration: true,
+	};
+}

@@ -1,0 +1,137 @@
+/**
+ * The REST gateway (moleculer-web). Only the routes below are reachable: no auto-aliases, no
+ * `$node.*`, no internal actions. Request bodies are JSON objects of at most 100 kB; every error
+ * leaves as `{ name, message, code, type, data }` without a stack.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema } from "moleculer";
+import ApiGateway, { type ApiSettingsSchema } from "moleculer-web";
+import { FieldValidationError } from "../lib/errors";
+import { toPublicError } from "../lib/http-errors";
+import { checkReadiness } from "../lib/readiness";
+
+export interface ApiOptions {
+	port: number;
+	host: string;
+	/** requests per minute per client IP; 0 is no limit */
+	rateLimit: number;
+}
+
+/** moleculer-web's request, as far as we use it. */
+interface GatewayRequest extends IncomingMessage {
+	$params: { body?: unknown; query?: Record<string, unknown>; params?: Record<string, unknown> } & Record<string, unknown>;
+	originalUrl?: string;
+}
+
+export const ROUTES = {
+	"POST /clients": "clients.create",
+	"GET /clients": "clients.list",
+	"GET /clients/:id": "clients.get",
+	"PUT /clients/:id": "clients.update",
+	"DELETE /clients/:id": "clients.remove",
+	"GET /clients/:id/goals": "clients.goals",
+	"GET /clients/:id/events": "clients.history",
+	"POST /goals": "goals.create",
+	"GET /goals": "goals.list",
+	"GET /goals/:id": "goals.get",
+	"PUT /goals/:id": "goals.update",
+	"DELETE /goals/:id": "goals.remove",
+	"GET /goals/:id/events": "goals.history",
+	"GET /health": "api.health",
+	"GET /ready": "api.ready",
+} as const;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Path, query and body into one params object. A body must be a JSON object, and may not
+ * repeat a path or query parameter (it would be silently overridden otherwise).
+ */
+function mergeRequestParams(req: GatewayRequest): Record<string, unknown> {
+	const { body, query = {}, params = {} } = req.$params;
+	if (body !== undefined && !isPlainObject(body)) {
+		throw new FieldValidationError([{ type: "object", field: "body", message: "The request body must be a JSON object." }]);
+	}
+	const fromBody = body ?? {};
+	const clashes = Object.keys(fromBody).filter((key) => key in params || key in query);
+	if (clashes.length > 0) {
+		throw new FieldValidationError(
+			clashes.map((field) => ({ type: "forbidden", field, message: `The '${field}' field cannot be set in the body.` })),
+		);
+	}
+	return { ...query, ...fromBody, ...params };
+}
+
+function sendError(this: { logger: { error: (...args: unknown[]) => void } }, req: IncomingMessage, res: ServerResponse, err: unknown) {
+	const error = toPublicError(err);
+	if (error.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
+	if (res.headersSent) return;
+	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	res.writeHead(error.code);
+	res.end(JSON.stringify(error));
+}
+
+export function createApiService(options: ApiOptions): ServiceSchema<ApiSettingsSchema> {
+	return {
+		name: "api",
+		mixins: [ApiGateway],
+		settings: {
+			port: options.port,
+			ip: options.host,
+			log4XXResponses: false,
+			logRequest: "debug",
+			logResponse: "debug",
+			onError: sendError,
+			routes: [
+				{
+					path: "/api",
+					mappingPolicy: "restrict",
+					autoAliases: false,
+					mergeParams: false,
+					bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+					aliases: ROUTES,
+					rateLimit:
+						options.rateLimit > 0
+							? {
+									window: 60_000,
+									limit: options.rateLimit,
+									headers: true,
+									// the socket's address: X-Forwarded-For is the client's to forge
+									key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown",
+								}
+							: undefined,
+					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+						req.$params = mergeRequestParams(req);
+					},
+					onAfterCall(ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
+						if (req.method === "POST" && isPlainObject(data)) {
+							ctx.meta.$statusCode = 201;
+							ctx.meta.$location = `${(req.originalUrl ?? req.url ?? "").split("?")[0]}/${String(data.id)}`;
+						} else if (req.method === "DELETE") {
+							ctx.meta.$statusCode = 204;
+						}
+						return data;
+					},
+					onError: sendError,
+				},
+			],
+		},
+
+		actions: {
+			health: {
+				handler() {
+					return { status: "UP" };
+				},
+			},
+			ready: {
+				async handler(ctx: Context<unknown, Record<string, unknown>>) {
+					const readiness = await checkReadiness(this.broker, ["clients", "goals"]);
+					if (readiness.status !== "UP") ctx.meta.$statusCode = 503;
+					return readiness;
+				},
+			},
+		},
+	};
+}

@@ -1,0 +1,171 @@
+/**
+ * The client service: owns clients, publishes client.* events, and keeps its own copy of each
+ * client's goals from goal.* events (consumer group "clients").
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Checkpoints } from "../lib/checkpoints";
+import { ClientStore, clientEventFields } from "../lib/clients/client-store";
+import {
+	cacheKeys,
+	CONSUMER_GROUPS,
+	GOAL_EVENTS,
+	INTERNAL_ACTIONS,
+	SOURCES,
+} from "../lib/constants";
+import { Database } from "../lib/database";
+import { noEffects } from "../lib/effects";
+import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
+import type { ClientEvent, DomainEvent } from "../lib/events";
+import { EventLog } from "../lib/event-log";
+import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
+import { emailParam, idParam, nameParam, requireOneOf } from "../lib/params";
+import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
+import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
+import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
+
+export interface ClientsServiceOptions {
+	dbUri: string;
+	catchUpIntervalMs: number;
+}
+
+type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
+
+export function createClientsService(options: ClientsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
+	const db = new Database(options.dbUri);
+	const store = new ClientStore(db);
+	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
+	const checkpoints = new Checkpoints(db);
+
+	return {
+		name: "clients",
+		// Lifecycle order: the last mixin starts first and stops last, so the database
+		// connects before the consumer starts and closes after it stops.
+		mixins: [
+			EventConsumerMixin({
+				producer: SOURCES.goals,
+				group: CONSUMER_GROUPS.clients,
+				events: Object.values(GOAL_EVENTS),
+				eventsAfterAction: INTERNAL_ACTIONS.goalsEventsAfter,
+				catchUpIntervalMs: options.catchUpIntervalMs,
+				db,
+				checkpoints,
+			}),
+			EventLogMixin({ source: SOURCES.clients, log }),
+			DatabaseMixin(db, store.clients),
+		],
+
+		actions: {
+			create: {
+				params: { name: nameParam, email: emailParam, $$strict: true },
+				async handler(ctx: Context<{ name: string; email: string }>) {
+					const { row, event } = await db.transaction(async (tx) => {
+						const row = await store.insert(tx, ctx.params.name, ctx.params.email);
+						const event = await log.append(tx, "CREATED", Number(row.id), row.version, clientEventFields(row));
+						return { row, event };
+					});
+					await this.settle({ cacheKeys: [cacheKeys.lists("clients")], events: [event] }, ctx);
+					return (await store.present([row]))[0];
+				},
+			},
+
+			list: {
+				cache: { keys: ["page", "pageSize"] },
+				params: { ...pageParams, $$strict: true },
+				async handler(ctx: Context<PageRequest>) {
+					const { page, pageSize, offset } = pageWindow(ctx.params);
+					const { rows, total } = await store.listAlive(offset, pageSize);
+					return toPage(await store.present(rows), total, page, pageSize);
+				},
+			},
+
+			get: {
+				cache: { keys: ["id"] },
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const row = await store.findAlive(ctx.params.id);
+					if (!row) throw new EntityNotFoundError("Client", ctx.params.id);
+					return (await store.present([row]))[0];
+				},
+			},
+
+			update: {
+				params: {
+					id: idParam,
+					name: { ...nameParam, optional: true },
+					email: { ...emailParam, optional: true },
+					$$strict: true,
+				},
+				async handler(ctx: Context<{ id: number; name?: string; email?: string }>) {
+					requireOneOf(ctx.params, ["name", "email"]);
+					const { id, ...changes } = ctx.params;
+					const { row, event } = await db.transaction(async (tx) => {
+						const row = await store.update(tx, await store.getForUpdate(tx, id), changes);
+						const event = await log.append(tx, "UPDATED", id, row.version, clientEventFields(row));
+						return { row, event };
+					});
+					await this.settle({ cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] }, ctx);
+					return (await store.present([row]))[0];
+				},
+			},
+
+			remove: {
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const { id } = ctx.params;
+					const event = await db.transaction(async (tx) => {
+						const row = await store.markDeleted(tx, await store.getForUpdate(tx, id));
+						return log.append(tx, "DELETED", id, row.version, clientEventFields(row));
+					});
+					await this.settle({ cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] }, ctx);
+					return null;
+				},
+			},
+
+			/** GET /clients/:id/goals: the client's goals as the goal service holds them. */
+			goals: {
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const row = await store.findAlive(ctx.params.id);
+					if (!row) throw new EntityNotFoundError("Client", ctx.params.id);
+					try {
+						return await ctx.call(INTERNAL_ACTIONS.goalsOfClient, { clientId: ctx.params.id });
+					} catch (err) {
+						if (isUnavailable(err)) {
+							throw new DependencyUnavailableError("The goal service is unavailable", { service: "goals" });
+						}
+						throw err;
+					}
+				},
+			},
+
+			/** GET /clients/:id/events: the audit trail, kept after deletion. */
+			history: {
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const events = await log.history(ctx.params.id);
+					if (events.length === 0) throw new EntityNotFoundError("Client", ctx.params.id);
+					return events;
+				},
+			},
+
+			/** Internal: what goal creation needs to know about a client, deleted ones included. */
+			lookup: {
+				visibility: "public",
+				params: { id: idParam, $$strict: true },
+				handler(ctx: Context<{ id: number }>) {
+					return store.lookup(ctx.params.id);
+				},
+			},
+		},
+
+		methods: {
+			/** goal.* → our copy of the client's goals (version-guarded). */
+			async applyEvent(tx, event: DomainEvent) {
+				if (event.source !== SOURCES.goals) return noEffects();
+				const changed = await store.applyGoalEvent(tx, event);
+				if (!changed) return noEffects();
+				return { cacheKeys: [cacheKeys.entity("clients", event.clientId), cacheKeys.lists("clients")], events: [] };
+			},
+		},
+	};
+}

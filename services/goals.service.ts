@@ -1,0 +1,205 @@
+/**
+ * The goal service: owns goals, publishes goal.* events, and keeps its own copy of clients from
+ * client.* events (consumer group "goals"): their names for `Goal.clientName`, and tombstones so
+ * that a deleted client's goals are deleted and no new goal can be attached to it.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Checkpoints } from "../lib/checkpoints";
+import type { ClientLookup } from "../lib/clients/client-store";
+import { cacheKeys, CLIENT_EVENTS, CONSUMER_GROUPS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
+import { Database } from "../lib/database";
+import { mergeEffects, noEffects } from "../lib/effects";
+import { DependencyUnavailableError, EntityNotFoundError, FieldValidationError, isUnavailable } from "../lib/errors";
+import type { DomainEvent, GoalEvent } from "../lib/events";
+import { EventLog } from "../lib/event-log";
+import { applyClientState, clientStateOf } from "../lib/goals/apply-client-state";
+import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
+import { toCents } from "../lib/money";
+import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
+import { amountParam, idParam, nameParam, requireOneOf } from "../lib/params";
+import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
+import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
+import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
+
+export interface GoalsServiceOptions {
+	dbUri: string;
+	catchUpIntervalMs: number;
+	/** how long goal creation waits for the client service before using its own copy */
+	clientCheckTimeoutMs: number;
+}
+
+/** The client check's answer: the client service's word, or "unavailable" when it could not answer. */
+type ClientCheck = ClientLookup | null | "unavailable";
+
+type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods & {
+	checkClient(ctx: Context, clientId: number): Promise<ClientCheck>;
+};
+
+function clientNotFound(clientId: number): FieldValidationError {
+	return new FieldValidationError([
+		{ type: "clientNotFound", field: "clientId", message: `Client ${clientId} does not exist or is deleted.`, actual: clientId },
+	]);
+}
+
+export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
+	const db = new Database(options.dbUri);
+	const store = new GoalStore(db);
+	const log = new EventLog<GoalEvent>(db, SOURCES.goals);
+	const checkpoints = new Checkpoints(db);
+
+	return {
+		name: "goals",
+		// Lifecycle order: the last mixin starts first and stops last, so the database
+		// connects before the consumer starts and closes after it stops.
+		mixins: [
+			EventConsumerMixin({
+				producer: SOURCES.clients,
+				group: CONSUMER_GROUPS.goals,
+				events: Object.values(CLIENT_EVENTS),
+				eventsAfterAction: INTERNAL_ACTIONS.clientsEventsAfter,
+				catchUpIntervalMs: options.catchUpIntervalMs,
+				db,
+				checkpoints,
+			}),
+			EventLogMixin({ source: SOURCES.goals, log }),
+			DatabaseMixin(db, store.goals),
+		],
+
+		actions: {
+			create: {
+				params: { clientId: idParam, goalName: nameParam, targetAmount: amountParam, $$strict: true },
+				async handler(ctx: Context<{ clientId: number; goalName: string; targetAmount: number }>) {
+					const { clientId, goalName } = ctx.params;
+					const targetCents = toCents(ctx.params.targetAmount);
+					const check = await this.checkClient(ctx, clientId);
+					if (check !== "unavailable" && (check === null || check.deleted)) throw clientNotFound(clientId);
+
+					const { row, effects } = await db.transaction(async (tx) => {
+						// What the client service just told us is the newest we know: keep it.
+						const learned = check === "unavailable"
+							? noEffects()
+							: await applyClientState(store, log, tx, {
+									clientId,
+									name: check.name,
+									email: check.email,
+									version: check.version,
+									deleted: false,
+								});
+						// Re-check our copy under its lock: a deletion may have arrived since the call.
+						await store.lockClient(tx, clientId);
+						const client = await store.clientCopy(tx, clientId);
+						if (!client) {
+							throw new DependencyUnavailableError(
+								`Cannot check client ${clientId}: the client service is unavailable and the client is unknown here`,
+								{ service: "clients", clientId },
+							);
+						}
+						if (client.deleted) throw clientNotFound(clientId);
+						const row = await store.insert(tx, { clientId, clientName: client.name, goalName, targetCents });
+						const event = await log.append(tx, "CREATED", Number(row.id), row.version, goalEventFields(row));
+						return { row, effects: mergeEffects([learned, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]) };
+					});
+					await this.settle(effects, ctx);
+					return presentGoal(row);
+				},
+			},
+
+			list: {
+				cache: { keys: ["clientId", "page", "pageSize"] },
+				params: { clientId: { ...idParam, optional: true }, ...pageParams, $$strict: true },
+				async handler(ctx: Context<PageRequest & { clientId?: number }>) {
+					const { page, pageSize, offset } = pageWindow(ctx.params);
+					const { rows, total } = await store.listAlive({ clientId: ctx.params.clientId }, offset, pageSize);
+					return toPage(rows.map(presentGoal), total, page, pageSize);
+				},
+			},
+
+			get: {
+				cache: { keys: ["id"] },
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const row = await store.findAlive(ctx.params.id);
+					if (!row) throw new EntityNotFoundError("Goal", ctx.params.id);
+					return presentGoal(row);
+				},
+			},
+
+			update: {
+				params: {
+					id: idParam,
+					goalName: { ...nameParam, optional: true },
+					targetAmount: { ...amountParam, optional: true },
+					clientId: { type: "forbidden", messages: { forbidden: "The 'clientId' of a goal cannot change." } },
+					$$strict: true,
+				},
+				async handler(ctx: Context<{ id: number; goalName?: string; targetAmount?: number }>) {
+					requireOneOf(ctx.params, ["goalName", "targetAmount"]);
+					const { id, goalName, targetAmount } = ctx.params;
+					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
+					const { row, event } = await db.transaction(async (tx) => {
+						const row = await store.update(tx, await store.getForUpdate(tx, id), { goalName, targetCents });
+						const event = await log.append(tx, "UPDATED", id, row.version, goalEventFields(row));
+						return { row, event };
+					});
+					await this.settle({ cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] }, ctx);
+					return presentGoal(row);
+				},
+			},
+
+			remove: {
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const { id } = ctx.params;
+					const event = await db.transaction(async (tx) => {
+						const row = await store.markDeleted(tx, await store.getForUpdate(tx, id));
+						return log.append(tx, "DELETED", id, row.version, goalEventFields(row));
+					});
+					await this.settle({ cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] }, ctx);
+					return null;
+				},
+			},
+
+			/** GET /goals/:id/events: the audit trail, kept after deletion. */
+			history: {
+				params: { id: idParam, $$strict: true },
+				async handler(ctx: Context<{ id: number }>) {
+					const events = await log.history(ctx.params.id);
+					if (events.length === 0) throw new EntityNotFoundError("Goal", ctx.params.id);
+					return events;
+				},
+			},
+
+			/** Internal: a client's living goals, for GET /clients/:id/goals. */
+			ofClient: {
+				visibility: "public",
+				params: { clientId: idParam, $$strict: true },
+				async handler(ctx: Context<{ clientId: number }>) {
+					return (await store.allAliveOf(ctx.params.clientId)).map(presentGoal);
+				},
+			},
+		},
+
+		methods: {
+			/** client.* → our copy of the client, its goals' clientName, and the cascade on delete. */
+			async applyEvent(tx, event: DomainEvent) {
+				if (event.source !== SOURCES.clients) return noEffects();
+				return applyClientState(store, log, tx, clientStateOf(event));
+			},
+
+			/** Ask the client service about a client; "unavailable" if it cannot answer in time. */
+			async checkClient(ctx: Context, clientId: number): Promise<ClientCheck> {
+				try {
+					return await ctx.call<ClientLookup | null, { id: number }>(
+						INTERNAL_ACTIONS.clientsLookup,
+						{ id: clientId },
+						{ timeout: options.clientCheckTimeoutMs, retries: 0 },
+					);
+				} catch (err) {
+					if (!isUnavailable(err)) throw err;
+					this.logger.warn(`Client check for ${clientId} failed (${(err as Error).message}); using the local copy.`);
+					return "unavailable";
+				}
+			},
+		},
+	};
+}
