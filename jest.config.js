@@ -1,5 +1,5 @@
 /** Three kinds of test, one project each: `npm test` runs them all. */
-const transform = { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] };
+const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
 const common = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
 
 /** @type {import('jest').Config} */

@@ -8,6 +8,7 @@ import { type BrokerOptions, Errors, type LoggerConfig } from "moleculer";
 import type { ApiOptions } from "./services/api.service";
 import type { ClientsServiceOptions } from "./services/clients.service";
 import type { GoalsServiceOptions } from "./services/goals.service";
+import { cacheKeygen } from "./lib/cache-keys";
 import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
 import { ConfigError } from "./lib/errors";
 
@@ -141,11 +142,12 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		disableBalancer: config.transporter !== null,
 		cacher:
 			config.cacher === "Memory"
-				? { type: "Memory", options: { ttl: 60 } }
+				? { type: "Memory", options: { ttl: 60, keygen: cacheKeygen } }
 				: {
 						type: "Redis",
 						options: {
 							ttl: 60,
+							keygen: cacheKeygen,
 							prefix: `MOL${config.namespace ? `-${config.namespace}` : ""}`,
 							// ioredis connection options (Moleculer passes them to `new Redis(...)`)
 							redis: { host: new URL(config.cacher).hostname, port: Number(new URL(config.cacher).port || 6379) },

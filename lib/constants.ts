@@ -51,12 +51,6 @@ export const INTERNAL_ACTIONS = {
 	goalsOfClient: "goals.ofClient",
 } as const;
 
-/** Moleculer cache keys: `<action>:<keys joined by "|">`. Writes clean exactly these. */
-export const cacheKeys = {
-	entity: (service: Source, id: number) => `${service}.get:${id}`,
-	lists: (service: Source) => `${service}.list:**`,
-};
-
 export const PAGE_SIZE_DEFAULT = 10;
 export const PAGE_SIZE_MAX = 100;
 /** Largest id we accept: PostgreSQL SERIAL is a 32-bit integer. */

@@ -47,8 +47,12 @@ const INTERNAL: PublicError = { name: "InternalServerError", message: "Internal 
 /** fastest-validator reports unknown keys as one "objectStrict" entry; list each key as its own field. */
 function expandStrictErrors(data: unknown): unknown {
 	if (!Array.isArray(data)) return data;
-	return data.flatMap((entry: FieldError) => {
-		if (entry?.type !== "objectStrict" || typeof entry.actual !== "string") return [entry];
+	return data.flatMap((entry: FieldError & { expected?: unknown }): FieldError[] => {
+		if (entry?.type !== "objectStrict" || typeof entry.actual !== "string") {
+			// Moleculer adds nodeID and action to each entry: internal detail, not the client's business.
+			const { type, field, message, actual, expected } = entry;
+			return [{ type, field, message, actual, ...(expected === undefined ? {} : { expected }) } as FieldError];
+		}
 		const parent = entry.field ? `${entry.field}.` : "";
 		return entry.actual.split(", ").map((key) => ({
 			type: "objectStrict",

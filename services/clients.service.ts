@@ -3,10 +3,10 @@
  * client's goals from goal.* events (consumer group "clients").
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { cacheKeys } from "../lib/cache-keys";
 import { Checkpoints } from "../lib/checkpoints";
 import { ClientStore, clientEventFields } from "../lib/clients/client-store";
 import {
-	cacheKeys,
 	CONSUMER_GROUPS,
 	GOAL_EVENTS,
 	INTERNAL_ACTIONS,

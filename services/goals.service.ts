@@ -4,9 +4,10 @@
  * that a deleted client's goals are deleted and no new goal can be attached to it.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { cacheKeys } from "../lib/cache-keys";
 import { Checkpoints } from "../lib/checkpoints";
 import type { ClientLookup } from "../lib/clients/client-store";
-import { cacheKeys, CLIENT_EVENTS, CONSUMER_GROUPS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
+import { CLIENT_EVENTS, CONSUMER_GROUPS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/database";
 import { mergeEffects, noEffects } from "../lib/effects";
 import { DependencyUnavailableError, EntityNotFoundError, FieldValidationError, isUnavailable } from "../lib/errors";

@@ -8,7 +8,7 @@
  *   goal DELETED event appended to our log in the same transaction.
  */
 import type { Transaction } from "sequelize";
-import { cacheKeys } from "../constants";
+import { cacheKeys } from "../cache-keys";
 import { type Effects, noEffects } from "../effects";
 import type { ClientEvent, GoalEvent } from "../events";
 import type { EventLog } from "../event-log";
