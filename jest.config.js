@@ -9,5 +9,6 @@ module.exports = {
 		{ ...common, displayName: "integration", testMatch: ["<rootDir>/test/integration/**/*.test.ts"], testTimeout: 30_000 },
 		{ ...common, displayName: "cluster", testMatch: ["<rootDir>/test/cluster/**/*.test.ts"], testTimeout: 120_000 },
 	],
+	globalSetup: "<rootDir>/jest.global-setup.ts",
 	maxWorkers: 2,
 };

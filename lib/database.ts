@@ -2,7 +2,7 @@
  * One service's database, reached through Sequelize: SQLite (a file or memory) for a single
  * replica, PostgreSQL when replicas share it. Everything dialect-specific lives here.
  */
-import { QueryTypes, Sequelize, Transaction } from "sequelize";
+import { QueryTypes, Sequelize, type SyncOptions, Transaction } from "sequelize";
 import { ConfigError } from "./errors";
 import { Mutex } from "./mutex";
 
@@ -56,12 +56,23 @@ export class Database {
 		});
 	}
 
-	/** Dialect settings that must hold before the first write. */
-	async prepare(): Promise<void> {
-		if (this.dialect === "sqlite" && this.location !== ":memory:") {
+	/** Create the tables and indexes that are missing; safe when replicas start together. */
+	async createSchema(): Promise<void> {
+		if (this.dialect === "postgres") {
+			// Replicas starting at once would race on CREATE TABLE / CREATE INDEX: one at a time.
+			await this.sequelize.transaction(async (tx) => {
+				await this.lock(tx, "schema");
+				// Sequelize passes the transaction down to every CREATE (its SyncOptions type omits it).
+				const options: SyncOptions & { transaction: Transaction } = { transaction: tx };
+				await this.sequelize.sync(options);
+			});
+			return;
+		}
+		if (this.location !== ":memory:") {
 			// WAL: readers never block the writer, and a reader never sees SQLITE_BUSY at commit.
 			await this.sequelize.query("PRAGMA journal_mode=WAL");
 		}
+		await this.sequelize.sync();
 	}
 
 	async ping(timeoutMs: number): Promise<void> {

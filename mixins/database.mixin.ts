@@ -28,8 +28,7 @@ export function DatabaseMixin<M extends Model>(db: Database, mainModel: ModelSta
 		actions: Object.fromEntries(GENERIC_ACTIONS.map((name) => [name, false])),
 		/** Called by moleculer-db once connected: create the schema, then dialect settings. */
 		async afterConnected(this: Service) {
-			await db.prepare();
-			await db.sequelize.sync();
+			await db.createSchema();
 			this.logger.info(`Database ready: ${db.dialect} ${db.location}`);
 		},
 		methods: {

@@ -1,0 +1,2 @@
+-- Each service owns its database; "clients" is created by POSTGRES_DB.
+CREATE DATABASE goals;

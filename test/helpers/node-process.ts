@@ -1,0 +1,66 @@
+/**
+ * Real node processes: `bin/start.ts` started as its own OS process with the environment a
+ * docker-compose service would get. Output is kept for failure messages.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { waitFor } from "./wait";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+export interface NodeProcess {
+	name: string;
+	child: ChildProcess;
+	/** everything the process printed so far */
+	output(): string;
+	/** resolves with the exit code (or signal) once the process has exited */
+	exited: Promise<number | NodeJS.Signals>;
+	/** SIGTERM and wait for exit */
+	stop(): Promise<number | NodeJS.Signals>;
+	/** SIGKILL: no shutdown, no cleanup */
+	kill9(): Promise<number | NodeJS.Signals>;
+}
+
+export function startNode(name: string, env: Record<string, string>): NodeProcess {
+	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], {
+		cwd: ROOT,
+		env: { ...process.env, LOG_LEVEL: "warn", ...env },
+		stdio: ["ignore", "pipe", "pipe"],
+	});
+	let output = "";
+	child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+	child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+	const exited = new Promise<number | NodeJS.Signals>((resolve) => {
+		child.once("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals)));
+	});
+	const signal = (sig: NodeJS.Signals) => {
+		if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+		return exited;
+	};
+	return { name, child, output: () => output, exited, stop: () => signal("SIGTERM"), kill9: () => signal("SIGKILL") };
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = net.createServer();
+		server.once("error", reject);
+		server.listen(0, "127.0.0.1", () => {
+			const { port } = server.address() as net.AddressInfo;
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+/** Wait until `GET url` answers 200, or fail with the node's output. */
+export async function waitHealthy(node: NodeProcess, url: string, timeoutMs = 30_000): Promise<void> {
+	await waitFor(
+		async () => {
+			if (node.child.exitCode !== null) throw new Error(`${node.name} exited:\n${node.output()}`);
+			const res = await fetch(url).catch(() => null);
+			return res?.status === 200;
+		},
+		{ timeoutMs, intervalMs: 200, what: `${node.name} at ${url}\n${node.output()}` },
+	);
+}
