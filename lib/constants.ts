@@ -59,3 +59,14 @@ export const ID_MAX = 2_147_483_647;
 export const AMOUNT_MAX = 1e12;
 /** Rows per page when a consumer reads a producer's log. */
 export const CATCH_UP_PAGE_SIZE = 500;
+
+/** Our own metrics (Moleculer's registry; listed by `$node.metrics`, exported by its reporters). */
+export const METRICS = {
+	eventsPublished: "cg.events.published",
+	eventsApplied: "cg.events.applied",
+	eventsStale: "cg.events.stale",
+	eventsFailed: "cg.events.failed",
+	catchUpRuns: "cg.catchup.runs",
+	catchUpEvents: "cg.catchup.events",
+	propagationMs: "cg.events.propagation",
+} as const;

@@ -15,6 +15,7 @@ export interface FieldError {
 export class FieldValidationError extends Errors.ValidationError {
 	constructor(errors: FieldError[]) {
 		super("Parameters validation error!", "VALIDATION_ERROR", errors);
+		this.name = "ValidationError";
 	}
 }
 

@@ -63,6 +63,12 @@ function expandStrictErrors(data: unknown): unknown {
 }
 
 export function toPublicError(err: unknown): PublicError {
+	// body-parser's errors reach us wrapped by moleculer-web in a MoleculerError that keeps their
+	// `type` and the parser's message, which quotes the body back: give our own wording instead
+	const parserType = err instanceof Error ? (err as BodyParserError).type : undefined;
+	if (typeof parserType === "string" && Object.hasOwn(BODY_PARSER_ERRORS, parserType)) {
+		return { ...BODY_PARSER_ERRORS[parserType] };
+	}
 	if (err instanceof Errors.ServiceNotFoundError || err instanceof Errors.ServiceNotAvailableError) {
 		return { name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" };
 	}
@@ -71,10 +77,6 @@ export function toPublicError(err: unknown): PublicError {
 		if (code === 500) return INTERNAL;
 		const data = err instanceof Errors.ValidationError ? expandStrictErrors(err.data) : err.data;
 		return { name: err.name, message: err.message, code, type: err.type || DEFAULT_TYPES[code] || "ERROR", data };
-	}
-	if (err instanceof Error && typeof (err as BodyParserError).type === "string") {
-		const known = BODY_PARSER_ERRORS[(err as BodyParserError).type];
-		if (known) return { ...known };
 	}
 	if (err instanceof Error && err.name.startsWith("SequelizeConnection")) {
 		return { name: "ServiceUnavailableError", message: "The database is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" };

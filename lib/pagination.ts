@@ -2,13 +2,12 @@
 import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from "./constants";
 
 export const pageParams = {
-	page: { type: "number", integer: true, positive: true, convert: true, optional: true },
+	page: { type: "number", integer: true, positive: true, optional: true },
 	pageSize: {
 		type: "number",
 		integer: true,
 		positive: true,
 		max: PAGE_SIZE_MAX,
-		convert: true,
 		optional: true,
 	},
 } as const;

@@ -61,7 +61,23 @@ function mergeRequestParams(req: GatewayRequest): Record<string, unknown> {
 			clashes.map((field) => ({ type: "forbidden", field, message: `The '${field}' field cannot be set in the body.` })),
 		);
 	}
-	return { ...query, ...fromBody, ...params };
+	return { ...numbersFromText(query), ...fromBody, ...numbersFromText(params) };
+}
+
+/** A decimal number as text: how numbers arrive in a path or a query string. */
+const NUMERIC_TEXT = /^-?\d+(\.\d+)?$/;
+
+/**
+ * Path and query values are text; the actions' schemas want numbers for ids and pages. Turn
+ * plain decimal text into numbers here, in the HTTP adapter, so that the schemas need no
+ * `convert` and a JSON body's `"7"` or `true` is never taken for 7 or 1.
+ */
+function numbersFromText(values: Record<string, unknown>): Record<string, unknown> {
+	const out: Record<string, unknown> = {};
+	for (const [key, value] of Object.entries(values)) {
+		out[key] = typeof value === "string" && NUMERIC_TEXT.test(value) ? Number(value) : value;
+	}
+	return out;
 }
 
 function sendError(this: { logger: { error: (...args: unknown[]) => void } }, req: IncomingMessage, res: ServerResponse, err: unknown) {
@@ -90,7 +106,9 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 					mappingPolicy: "restrict",
 					autoAliases: false,
 					mergeParams: false,
-					bodyParsers: { json: { strict: true, limit: "100kb" }, urlencoded: false },
+					// not strict: any well-formed JSON parses, and a body that is not an object is a 422
+					// from mergeRequestParams, so that 400 means malformed JSON and nothing else
+					bodyParsers: { json: { strict: false, limit: "100kb" }, urlencoded: false },
 					aliases: ROUTES,
 					rateLimit:
 						options.rateLimit > 0

@@ -18,7 +18,7 @@ import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "
 import type { ClientEvent, DomainEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
 import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
-import { emailParam, idParam, nameParam, requireOneOf } from "../lib/params";
+import { emailParam, idParam, nameParam, requireChanges } from "../lib/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
@@ -69,7 +69,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 			},
 
 			list: {
-				cache: { keys: ["page", "pageSize"] },
+				cache: true,
 				params: { ...pageParams, $$strict: true },
 				async handler(ctx: Context<PageRequest>) {
 					const { page, pageSize, offset } = pageWindow(ctx.params);
@@ -79,7 +79,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 			},
 
 			get: {
-				cache: { keys: ["id"] },
+				cache: true,
 				params: { id: idParam, $$strict: true },
 				async handler(ctx: Context<{ id: number }>) {
 					const row = await store.findAlive(ctx.params.id);
@@ -96,7 +96,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					$$strict: true,
 				},
 				async handler(ctx: Context<{ id: number; name?: string; email?: string }>) {
-					requireOneOf(ctx.params, ["name", "email"]);
+					requireChanges(ctx.params, ["name", "email"]);
 					const { id, ...changes } = ctx.params;
 					const { row, event } = await db.transaction(async (tx) => {
 						const row = await store.update(tx, await store.getForUpdate(tx, id), changes);

@@ -17,7 +17,7 @@ import { applyClientState, clientStateOf } from "../lib/goals/apply-client-state
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/money";
 import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
-import { amountParam, idParam, nameParam, requireOneOf } from "../lib/params";
+import { amountParam, idParam, nameParam, requireChanges } from "../lib/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
@@ -106,7 +106,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 			},
 
 			list: {
-				cache: { keys: ["clientId", "page", "pageSize"] },
+				cache: true,
 				params: { clientId: { ...idParam, optional: true }, ...pageParams, $$strict: true },
 				async handler(ctx: Context<PageRequest & { clientId?: number }>) {
 					const { page, pageSize, offset } = pageWindow(ctx.params);
@@ -116,7 +116,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 			},
 
 			get: {
-				cache: { keys: ["id"] },
+				cache: true,
 				params: { id: idParam, $$strict: true },
 				async handler(ctx: Context<{ id: number }>) {
 					const row = await store.findAlive(ctx.params.id);
@@ -130,11 +130,11 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					id: idParam,
 					goalName: { ...nameParam, optional: true },
 					targetAmount: { ...amountParam, optional: true },
-					clientId: { type: "forbidden", messages: { forbidden: "The 'clientId' of a goal cannot change." } },
+					// no clientId: a goal's client never changes, so strict mode answers 422 naming it
 					$$strict: true,
 				},
 				async handler(ctx: Context<{ id: number; goalName?: string; targetAmount?: number }>) {
-					requireOneOf(ctx.params, ["goalName", "targetAmount"]);
+					requireChanges(ctx.params, ["goalName", "targetAmount"]);
 					const { id, goalName, targetAmount } = ctx.params;
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
 					const { row, event } = await db.transaction(async (tx) => {

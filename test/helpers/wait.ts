@@ -2,14 +2,14 @@
 export async function waitFor<T>(
 	check: () => Promise<T> | T,
 	options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<T> {
+): Promise<NonNullable<T>> {
 	const { timeoutMs = 5000, intervalMs = 25, what = "condition" } = options;
 	const deadline = Date.now() + timeoutMs;
 	let lastError: unknown;
 	for (;;) {
 		try {
 			const value = await check();
-			if (value) return value;
+			if (value) return value as NonNullable<T>;
 			lastError = undefined;
 		} catch (err) {
 			lastError = err;

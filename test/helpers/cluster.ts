@@ -1,0 +1,109 @@
+/**
+ * A cluster of real node processes over the real RabbitMQ, Redis and PostgreSQL, with its own
+ * namespace and databases, plus a probe: a ServiceBroker in the test process that joins the
+ * cluster to call actions on chosen nodes and read their metrics.
+ */
+import { ServiceBroker } from "moleculer";
+import { Client } from "pg";
+import { createDatabase, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "./infra";
+import { freePort, type NodeProcess, startNode, waitHealthy } from "./node-process";
+import { waitFor } from "./wait";
+
+export class Cluster {
+	readonly namespace = uniqueName("cg").replace(/_/g, "-");
+	readonly nodes = new Map<string, NodeProcess>();
+	clientsDb = "";
+	goalsDb = "";
+	probe!: ServiceBroker;
+	private readonly dbNames = [uniqueName("cg_clients"), uniqueName("cg_goals")];
+
+	constructor(private readonly extraEnv: Record<string, string> = {}) {}
+
+	async setUp(): Promise<void> {
+		[this.clientsDb, this.goalsDb] = await Promise.all(this.dbNames.map((name) => createDatabase(name)));
+		this.probe = new ServiceBroker({
+			namespace: this.namespace,
+			nodeID: `probe-${process.pid}`,
+			transporter: { type: "AMQP", options: { url: INFRA_URLS.rabbitmq, autoDeleteQueues: false } },
+			logger: false,
+		});
+		await this.probe.start();
+	}
+
+	env(extra: Record<string, string> = {}): Record<string, string> {
+		return {
+			NAMESPACE: this.namespace,
+			TRANSPORTER: INFRA_URLS.rabbitmq,
+			CACHER: INFRA_URLS.redis,
+			CLIENTS_DB_URI: this.clientsDb,
+			GOALS_DB_URI: this.goalsDb,
+			CATCHUP_INTERVAL: "2000",
+			...this.extraEnv,
+			...extra,
+		};
+	}
+
+	/** Start a node running `services` with NODEID = name; waits until the probe sees it. */
+	async start(name: string, services: string, extra: Record<string, string> = {}): Promise<NodeProcess> {
+		const node = startNode(name, this.env({ SERVICES: services, NODEID: name, ...extra }));
+		this.nodes.set(name, node);
+		await waitFor(
+			() => {
+				if (node.child.exitCode !== null) throw new Error(`${name} exited:\n${node.output()}`);
+				return this.probe.registry.nodes.get(name)?.available === true;
+			},
+			{ timeoutMs: 30_000, intervalMs: 100, what: `node ${name} to join\n${node.output()}` },
+		);
+		return node;
+	}
+
+	/** Start an api node on a free port; returns its base URL once /api/health answers. */
+	async startApi(name: string, extra: Record<string, string> = {}): Promise<string> {
+		const port = await freePort();
+		const node = await this.start(name, "api", { PORT: String(port), ...extra });
+		const url = `http://127.0.0.1:${port}/api`;
+		await waitHealthy(node, `${url}/health`);
+		return url;
+	}
+
+	async stop(name: string): Promise<void> {
+		await this.nodes.get(name)?.stop();
+		this.nodes.delete(name);
+	}
+
+	/** Run SQL against a service's PostgreSQL database. */
+	async query<T extends object>(service: "clients" | "goals", sql: string): Promise<T[]> {
+		const client = new Client({ connectionString: service === "clients" ? this.clientsDb : this.goalsDb });
+		await client.connect();
+		try {
+			return (await client.query(sql)).rows as T[];
+		} finally {
+			await client.end();
+		}
+	}
+
+	/** A counter's value on one node, summed over its labels (0 when never incremented). */
+	async counter(nodeID: string, metric: string): Promise<number> {
+		const list = (await this.probe.call("$node.metrics", { includes: [metric] }, { nodeID })) as Array<{
+			name: string;
+			values: Array<{ value: number }>;
+		}>;
+		return list
+			.filter((m) => m.name === metric)
+			.flatMap((m) => m.values)
+			.reduce((sum, v) => sum + v.value, 0);
+	}
+
+	async tearDown(): Promise<void> {
+		await Promise.all([...this.nodes.values()].map((node) => node.stop()));
+		this.nodes.clear();
+		await this.probe?.stop();
+		await deleteQueues(`MOL-${this.namespace}.`);
+		await Promise.all(this.dbNames.map((name) => dropDatabase(name)));
+	}
+
+	/** Everything every node printed, for failure messages. */
+	logs(): string {
+		return [...this.nodes.values()].map((node) => `--- ${node.name}\n${node.output()}`).join("\n");
+	}
+}
