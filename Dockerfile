@@ -14,4 +14,5 @@ COPY services ./services
 ENV NODE_ENV=production HOST=0.0.0.0
 EXPOSE 3000
 STOPSIGNAL SIGTERM
-CMD ["npx", "tsx", "bin/start.ts"]
+# node itself, no npm or tsx CLI in between: `docker stop` (SIGTERM) reaches the app directly.
+CMD ["node", "--import", "tsx", "bin/start.ts"]

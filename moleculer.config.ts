@@ -65,8 +65,31 @@ function logLevel(env: Env): LogLevel | "silent" {
 
 function cacherUrl(env: Env): string {
 	const raw = text(env, "CACHER", "Memory");
-	if (raw === "Memory" || /^rediss?:\/\//.test(raw)) return raw;
-	throw new ConfigError("CACHER", `'${raw}' must be Memory or a redis:// URL`);
+	if (raw === "Memory" || isRedisUrl(raw)) return raw;
+	throw new ConfigError("CACHER", `'${raw}' must be Memory or a redis:// URL (optionally with user, password and /db)`);
+}
+
+/** redis[s]://[user:password@]host[:port][/db]; a malformed one is a ConfigError, not a crash later. */
+function isRedisUrl(raw: string): boolean {
+	if (!/^rediss?:\/\//.test(raw) || !URL.canParse(raw)) return false;
+	const url = new URL(raw);
+	return url.hostname !== "" && /^\/?\d*$/.test(url.pathname);
+}
+
+/**
+ * ioredis connection options from every part of a redis:// URL: host and port alone would
+ * silently drop the password, the db number and TLS (rediss://).
+ */
+function redisConnection(url: string): Record<string, unknown> {
+	const parsed = new URL(url);
+	return {
+		host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
+		port: Number(parsed.port || 6379),
+		db: Number(parsed.pathname.slice(1) || 0),
+		...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+		...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+		...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+	};
 }
 
 function transporterUrl(env: Env): string | null {
@@ -150,7 +173,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 							keygen: cacheKeygen,
 							prefix: `MOL${config.namespace ? `-${config.namespace}` : ""}`,
 							// ioredis connection options (Moleculer passes them to `new Redis(...)`)
-							redis: { host: new URL(config.cacher).hostname, port: Number(new URL(config.cacher).port || 6379) },
+							redis: redisConnection(config.cacher),
 						},
 					},
 		requestTimeout: 10_000,

@@ -71,5 +71,7 @@ export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly s
 		cacher: await cacher(broker),
 		queues: { status: "UP" as Status },
 	};
-	return { status: worst(Object.values(components)), components };
+	// Until the broker has started every local service, routes may still answer 503: not ready.
+	const started = (broker as ServiceBroker & { started?: boolean }).started === true;
+	return { status: started ? worst(Object.values(components)) : "DOWN", components };
 }

@@ -22,11 +22,19 @@ const GENERIC_ACTIONS = ["find", "count", "list", "create", "insert", "get", "up
 export function DatabaseMixin<M extends Model>(db: Database, mainModel: ModelStatic<M>): Partial<ServiceSchema> {
 	const schema = {
 		mixins: [DbService],
-		adapter: new SequelizeAdapter(db.sequelize),
 		model: mainModel,
 		settings: { idField: "id" },
 		actions: Object.fromEntries(GENERIC_ACTIONS.map((name) => [name, false])),
-		/** Called by moleculer-db once connected: create the schema, then dialect settings. */
+		/**
+		 * The adapter is made here, not put in the schema: Moleculer deep-clones schemas when it
+		 * merges mixins, and a cloned adapter would hold a cloned Sequelize, so the stores' own
+		 * instance would never be connected by it nor closed on stop.
+		 */
+		created(this: Service & { adapter?: SequelizeAdapter }) {
+			this.adapter = new SequelizeAdapter(db.sequelize);
+			this.adapter.init(this.broker, this);
+		},
+		/** Called by moleculer-db once connected: create what is missing of the schema. */
 		async afterConnected(this: Service) {
 			await db.createSchema();
 			this.logger.info(`Database ready: ${db.dialect} ${db.location}`);
