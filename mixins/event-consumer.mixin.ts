@@ -52,7 +52,11 @@ type ConsumerInternals = {
 	consumeLive(event: DomainEvent): Promise<void>;
 	requestCatchUp(reason: string): Promise<void>;
 	catchUp(): Promise<number>;
+	waitForProducer(withinMs: number): Promise<boolean>;
 };
+
+/** How often a starting consumer looks whether its producer is registered yet. */
+const PRODUCER_POLL_MS = 100;
 
 export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSchema> {
 	const { producer, group, db, checkpoints } = options;
@@ -110,6 +114,25 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 				return this.catchUpRunning;
 			},
 
+			/**
+			 * Resolve true once the producer is registered, false if we stop first or it takes
+			 * longer than `withinMs` (the timer catches up then). Not broker.waitForServices: its
+			 * polling outlives a stopped broker for the whole timeout and holds the process open.
+			 */
+			waitForProducer(withinMs: number): Promise<boolean> {
+				const deadline = Date.now() + withinMs;
+				return new Promise((resolve) => {
+					const check = () => {
+						if (this.consumerStopping) return resolve(false);
+						const services = this.broker.registry.getServiceList({ onlyAvailable: true });
+						if (services.some((service) => service.name === producer)) return resolve(true);
+						if (Date.now() >= deadline) return resolve(false);
+						setTimeout(check, PRODUCER_POLL_MS).unref();
+					};
+					check();
+				});
+			},
+
 			/** Read and apply the producer's log after our checkpoint, one page per transaction. */
 			async catchUp(): Promise<number> {
 				let after = await checkpoints.get(producer);
@@ -141,10 +164,10 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 			this.catchUpTimer = setInterval(() => void this.requestCatchUp("timer"), options.catchUpIntervalMs);
 			this.catchUpTimer.unref();
 			// Catch up as soon as the producer is reachable, without holding up our own start.
-			void this.broker
-				.waitForServices([producer], options.catchUpIntervalMs)
-				.then(() => this.requestCatchUp("start"))
-				.catch((err: Error) => this.logger.warn(`Initial catch-up deferred: ${err.message}`));
+			void this.waitForProducer(options.catchUpIntervalMs).then((reachable) => {
+				if (reachable) return this.requestCatchUp("start");
+				if (!this.consumerStopping) this.logger.warn(`Initial catch-up deferred: '${producer}' is not reachable yet.`);
+			});
 		},
 		async stopped() {
 			this.consumerStopping = true;

@@ -76,10 +76,11 @@ export async function listQueues(prefix: string): Promise<QueueInfo[]> {
 		["list_queues", "-q", "--formatter", "json", "name", "durable", "messages", "consumers", "arguments"],
 		{ maxBuffer: 16 * 1024 * 1024 },
 	);
-	const rows = JSON.parse(stdout) as Array<QueueInfo & { arguments: Record<string, unknown> | unknown[] }>;
+	// rabbitmqctl prints arguments as [name, type, value] triples
+	const rows = JSON.parse(stdout) as Array<Omit<QueueInfo, "arguments"> & { arguments: Array<[string, string, unknown]> }>;
 	return rows
 		.filter((row) => row.name.startsWith(prefix))
-		.map((row) => ({ ...row, arguments: Array.isArray(row.arguments) ? {} : row.arguments }));
+		.map((row) => ({ ...row, arguments: Object.fromEntries(row.arguments.map(([name, , value]) => [name, value])) }));
 }
 
 /** Delete every queue of a namespace (tests clean up after themselves). */

@@ -1,0 +1,132 @@
+/**
+ * The cluster as CONTRACT.md describes it: real node processes over the real RabbitMQ, Redis
+ * and PostgreSQL, each run with its own namespace, databases and queues (removed afterwards).
+ */
+import { METRICS } from "../../lib/constants";
+import { Cluster } from "../helpers/cluster";
+import { client } from "../helpers/http";
+import { describeWithInfra, listQueues } from "../helpers/infra";
+import { waitFor } from "../helpers/wait";
+
+jest.setTimeout(120_000);
+
+interface ClientRow {
+	id: number;
+	name: string;
+	email: string;
+	version: number;
+	deleted: boolean;
+}
+
+/** The client service's truth and the goal service's copy, in the same shape, ordered by id. */
+async function clientsAndCopies(cluster: Cluster): Promise<{ truth: ClientRow[]; copy: ClientRow[] }> {
+	const truth = await cluster.query<ClientRow>(
+		"clients",
+		`SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`,
+	);
+	const copy = await cluster.query<ClientRow>(
+		"goals",
+		`SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`,
+	);
+	return { truth, copy };
+}
+
+/** `count` client changes over REST: creates, renames and some deletes. Returns how many events they made. */
+async function makeChanges(api: ReturnType<typeof client>, count: number, tag: string): Promise<number> {
+	const ids: number[] = [];
+	let events = 0;
+	for (let i = 0; i < count; i++) {
+		if (ids.length < 5 || i % 3 === 0) {
+			const res = await api.post("/clients", { name: `${tag} ${i}`, email: `${tag}-${i}@example.com` });
+			expect(res.status).toBe(201);
+			ids.push(res.body.id);
+		} else if (i % 10 === 1) {
+			const id = ids.shift() as number;
+			expect((await api.del(`/clients/${id}`)).status).toBe(204);
+		} else {
+			const id = ids[i % ids.length];
+			expect((await api.put(`/clients/${id}`, { name: `${tag} ${i} renamed` })).status).toBe(200);
+		}
+		events++;
+	}
+	return events;
+}
+
+describeWithInfra(["rabbitmq", "redis", "postgres"], "cluster over AMQP, Redis and PostgreSQL", () => {
+	const cluster = new Cluster();
+	let api: ReturnType<typeof client>;
+
+	beforeAll(async () => {
+		await cluster.setUp();
+		await cluster.start("clients-1", "clients");
+		await Promise.all([cluster.start("goals-1", "goals"), cluster.start("goals-2", "goals")]);
+		api = client(await cluster.startApi("api-1"));
+	}, 90_000);
+
+	afterAll(async () => {
+		await cluster.tearDown();
+	}, 60_000);
+
+	test("300 client changes: both goals replicas take a share, the copy equals the truth, no version applied twice", async () => {
+		const events = await makeChanges(api, 300, "share");
+		await waitFor(
+			async () => {
+				const { truth, copy } = await clientsAndCopies(cluster);
+				return truth.length > 0 && JSON.stringify(truth) === JSON.stringify(copy);
+			},
+			{ timeoutMs: 20_000, intervalMs: 250, what: `goals' client copy to equal the clients table\n${cluster.logs()}` },
+		);
+		const applied = await Promise.all(["goals-1", "goals-2"].map((node) => cluster.counter(node, METRICS.eventsApplied)));
+		expect(applied[0]).toBeGreaterThan(0);
+		expect(applied[1]).toBeGreaterThan(0);
+		// every (client, version) applied exactly once across the replicas: nothing lost, nothing twice
+		expect(applied[0] + applied[1]).toBe(events);
+	});
+
+	test("all goals nodes down, 200 client changes, goals back: converged within 15 s", async () => {
+		await Promise.all([cluster.stop("goals-1"), cluster.stop("goals-2")]);
+		await makeChanges(api, 200, "offline");
+		const restarted = Date.now();
+		await Promise.all([cluster.start("goals-1", "goals"), cluster.start("goals-2", "goals")]);
+		await waitFor(
+			async () => {
+				const { truth, copy } = await clientsAndCopies(cluster);
+				return JSON.stringify(truth) === JSON.stringify(copy);
+			},
+			{ timeoutMs: 15_000, intervalMs: 250, what: `convergence after restart\n${cluster.logs()}` },
+		);
+		expect(Date.now() - restarted).toBeLessThan(15_000 + 30_000);
+	});
+
+	test("RabbitMQ: group queues durable, x-message-ttl 24 h, no x-expires; messages persist while consumers are down", async () => {
+		const queues = await listQueues(`MOL-${cluster.namespace}.EVENTB.`);
+		const names = queues.map((q) => q.name).sort();
+		for (const event of ["client.created", "client.updated", "client.deleted"]) {
+			expect(names).toContain(`MOL-${cluster.namespace}.EVENTB.goals.${event}`);
+		}
+		for (const event of ["goal.created", "goal.updated", "goal.deleted"]) {
+			expect(names).toContain(`MOL-${cluster.namespace}.EVENTB.clients.${event}`);
+		}
+		for (const queue of queues) {
+			expect(queue.durable).toBe(true);
+			expect(queue.arguments["x-message-ttl"]).toBe(86_400_000);
+			expect(queue.arguments["x-expires"]).toBeUndefined();
+		}
+
+		await Promise.all([cluster.stop("goals-1"), cluster.stop("goals-2")]);
+		const created = await api.post("/clients", { name: "Queued", email: "queued@example.com" });
+		expect(created.status).toBe(201);
+		const queueName = `MOL-${cluster.namespace}.EVENTB.goals.client.created`;
+		const waiting = await waitFor(
+			async () => (await listQueues(queueName)).find((q) => q.name === queueName && q.messages >= 1 && q.consumers === 0),
+			{ timeoutMs: 10_000, intervalMs: 250, what: "the event to wait in its queue" },
+		);
+		expect(waiting.messages).toBeGreaterThanOrEqual(1);
+		await Promise.all([cluster.start("goals-1", "goals"), cluster.start("goals-2", "goals")]);
+		await waitFor(async () => (await listQueues(queueName)).find((q) => q.name === queueName && q.messages === 0), {
+			timeoutMs: 15_000,
+			intervalMs: 250,
+			what: "the queue to drain",
+		});
+	});
+});
