@@ -25,6 +25,8 @@ export interface AppConfig {
 	/** "Memory" or a redis:// URL */
 	cacher: string;
 	logLevel: LogLevel | "silent";
+	/** port of the Prometheus metrics endpoint, or null for none */
+	metricsPort: number | null;
 	api: ApiOptions;
 	clients: ClientsServiceOptions;
 	goals: GoalsServiceOptions;
@@ -109,6 +111,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		transporter: transporterUrl(env),
 		cacher: cacherUrl(env),
 		logLevel: logLevel(env),
+		metricsPort: env.METRICS_PORT?.trim() ? integer(env, "METRICS_PORT", 3030, 1, 65535) : null,
 		api: {
 			port: integer(env, "PORT", 3000, 0, 65535),
 			host: text(env, "HOST", "127.0.0.1"),
@@ -189,6 +192,11 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		// Finish in-flight requests and events before services stop (Ctrl-C loses nothing).
 		tracking: { enabled: true, shutdownTimeout: 5_000 },
 		validator: true,
+		// Built-in and our own metrics (lib/metrics.ts); Prometheus exports them when METRICS_PORT is set.
+		metrics: {
+			enabled: true,
+			reporter: config.metricsPort === null ? [] : [{ type: "Prometheus", options: { port: config.metricsPort } }],
+		},
 		skipProcessEventRegistration: true,
 	};
 }

@@ -13,10 +13,11 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Transaction } from "sequelize";
 import type { Checkpoints } from "../lib/checkpoints";
-import { CATCH_UP_PAGE_SIZE, type Source } from "../lib/constants";
+import { CATCH_UP_PAGE_SIZE, METRICS, type Source } from "../lib/constants";
 import type { Database } from "../lib/database";
 import { type Effects, mergeEffects } from "../lib/effects";
 import type { DomainEvent, EventPage } from "../lib/events";
+import { count, observe, registerMetrics } from "../lib/metrics";
 import type { EventLogMethods } from "./event-log.mixin";
 
 export interface ConsumerOptions {
@@ -35,8 +36,11 @@ export interface ConsumerOptions {
 
 /** What the consuming service implements. */
 export interface ConsumerMethods {
-	/** Apply one event to the projection inside `tx`, version-guarded; return what to settle after commit. */
-	applyEvent(tx: Transaction, event: DomainEvent): Promise<Effects>;
+	/**
+	 * Apply one event to the projection inside `tx`, version-guarded. Returns what to settle after
+	 * commit, or null when the event changed nothing (stale, duplicate, or not ours).
+	 */
+	applyEvent(tx: Transaction, event: DomainEvent): Promise<Effects | null>;
 }
 
 interface ConsumerState {
@@ -75,15 +79,23 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 		events,
 		methods: {
 			async consumeLive(event: DomainEvent): Promise<void> {
+				const labels = { producer };
 				try {
 					const { effects, position } = await db.transaction(async (tx) => ({
 						effects: await this.applyEvent(tx, event),
 						position: await checkpoints.advance(tx, producer, event.sequence),
 					}));
-					await this.settle(effects);
+					if (effects) {
+						count(this.broker, METRICS.eventsApplied, labels);
+						observe(this.broker, METRICS.propagationMs, Date.now() - Date.parse(event.timestamp), labels);
+						await this.settle(effects);
+					} else {
+						count(this.broker, METRICS.eventsStale, labels);
+					}
 					if (position === "gap") void this.requestCatchUp(`gap before ${producer} #${event.sequence}`);
 				} catch (err) {
 					// Never rethrow: the transporter would ack anyway (Moleculer swallows event errors).
+					count(this.broker, METRICS.eventsFailed, labels);
 					this.logger.error(`Applying ${producer} #${event.sequence} failed; catch-up will retry it.`, err);
 					void this.requestCatchUp("failed live event");
 				}
@@ -101,7 +113,10 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 						this.catchUpAgain = false;
 						try {
 							const applied = await this.catchUp();
-							if (applied > 0) this.logger.info(`Caught up ${applied} ${producer} event(s) (${reason}).`);
+							if (applied > 0) {
+							count(this.broker, METRICS.catchUpRuns, { producer });
+							this.logger.info(`Caught up ${applied} ${producer} event(s) (${reason}).`);
+						}
 						} catch (err) {
 							this.logger.warn(`Catch-up from ${producer} failed (${(err as Error).message}); retrying on the next tick.`);
 							return;
@@ -133,10 +148,10 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 				});
 			},
 
-			/** Read and apply the producer's log after our checkpoint, one page per transaction. */
+			/** Read and apply the producer's log after our checkpoint, one page per transaction. Returns how many changed something. */
 			async catchUp(): Promise<number> {
 				let after = await checkpoints.get(producer);
-				let applied = 0;
+				let appliedTotal = 0;
 				while (!this.consumerStopping) {
 					const page: EventPage<DomainEvent> = await this.broker.call(options.eventsAfterAction, {
 						after,
@@ -144,19 +159,29 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 					});
 					if (page.events.length === 0) break;
 					const last = page.events[page.events.length - 1].sequence;
-					const effects = await db.transaction(async (tx) => {
+					const changed = await db.transaction(async (tx) => {
 						const all: Effects[] = [];
-						for (const event of page.events) all.push(await this.applyEvent(tx, event));
+						for (const event of page.events) {
+							const effects = await this.applyEvent(tx, event);
+							if (effects) all.push(effects);
+						}
 						await checkpoints.moveTo(tx, producer, last);
-						return mergeEffects(all);
+						return all;
 					});
-					await this.settle(effects);
-					applied += page.events.length;
+					const labels = { producer };
+					count(this.broker, METRICS.catchUpEvents, labels, page.events.length);
+					count(this.broker, METRICS.eventsApplied, labels, changed.length);
+					count(this.broker, METRICS.eventsStale, labels, page.events.length - changed.length);
+					await this.settle(mergeEffects(changed));
+					appliedTotal += changed.length;
 					after = last;
 					if (page.events.length < CATCH_UP_PAGE_SIZE) break;
 				}
-				return applied;
+				return appliedTotal;
 			},
+		},
+		created() {
+			registerMetrics(this.broker);
 		},
 		async started() {
 			this.consumerStopping = false;

@@ -5,10 +5,11 @@
  * Publishing is the fast path only: a lost publish is repaired by the consumers' catch-up.
  */
 import type { Context, ServiceSchema } from "moleculer";
-import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, type Source } from "../lib/constants";
+import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
 import type { Effects } from "../lib/effects";
 import type { DomainEvent } from "../lib/events";
 import type { EventLog } from "../lib/event-log";
+import { count, registerMetrics } from "../lib/metrics";
 
 export interface EventLogMethods {
 	settle(effects: Effects, ctx?: Context): Promise<void>;
@@ -21,6 +22,9 @@ export function eventName(event: DomainEvent): string {
 export function EventLogMixin<E extends DomainEvent>(options: { source: Source; log: EventLog<E> }): Partial<ServiceSchema> {
 	const { source, log } = options;
 	const schema: Partial<ServiceSchema> = {
+		created() {
+			registerMetrics(this.broker);
+		},
 		actions: {
 			/** Internal: a page of the log after a sequence, for consumers catching up. */
 			eventsAfter: {
@@ -55,6 +59,7 @@ export function EventLogMixin<E extends DomainEvent>(options: { source: Source; 
 							: undefined;
 						const opts = groups ? { groups } : undefined;
 						await (ctx ? ctx.emit(name, event, opts) : this.broker.emit(name, event, opts));
+						count(this.broker, METRICS.eventsPublished, { event: name });
 					} catch (err) {
 						this.logger.warn(
 							`Publishing ${name} #${event.sequence} failed (${(err as Error).message}); consumers will catch up from the log.`,

@@ -13,7 +13,6 @@ import {
 	SOURCES,
 } from "../lib/constants";
 import { Database } from "../lib/database";
-import { noEffects } from "../lib/effects";
 import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
 import type { ClientEvent, DomainEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
@@ -161,9 +160,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 		methods: {
 			/** goal.* → our copy of the client's goals (version-guarded). */
 			async applyEvent(tx, event: DomainEvent) {
-				if (event.source !== SOURCES.goals) return noEffects();
-				const changed = await store.applyGoalEvent(tx, event);
-				if (!changed) return noEffects();
+				if (event.source !== SOURCES.goals) return null;
+				if (!(await store.applyGoalEvent(tx, event))) return null;
 				return { cacheKeys: [cacheKeys.entity("clients", event.clientId), cacheKeys.lists("clients")], events: [] };
 			},
 		},

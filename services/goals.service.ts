@@ -79,13 +79,13 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 						// What the client service just told us is the newest we know: keep it.
 						const learned = check === "unavailable"
 							? noEffects()
-							: await applyClientState(store, log, tx, {
+							: (await applyClientState(store, log, tx, {
 									clientId,
 									name: check.name,
 									email: check.email,
 									version: check.version,
 									deleted: false,
-								});
+								})) ?? noEffects();
 						// Re-check our copy under its lock: a deletion may have arrived since the call.
 						await store.lockClient(tx, clientId);
 						const client = await store.clientCopy(tx, clientId);
@@ -183,7 +183,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 		methods: {
 			/** client.* → our copy of the client, its goals' clientName, and the cascade on delete. */
 			async applyEvent(tx, event: DomainEvent) {
-				if (event.source !== SOURCES.clients) return noEffects();
+				if (event.source !== SOURCES.clients) return null;
 				return applyClientState(store, log, tx, clientStateOf(event));
 			},
 

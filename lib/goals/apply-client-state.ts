@@ -2,7 +2,7 @@
  * How the goal service follows a client: one function for client events (live or caught up)
  * and for the client checks made at goal creation, so both keep the same rules.
  *
- * - Version guard: a state no newer than the copy we hold changes nothing.
+ * - Version guard: a state no newer than the copy we hold changes nothing (returns null).
  * - Rename: the new name is copied onto the client's goals (their `clientName`).
  * - Delete: a tombstone, and every living goal of the client deleted, each with its own
  *   goal DELETED event appended to our log in the same transaction.
@@ -29,10 +29,10 @@ export async function applyClientState(
 	log: EventLog<GoalEvent>,
 	tx: Transaction,
 	state: ClientState,
-): Promise<Effects> {
+): Promise<Effects | null> {
 	await store.lockClient(tx, state.clientId);
 	const changed = await store.upsertClientCopy(tx, state);
-	if (!changed) return noEffects();
+	if (!changed) return null;
 
 	const effects = noEffects();
 	if (state.deleted) {

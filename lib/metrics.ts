@@ -1,0 +1,40 @@
+/**
+ * Our own metrics, in Moleculer's registry: listed by `$node.metrics` (REPL: `call $node.metrics`)
+ * and exported by whatever reporter the broker has (Prometheus with METRICS_PORT).
+ */
+import type { ServiceBroker } from "moleculer";
+import { METRICS } from "./constants";
+
+const COUNTERS: Array<[string, string, string[]]> = [
+	[METRICS.eventsPublished, "events published after commit", ["event"]],
+	[METRICS.eventsApplied, "events that changed a projection", ["producer"]],
+	[METRICS.eventsStale, "events skipped by the version guard (duplicate, replayed or older)", ["producer"]],
+	[METRICS.eventsFailed, "live events whose handler failed (left to catch-up)", ["producer"]],
+	[METRICS.catchUpRuns, "catch-up runs that applied at least one page", ["producer"]],
+	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
+];
+
+/** Register once per broker; a no-op when metrics are disabled. */
+export function registerMetrics(broker: ServiceBroker): void {
+	const registry = broker.metrics;
+	if (!broker.isMetricsEnabled() || registry.hasMetric(METRICS.eventsApplied)) return;
+	for (const [name, description, labelNames] of COUNTERS) {
+		registry.register({ type: "counter", name, description, labelNames });
+	}
+	registry.register({
+		type: "histogram",
+		name: METRICS.propagationMs,
+		description: "ms from an event's commit to its application by a consumer",
+		labelNames: ["producer"],
+		buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+		unit: "millisecond",
+	});
+}
+
+export function count(broker: ServiceBroker, name: string, labels: Record<string, string>, value = 1): void {
+	if (value > 0 && broker.isMetricsEnabled()) broker.metrics.increment(name, labels, value);
+}
+
+export function observe(broker: ServiceBroker, name: string, value: number, labels: Record<string, string>): void {
+	if (broker.isMetricsEnabled()) broker.metrics.observe(name, value, labels);
+}
