@@ -15,6 +15,9 @@ export interface EventLogMethods {
 	settle(effects: Effects, ctx?: Context): Promise<void>;
 }
 
+/** Delay of the second eviction after a write (see settle). */
+const CACHE_REEVICT_MS = 500;
+
 export function eventName(event: DomainEvent): string {
 	return event.source === "clients" ? CLIENT_EVENTS[event.eventType] : GOAL_EVENTS[event.eventType];
 }
@@ -43,11 +46,17 @@ export function EventLogMixin<E extends DomainEvent>(options: { source: Source; 
 			async settle(effects: Effects, ctx?: Context): Promise<void> {
 				const cacher = this.broker.cacher;
 				if (cacher && effects.cacheKeys.length > 0) {
-					try {
-						await Promise.all(effects.cacheKeys.map((key) => cacher.clean(key)));
-					} catch (err) {
-						this.logger.warn(`Cache eviction failed (${(err as Error).message}); entries expire by TTL.`);
-					}
+					const evict = async () => {
+						try {
+							await Promise.all(effects.cacheKeys.map((key) => cacher.clean(key)));
+						} catch (err) {
+							this.logger.warn(`Cache eviction failed (${(err as Error).message}); entries expire by TTL.`);
+						}
+					};
+					await evict();
+					// A read that began before our commit may store the old value after the eviction
+					// above; evicting once more a little later removes such a straggler.
+					setTimeout(() => void evict(), CACHE_REEVICT_MS).unref();
 				}
 				for (const event of effects.events) {
 					const name = eventName(event);

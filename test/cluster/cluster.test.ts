@@ -58,7 +58,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "cluster over AMQP, Redis a
 
 	beforeAll(async () => {
 		await cluster.setUp();
-		await cluster.start("clients-1", "clients");
+		await Promise.all([cluster.start("clients-1", "clients"), cluster.start("clients-2", "clients")]);
 		await Promise.all([cluster.start("goals-1", "goals"), cluster.start("goals-2", "goals")]);
 		api = client(await cluster.startApi("api-1"));
 	}, 90_000);
@@ -127,5 +127,42 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "cluster over AMQP, Redis a
 			intervalMs: 250,
 			what: "the queue to drain",
 		});
+	});
+
+	test("cache coherence: a read through one node after a write through another returns the new version", async () => {
+		const created = await api.post("/clients", { name: "Cached", email: "cached@example.com" });
+		const id: number = created.body.id;
+		const goal = await api.post("/goals", { clientId: id, goalName: "Cached goal", targetAmount: 10 });
+		const goalId: number = goal.body.id;
+		for (let round = 1; round <= 20; round++) {
+			// warm both nodes' view of the shared Redis cache, then write through the other node
+			const [reader, writer] = round % 2 ? ["clients-1", "clients-2"] : ["clients-2", "clients-1"];
+			await cluster.probe.call("clients.get", { id }, { nodeID: reader });
+			await cluster.probe.call("goals.get", { id: goalId }, { nodeID: round % 2 ? "goals-1" : "goals-2" });
+			const written = (await cluster.probe.call("clients.update", { id, name: `Cached ${round}` }, { nodeID: writer })) as {
+				version: number;
+			};
+			const read = (await cluster.probe.call("clients.get", { id }, { nodeID: reader })) as { version: number; name: string };
+			expect(read).toMatchObject({ version: written.version, name: `Cached ${round}` });
+			// the goal's cached clientName is evicted by whichever goals replica applied the rename
+			await waitFor(
+				async () => ((await cluster.probe.call("goals.get", { id: goalId }, { nodeID: round % 2 ? "goals-2" : "goals-1" })) as { clientName: string }).clientName === `Cached ${round}`,
+				{ timeoutMs: 5000, what: `goal ${goalId} to show 'Cached ${round}'` },
+			);
+		}
+	});
+
+	test("a REPL node joined to the cluster calls clients.create on a remote node", async () => {
+		const repl = await cluster.start("repl-1", "api", { PORT: "0" }, { repl: true });
+		repl.child.stdin?.write("call clients.create --name Remy --email remy@example.com\n");
+		await waitFor(() => /remy@example\.com/.test(repl.output()) && /version/.test(repl.output()), {
+			timeoutMs: 15_000,
+			what: `the REPL to print the created client\n${repl.output()}`,
+		});
+		const rows = await cluster.query<{ name: string }>("clients", `SELECT name FROM clients WHERE email = 'remy@example.com'`);
+		expect(rows).toEqual([{ name: "Remy" }]);
+		repl.child.stdin?.write("quit\n");
+		expect(await repl.exited).toBe(0);
+		cluster.nodes.delete("repl-1");
 	});
 });

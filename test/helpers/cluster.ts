@@ -44,8 +44,8 @@ export class Cluster {
 	}
 
 	/** Start a node running `services` with NODEID = name; waits until the probe sees it. */
-	async start(name: string, services: string, extra: Record<string, string> = {}): Promise<NodeProcess> {
-		const node = startNode(name, this.env({ SERVICES: services, NODEID: name, ...extra }));
+	async start(name: string, services: string, extra: Record<string, string> = {}, options: { repl?: boolean } = {}): Promise<NodeProcess> {
+		const node = startNode(name, this.env({ SERVICES: services, NODEID: name, ...extra }), options);
 		this.nodes.set(name, node);
 		await waitFor(
 			() => {

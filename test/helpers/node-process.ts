@@ -22,11 +22,12 @@ export interface NodeProcess {
 	kill9(): Promise<number | NodeJS.Signals>;
 }
 
-export function startNode(name: string, env: Record<string, string>): NodeProcess {
-	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts"], {
+/** `repl: true` starts the moleculer-repl prompt, fed through `child.stdin`. */
+export function startNode(name: string, env: Record<string, string>, options: { repl?: boolean } = {}): NodeProcess {
+	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts", ...(options.repl ? ["--repl"] : [])], {
 		cwd: ROOT,
 		env: { ...process.env, LOG_LEVEL: "warn", ...env },
-		stdio: ["ignore", "pipe", "pipe"],
+		stdio: [options.repl ? "pipe" : "ignore", "pipe", "pipe"],
 	});
 	let output = "";
 	child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
