@@ -11,6 +11,8 @@ import type { GoalsServiceOptions } from "./services/goals.service";
 import { cacheKeygen } from "./lib/cache-keys";
 import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
 import { ConfigError } from "./lib/errors";
+import { parseFaultRules } from "./lib/faults";
+import { replCommands } from "./lib/repl-commands";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
@@ -104,6 +106,8 @@ function transporterUrl(env: Env): string | null {
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
+	// tests only: present (even empty) enables fault injection; see lib/faults.ts
+	const faults = env.FAULT_INJECTION === undefined ? null : parseFaultRules(env.FAULT_INJECTION);
 	return {
 		services: serviceList(env),
 		namespace: text(env, "NAMESPACE", ""),
@@ -116,11 +120,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			port: integer(env, "PORT", 3000, 0, 65535),
 			host: text(env, "HOST", "127.0.0.1"),
 			rateLimit: integer(env, "RATE_LIMIT", 0, 0, 1_000_000),
+			adminToken: env.ADMIN_TOKEN?.trim() || null,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs },
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs, faults },
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
 			catchUpIntervalMs,
+			faults,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 		},
 	};
@@ -192,6 +198,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		// Finish in-flight requests and events before services stop (Ctrl-C loses nothing).
 		tracking: { enabled: true, shutdownTimeout: 5_000 },
 		validator: true,
+		replOptions: { customCommands: replCommands },
 		// Built-in and our own metrics (lib/metrics.ts); Prometheus exports them when METRICS_PORT is set.
 		metrics: {
 			enabled: true,

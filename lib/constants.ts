@@ -66,6 +66,8 @@ export const METRICS = {
 	eventsApplied: "cg.events.applied",
 	eventsStale: "cg.events.stale",
 	eventsFailed: "cg.events.failed",
+	eventsRetried: "cg.events.retried",
+	eventsDeadLettered: "cg.events.deadlettered",
 	catchUpRuns: "cg.catchup.runs",
 	catchUpEvents: "cg.catchup.events",
 	propagationMs: "cg.events.propagation",

@@ -44,6 +44,14 @@ export class Database {
 	}
 
 	/**
+	 * Run `work` in a savepoint of `tx`: if it throws, only its own writes are rolled back and
+	 * the transaction goes on (a failing event must not undo a whole catch-up page).
+	 */
+	savepoint<T>(tx: Transaction, work: (savepoint: Transaction) => Promise<T>): Promise<T> {
+		return this.sequelize.transaction({ transaction: tx }, (savepoint) => work(savepoint));
+	}
+
+	/**
 	 * Serialise transactions that take the same key until they commit. On PostgreSQL this is a
 	 * transaction-scoped advisory lock; SQLite transactions are already serialised.
 	 */

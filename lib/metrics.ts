@@ -9,7 +9,9 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.eventsPublished, "events published after commit", ["event"]],
 	[METRICS.eventsApplied, "events that changed a projection", ["producer"]],
 	[METRICS.eventsStale, "events skipped by the version guard (duplicate, replayed or older)", ["producer"]],
-	[METRICS.eventsFailed, "live events whose handler failed (left to catch-up)", ["producer"]],
+	[METRICS.eventsFailed, "handler failures (each goes to the retry table)", ["producer"]],
+	[METRICS.eventsRetried, "retry attempts made", ["producer"]],
+	[METRICS.eventsDeadLettered, "events that exhausted their attempts", ["producer"]],
 	[METRICS.catchUpRuns, "catch-up runs that applied at least one page", ["producer"]],
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
 ];

@@ -7,8 +7,10 @@
  * - Catch-up reads the producer's log after the checkpoint, page by page, on start, when a live
  *   event leaves a gap, and on a timer. A consumer that was down, or a lost message, converges
  *   without help.
- * - A handler failure never escapes to the transporter: it is logged and the event is re-read
- *   from the log by the next catch-up.
+ * - A failing handler never escapes to the transporter and never holds up other events: the
+ *   event is applied in a savepoint, and if that fails it goes to the durable retry table in the
+ *   same transaction that moves the checkpoint past it. Due retries are re-applied with backoff;
+ *   after the last attempt the event is a dead letter (lib/retries.ts).
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Transaction } from "sequelize";
@@ -17,7 +19,9 @@ import { CATCH_UP_PAGE_SIZE, METRICS, type Source } from "../lib/constants";
 import type { Database } from "../lib/database";
 import { type Effects, mergeEffects } from "../lib/effects";
 import type { DomainEvent, EventPage } from "../lib/events";
+import type { FaultInjector } from "../lib/faults";
 import { count, observe, registerMetrics } from "../lib/metrics";
+import type { DeadLetter, RetryStore } from "../lib/retries";
 import type { EventLogMethods } from "./event-log.mixin";
 
 export interface ConsumerOptions {
@@ -32,6 +36,9 @@ export interface ConsumerOptions {
 	catchUpIntervalMs: number;
 	db: Database;
 	checkpoints: Checkpoints;
+	retries: RetryStore;
+	/** tests only: makes handlers fail on demand */
+	faults?: FaultInjector;
 }
 
 /** What the consuming service implements. */
@@ -47,23 +54,39 @@ interface ConsumerState {
 	catchUpTimer?: NodeJS.Timeout;
 	catchUpRunning?: Promise<void>;
 	catchUpAgain?: boolean;
+	retryTimer?: NodeJS.Timeout;
+	retryRunning?: Promise<void>;
 	consumerStopping?: boolean;
 }
+
+/** The outcome of one event inside a transaction. */
+type Outcome = { kind: "applied"; effects: Effects } | { kind: "stale" } | { kind: "failed"; error: unknown };
 
 type ConsumerThis = Service & ConsumerMethods & EventLogMethods & ConsumerState & ConsumerInternals;
 
 type ConsumerInternals = {
+	attempt(tx: Transaction, event: DomainEvent): Promise<Outcome>;
 	consumeLive(event: DomainEvent): Promise<void>;
 	requestCatchUp(reason: string): Promise<void>;
 	catchUp(): Promise<number>;
+	processRetries(): Promise<void>;
+	retryOne(id: number): Promise<void>;
 	waitForProducer(withinMs: number): Promise<boolean>;
 };
 
 /** How often a starting consumer looks whether its producer is registered yet. */
 const PRODUCER_POLL_MS = 100;
+/** How often due retries are looked for: well below the first backoff (1 s). */
+const RETRY_POLL_MS = 200;
+const RETRY_BATCH = 50;
+
+function entityOf(event: DomainEvent): number {
+	return event.source === "clients" ? event.clientId : event.goalId;
+}
 
 export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSchema> {
-	const { producer, group, db, checkpoints } = options;
+	const { producer, group, db, checkpoints, retries, faults } = options;
+	const labels = { producer };
 
 	const events: NonNullable<ServiceSchema["events"]> = {};
 	for (const name of options.events) {
@@ -77,26 +100,60 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, ConsumerInternals & ConsumerMethods & EventLogMethods, ConsumerState>> = {
 		events,
+		actions: {
+			/** Internal (transporter and REPL only): this consumer's dead letters. */
+			deadLetters: {
+				visibility: "public",
+				handler(): Promise<DeadLetter[]> {
+					return retries.deadLetters();
+				},
+			},
+			/** Internal: give a dead letter a fresh set of attempts, starting now. */
+			retryDeadLetter: {
+				visibility: "public",
+				params: { id: { type: "number", integer: true, positive: true }, $$strict: true },
+				handler(ctx: Context<{ id: number }>): Promise<DeadLetter | null> {
+					return retries.revive(ctx.params.id);
+				},
+			},
+		},
 		methods: {
-			async consumeLive(event: DomainEvent): Promise<void> {
-				const labels = { producer };
+			/** Apply one event in a savepoint of `tx`; a failure rolls back only this event's writes. */
+			async attempt(tx: Transaction, event: DomainEvent): Promise<Outcome> {
 				try {
-					const { effects, position } = await db.transaction(async (tx) => ({
-						effects: await this.applyEvent(tx, event),
-						position: await checkpoints.advance(tx, producer, event.sequence),
-					}));
-					if (effects) {
+					const effects = await db.savepoint(tx, (savepoint) => {
+						faults?.checkApply(entityOf(event));
+						return this.applyEvent(savepoint, event);
+					});
+					return effects ? { kind: "applied", effects } : { kind: "stale" };
+				} catch (error) {
+					count(this.broker, METRICS.eventsFailed, labels);
+					return { kind: "failed", error };
+				}
+			},
+
+			async consumeLive(event: DomainEvent): Promise<void> {
+				try {
+					const { outcome, position } = await db.transaction(async (tx) => {
+						const outcome = await this.attempt(tx, event);
+						if (outcome.kind === "failed") await retries.record(tx, producer, event, outcome.error);
+						return { outcome, position: await checkpoints.advance(tx, producer, event.sequence) };
+					});
+					if (outcome.kind === "applied") {
 						count(this.broker, METRICS.eventsApplied, labels);
 						observe(this.broker, METRICS.propagationMs, Date.now() - Date.parse(event.timestamp), labels);
-						await this.settle(effects);
-					} else {
+						await this.settle(outcome.effects);
+					} else if (outcome.kind === "stale") {
 						count(this.broker, METRICS.eventsStale, labels);
+					} else {
+						this.logger.warn(`${producer} #${event.sequence} failed (${String(outcome.error)}); retrying with backoff.`);
 					}
 					if (position === "gap") void this.requestCatchUp(`gap before ${producer} #${event.sequence}`);
 				} catch (err) {
-					// Never rethrow: the transporter would ack anyway (Moleculer swallows event errors).
-					count(this.broker, METRICS.eventsFailed, labels);
-					this.logger.error(`Applying ${producer} #${event.sequence} failed; catch-up will retry it.`, err);
+					// The transaction itself failed (database down?): nothing was recorded and the
+					// checkpoint did not move, so catch-up reads this event again. Never rethrow:
+					// Moleculer would swallow it and the transporter ack the message anyway.
+					this.logger.error(`Consuming ${producer} #${event.sequence} failed; catch-up will read it again.`, err);
 					void this.requestCatchUp("failed live event");
 				}
 			},
@@ -114,9 +171,9 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 						try {
 							const applied = await this.catchUp();
 							if (applied > 0) {
-							count(this.broker, METRICS.catchUpRuns, { producer });
-							this.logger.info(`Caught up ${applied} ${producer} event(s) (${reason}).`);
-						}
+								count(this.broker, METRICS.catchUpRuns, labels);
+								this.logger.info(`Caught up ${applied} ${producer} event(s) (${reason}).`);
+							}
 						} catch (err) {
 							this.logger.warn(`Catch-up from ${producer} failed (${(err as Error).message}); retrying on the next tick.`);
 							return;
@@ -127,6 +184,83 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 					this.catchUpRunning = undefined;
 				});
 				return this.catchUpRunning;
+			},
+
+			/** Read and apply the producer's log after our checkpoint, one page per transaction. Returns how many changed something. */
+			async catchUp(): Promise<number> {
+				let after = await checkpoints.get(producer);
+				let appliedTotal = 0;
+				while (!this.consumerStopping) {
+					const page: EventPage<DomainEvent> = await this.broker.call(options.eventsAfterAction, {
+						after,
+						limit: CATCH_UP_PAGE_SIZE,
+					});
+					if (page.events.length === 0) break;
+					const last = page.events[page.events.length - 1].sequence;
+					const outcomes = await db.transaction(async (tx) => {
+						const all: Outcome[] = [];
+						for (const event of page.events) {
+							const outcome = await this.attempt(tx, event);
+							if (outcome.kind === "failed") await retries.record(tx, producer, event, outcome.error);
+							all.push(outcome);
+						}
+						await checkpoints.moveTo(tx, producer, last);
+						return all;
+					});
+					const applied = outcomes.flatMap((outcome) => (outcome.kind === "applied" ? [outcome.effects] : []));
+					count(this.broker, METRICS.catchUpEvents, labels, page.events.length);
+					count(this.broker, METRICS.eventsApplied, labels, applied.length);
+					count(this.broker, METRICS.eventsStale, labels, outcomes.filter((outcome) => outcome.kind === "stale").length);
+					await this.settle(mergeEffects(applied));
+					appliedTotal += applied.length;
+					after = last;
+					if (page.events.length < CATCH_UP_PAGE_SIZE) break;
+				}
+				return appliedTotal;
+			},
+
+			/** Re-apply the retries that are due; one at a time, each in its own transaction. */
+			async processRetries(): Promise<void> {
+				if (this.retryRunning || this.consumerStopping) return;
+				const run = async () => {
+					for (const id of await retries.due(RETRY_BATCH)) {
+						if (this.consumerStopping) return;
+						await this.retryOne(id);
+					}
+				};
+				this.retryRunning = run()
+					.catch((err: Error) => this.logger.warn(`Processing retries failed (${err.message}); trying again shortly.`))
+					.finally(() => {
+						this.retryRunning = undefined;
+					});
+				await this.retryRunning;
+			},
+
+			async retryOne(id: number): Promise<void> {
+				const result = await db.transaction(async (tx) => {
+					const row = await retries.claim(tx, id);
+					if (!row) return null;
+					const event = retries.event(row);
+					const outcome = await this.attempt(tx, event);
+					const status = outcome.kind === "failed" ? await retries.failed(tx, row, outcome.error) : null;
+					if (outcome.kind !== "failed") await retries.succeeded(tx, row);
+					return { event, outcome, status, attempts: row.attempts };
+				});
+				if (!result) return;
+				const { event, outcome, status, attempts } = result;
+				count(this.broker, METRICS.eventsRetried, labels);
+				if (outcome.kind === "applied") {
+					count(this.broker, METRICS.eventsApplied, labels);
+					await this.settle(outcome.effects);
+				}
+				if (outcome.kind !== "failed") {
+					this.logger.info(`${producer} #${event.sequence} succeeded on retry.`);
+				} else if (status === "dead") {
+					count(this.broker, METRICS.eventsDeadLettered, labels);
+					this.logger.error(`${producer} #${event.sequence} dead-lettered after ${attempts} attempts: ${String(outcome.error)}`);
+				} else {
+					this.logger.warn(`${producer} #${event.sequence} failed attempt ${attempts}; retrying with backoff.`);
+				}
 			},
 
 			/**
@@ -147,38 +281,6 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 					check();
 				});
 			},
-
-			/** Read and apply the producer's log after our checkpoint, one page per transaction. Returns how many changed something. */
-			async catchUp(): Promise<number> {
-				let after = await checkpoints.get(producer);
-				let appliedTotal = 0;
-				while (!this.consumerStopping) {
-					const page: EventPage<DomainEvent> = await this.broker.call(options.eventsAfterAction, {
-						after,
-						limit: CATCH_UP_PAGE_SIZE,
-					});
-					if (page.events.length === 0) break;
-					const last = page.events[page.events.length - 1].sequence;
-					const changed = await db.transaction(async (tx) => {
-						const all: Effects[] = [];
-						for (const event of page.events) {
-							const effects = await this.applyEvent(tx, event);
-							if (effects) all.push(effects);
-						}
-						await checkpoints.moveTo(tx, producer, last);
-						return all;
-					});
-					const labels = { producer };
-					count(this.broker, METRICS.catchUpEvents, labels, page.events.length);
-					count(this.broker, METRICS.eventsApplied, labels, changed.length);
-					count(this.broker, METRICS.eventsStale, labels, page.events.length - changed.length);
-					await this.settle(mergeEffects(changed));
-					appliedTotal += changed.length;
-					after = last;
-					if (page.events.length < CATCH_UP_PAGE_SIZE) break;
-				}
-				return appliedTotal;
-			},
 		},
 		created() {
 			registerMetrics(this.broker);
@@ -188,6 +290,8 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 			await checkpoints.ensure(producer);
 			this.catchUpTimer = setInterval(() => void this.requestCatchUp("timer"), options.catchUpIntervalMs);
 			this.catchUpTimer.unref();
+			this.retryTimer = setInterval(() => void this.processRetries(), RETRY_POLL_MS);
+			this.retryTimer.unref();
 			// Catch up as soon as the producer is reachable, without holding up our own start.
 			void this.waitForProducer(options.catchUpIntervalMs).then((reachable) => {
 				if (reachable) return this.requestCatchUp("start");
@@ -197,7 +301,8 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 		async stopped() {
 			this.consumerStopping = true;
 			clearInterval(this.catchUpTimer);
-			await this.catchUpRunning;
+			clearInterval(this.retryTimer);
+			await Promise.all([this.catchUpRunning, this.retryRunning]);
 		},
 	};
 	return schema as Partial<ServiceSchema>;

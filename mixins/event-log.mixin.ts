@@ -9,6 +9,7 @@ import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRIC
 import type { Effects } from "../lib/effects";
 import type { DomainEvent } from "../lib/events";
 import type { EventLog } from "../lib/event-log";
+import type { FaultInjector } from "../lib/faults";
 import { count, registerMetrics } from "../lib/metrics";
 
 export interface EventLogMethods {
@@ -22,8 +23,13 @@ export function eventName(event: DomainEvent): string {
 	return event.source === "clients" ? CLIENT_EVENTS[event.eventType] : GOAL_EVENTS[event.eventType];
 }
 
-export function EventLogMixin<E extends DomainEvent>(options: { source: Source; log: EventLog<E> }): Partial<ServiceSchema> {
-	const { source, log } = options;
+export function EventLogMixin<E extends DomainEvent>(options: {
+	source: Source;
+	log: EventLog<E>;
+	/** tests only: may kill the process between a commit and its publish */
+	faults?: FaultInjector;
+}): Partial<ServiceSchema> {
+	const { source, log, faults } = options;
 	const schema: Partial<ServiceSchema> = {
 		created() {
 			registerMetrics(this.broker);
@@ -44,6 +50,7 @@ export function EventLogMixin<E extends DomainEvent>(options: { source: Source; 
 		},
 		methods: {
 			async settle(effects: Effects, ctx?: Context): Promise<void> {
+				if (effects.events.length > 0) faults?.crashAfterCommit();
 				const cacher = this.broker.cacher;
 				if (cacher && effects.cacheKeys.length > 0) {
 					const evict = async () => {

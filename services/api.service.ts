@@ -5,16 +5,21 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
-import ApiGateway, { type ApiSettingsSchema } from "moleculer-web";
+import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "moleculer-web";
+import { isAdmin } from "../lib/admin-auth";
+import { listDeadLetters, retryDeadLetter } from "../lib/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http-errors";
 import { checkReadiness } from "../lib/readiness";
+import type { DeadLetter } from "../lib/retries";
 
 export interface ApiOptions {
 	port: number;
 	host: string;
 	/** requests per minute per client IP; 0 is no limit */
 	rateLimit: number;
+	/** bearer token for /api/admin/*; null means every admin call is 401 */
+	adminToken: string | null;
 }
 
 /** moleculer-web's request, as far as we use it. */
@@ -39,6 +44,12 @@ export const ROUTES = {
 	"GET /goals/:id/events": "goals.history",
 	"GET /health": "api.health",
 	"GET /ready": "api.ready",
+} as const;
+
+/** Behind the bearer ADMIN_TOKEN. */
+export const ADMIN_ROUTES = {
+	"GET /dead-letters": "api.deadLetters",
+	"POST /dead-letters/:id/retry": "api.retryDeadLetter",
 } as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -90,6 +101,29 @@ function sendError(this: { logger: { error: (...args: unknown[]) => void } }, re
 }
 
 export function createApiService(options: ApiOptions): ServiceSchema<ApiSettingsSchema> {
+	/** What every route shares: explicit aliases only, JSON bodies up to 100 kB, one params object. */
+	const routeBasics = {
+		mappingPolicy: "restrict" as const,
+		autoAliases: false,
+		mergeParams: false,
+		// not strict: any well-formed JSON parses, and a body that is not an object is a 422
+		// from mergeRequestParams, so that 400 means malformed JSON and nothing else
+		bodyParsers: { json: { strict: false, limit: "100kb" }, urlencoded: false },
+		rateLimit:
+			options.rateLimit > 0
+				? {
+						window: 60_000,
+						limit: options.rateLimit,
+						headers: true,
+						// the socket's address: X-Forwarded-For is the client's to forge
+						key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown",
+					}
+				: undefined,
+		onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+			req.$params = mergeRequestParams(req);
+		},
+	};
+
 	return {
 		name: "api",
 		mixins: [ApiGateway],
@@ -102,27 +136,17 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			onError: sendError,
 			routes: [
 				{
+					// before "/api": moleculer-web takes the first route whose path matches
+					path: "/api/admin",
+					...routeBasics,
+					aliases: ADMIN_ROUTES,
+					authentication: true,
+					onError: sendError,
+				},
+				{
 					path: "/api",
-					mappingPolicy: "restrict",
-					autoAliases: false,
-					mergeParams: false,
-					// not strict: any well-formed JSON parses, and a body that is not an object is a 422
-					// from mergeRequestParams, so that 400 means malformed JSON and nothing else
-					bodyParsers: { json: { strict: false, limit: "100kb" }, urlencoded: false },
+					...routeBasics,
 					aliases: ROUTES,
-					rateLimit:
-						options.rateLimit > 0
-							? {
-									window: 60_000,
-									limit: options.rateLimit,
-									headers: true,
-									// the socket's address: X-Forwarded-For is the client's to forge
-									key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown",
-								}
-							: undefined,
-					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
-						req.$params = mergeRequestParams(req);
-					},
 					onAfterCall(ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
 						if (req.method === "POST" && isPlainObject(data)) {
 							ctx.meta.$statusCode = 201;
@@ -137,7 +161,28 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			],
 		},
 
+		methods: {
+			/** moleculer-web's hook for routes with `authentication: true` (the admin routes). */
+			authenticate(_ctx: Context, _route: unknown, req: IncomingMessage) {
+				if (!isAdmin(req.headers.authorization, options.adminToken)) {
+					throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
+				}
+				return { admin: true };
+			},
+		},
+
 		actions: {
+			deadLetters: {
+				handler(): Promise<DeadLetter[]> {
+					return listDeadLetters(this.broker);
+				},
+			},
+			retryDeadLetter: {
+				params: { id: { type: "string", min: 1, max: 64 }, $$strict: true },
+				handler(ctx: Context<{ id: string }>): Promise<DeadLetter> {
+					return retryDeadLetter(this.broker, ctx.params.id);
+				},
+			},
 			health: {
 				handler() {
 					return { status: "UP" };

@@ -16,15 +16,20 @@ import { Database } from "../lib/database";
 import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
 import type { ClientEvent, DomainEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
+import { FaultInjector, type FaultRules } from "../lib/faults";
+import { RetryStore } from "../lib/retries";
 import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
 import { emailParam, idParam, nameParam, requireChanges } from "../lib/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
+import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";
 import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
 
 export interface ClientsServiceOptions {
 	dbUri: string;
 	catchUpIntervalMs: number;
+	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
+	faults: FaultRules | null;
 }
 
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
@@ -34,6 +39,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 	const store = new ClientStore(db);
 	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
 	const checkpoints = new Checkpoints(db);
+	const retries = new RetryStore(db, SOURCES.clients);
+	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 
 	return {
 		name: "clients",
@@ -48,8 +55,11 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				catchUpIntervalMs: options.catchUpIntervalMs,
 				db,
 				checkpoints,
+				retries,
+				faults,
 			}),
-			EventLogMixin({ source: SOURCES.clients, log }),
+			EventLogMixin({ source: SOURCES.clients, log, faults }),
+			...(faults ? [FaultInjectionMixin(faults)] : []),
 			DatabaseMixin(db, store.clients),
 		],
 

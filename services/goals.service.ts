@@ -13,6 +13,8 @@ import { mergeEffects, noEffects } from "../lib/effects";
 import { DependencyUnavailableError, EntityNotFoundError, FieldValidationError, isUnavailable } from "../lib/errors";
 import type { DomainEvent, GoalEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
+import { FaultInjector, type FaultRules } from "../lib/faults";
+import { RetryStore } from "../lib/retries";
 import { applyClientState, clientStateOf } from "../lib/goals/apply-client-state";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/money";
@@ -20,11 +22,14 @@ import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/paginat
 import { amountParam, idParam, nameParam, requireChanges } from "../lib/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
+import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";
 import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
 
 export interface GoalsServiceOptions {
 	dbUri: string;
 	catchUpIntervalMs: number;
+	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
+	faults: FaultRules | null;
 	/** how long goal creation waits for the client service before using its own copy */
 	clientCheckTimeoutMs: number;
 }
@@ -47,6 +52,8 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const store = new GoalStore(db);
 	const log = new EventLog<GoalEvent>(db, SOURCES.goals);
 	const checkpoints = new Checkpoints(db);
+	const retries = new RetryStore(db, SOURCES.goals);
+	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 
 	return {
 		name: "goals",
@@ -61,8 +68,11 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				catchUpIntervalMs: options.catchUpIntervalMs,
 				db,
 				checkpoints,
+				retries,
+				faults,
 			}),
-			EventLogMixin({ source: SOURCES.goals, log }),
+			EventLogMixin({ source: SOURCES.goals, log, faults }),
+			...(faults ? [FaultInjectionMixin(faults)] : []),
 			DatabaseMixin(db, store.goals),
 		],
 

@@ -1,0 +1,40 @@
+/**
+ * Dead letters across the consumers (the client and goal services), for the admin API and the
+ * REPL. A dead letter's id names its consumer and its row: `goals-12`.
+ */
+import { Errors, type ServiceBroker } from "moleculer";
+import { CONSUMER_GROUPS } from "./constants";
+import type { DeadLetter } from "./retries";
+
+const CONSUMERS = Object.values(CONSUMER_GROUPS);
+const DEAD_LETTER_ID = new RegExp(`^(${CONSUMERS.join("|")})-(\\d+)$`);
+
+export class DeadLetterNotFoundError extends Errors.MoleculerClientError {
+	constructor(id: string) {
+		super(`Dead letter '${id}' not found`, 404, "NOT_FOUND", { id });
+		this.name = "NotFoundError";
+	}
+}
+
+function available(broker: ServiceBroker, service: string): boolean {
+	return broker.registry.getServiceList({ onlyAvailable: true }).some((item) => item.name === service);
+}
+
+/** Every consumer's dead letters, oldest failure first. 503 if no consumer can be asked. */
+export async function listDeadLetters(broker: ServiceBroker): Promise<DeadLetter[]> {
+	const reachable = CONSUMERS.filter((consumer) => available(broker, consumer));
+	if (reachable.length === 0) {
+		throw new Errors.ServiceNotAvailableError({ action: "deadLetters", nodeID: broker.nodeID });
+	}
+	const lists = await Promise.all(reachable.map((consumer) => broker.call<DeadLetter[]>(`${consumer}.deadLetters`)));
+	return lists.flat().sort((a, b) => a.failedAt.localeCompare(b.failedAt));
+}
+
+/** Give a dead letter a fresh set of attempts, starting now; it is applied within moments. */
+export async function retryDeadLetter(broker: ServiceBroker, id: string): Promise<DeadLetter> {
+	const match = DEAD_LETTER_ID.exec(id);
+	if (!match) throw new DeadLetterNotFoundError(id);
+	const revived = await broker.call<DeadLetter | null, { id: number }>(`${match[1]}.retryDeadLetter`, { id: Number(match[2]) });
+	if (!revived) throw new DeadLetterNotFoundError(id);
+	return revived;
+}
