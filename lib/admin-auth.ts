@@ -5,7 +5,8 @@ const digest = (text: string) => createHash("sha256").update(text).digest();
 
 export function isAdmin(authorization: string | undefined, adminToken: string | null): boolean {
 	if (!adminToken) return false;
-	const match = /^Bearer (.+)$/.exec(authorization ?? "");
+	// the scheme is case-insensitive (RFC 7235); the token is not
+	const match = /^Bearer +(.+)$/i.exec(authorization ?? "");
 	// Compare fixed-length digests: timingSafeEqual needs equal lengths and must not leak them.
 	return match !== null && timingSafeEqual(digest(match[1]), digest(adminToken));
 }

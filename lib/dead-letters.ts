@@ -3,11 +3,12 @@
  * REPL. A dead letter's id names its consumer and its row: `goals-12`.
  */
 import { Errors, type ServiceBroker } from "moleculer";
-import { CONSUMER_GROUPS } from "./constants";
+import { CONSUMER_GROUPS, ID_MAX } from "./constants";
 import type { DeadLetter } from "./retries";
 
 const CONSUMERS = Object.values(CONSUMER_GROUPS);
-const DEAD_LETTER_ID = new RegExp(`^(${CONSUMERS.join("|")})-(\\d+)$`);
+/** `<consumer>-<row id>`, the id written as the API writes it (no sign, no leading zero). */
+const DEAD_LETTER_ID = new RegExp(`^(${CONSUMERS.join("|")})-([1-9]\\d*)$`);
 
 export class DeadLetterNotFoundError extends Errors.MoleculerClientError {
 	constructor(id: string) {
@@ -33,7 +34,9 @@ export async function listDeadLetters(broker: ServiceBroker): Promise<DeadLetter
 /** Give a dead letter a fresh set of attempts, starting now; it is applied within moments. */
 export async function retryDeadLetter(broker: ServiceBroker, id: string): Promise<DeadLetter> {
 	const match = DEAD_LETTER_ID.exec(id);
-	if (!match) throw new DeadLetterNotFoundError(id);
+	// No row has id 0 or one beyond the id range: unknown, not a malformed call to the consumer
+	// (`clients-0` would fail its params check, a huge id PostgreSQL's integer column).
+	if (!match || Number(match[2]) > ID_MAX) throw new DeadLetterNotFoundError(id);
 	const revived = await broker.call<DeadLetter | null, { id: number }>(`${match[1]}.retryDeadLetter`, { id: Number(match[2]) });
 	if (!revived) throw new DeadLetterNotFoundError(id);
 	return revived;

@@ -33,11 +33,24 @@ export class ConflictError extends Errors.MoleculerClientError {
 	}
 }
 
+const DEPENDENCY_UNAVAILABLE = "SERVICE_UNAVAILABLE";
+
 /** 503: a service we need cannot answer and we have no local knowledge to fall back on. */
 export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
 	constructor(message: string, data: Record<string, unknown>) {
-		super(message, 503, "SERVICE_UNAVAILABLE", data);
+		super(message, 503, DEPENDENCY_UNAVAILABLE, data);
 		this.name = "ServiceUnavailableError";
+	}
+}
+
+/**
+ * 503: the circuit to a service is open, so the call was not made. Retryable, so `isUnavailable`
+ * treats it like any other "could not answer".
+ */
+export class CircuitOpenError extends Errors.MoleculerRetryableError {
+	constructor(target: string, retryInMs: number) {
+		super(`Circuit to '${target}' is open: not called`, 503, "CIRCUIT_OPEN", { target, retryInMs });
+		this.name = "CircuitOpenError";
 	}
 }
 
@@ -50,6 +63,29 @@ export class ConfigError extends Errors.MoleculerError {
 }
 
 /**
+ * Rebuilds errors that crossed the transporter. Moleculer's Regenerator knows only its own
+ * classes by name; ours (NotFoundError, ConflictError, ServiceUnavailableError) would arrive as
+ * plain Errors, which the gateway can only render as 500. Rebuilt as Moleculer errors of their
+ * code's kind, keeping name, type and data, they keep their status on every node.
+ */
+export class AppErrorRegenerator extends Errors.Regenerator {
+	override restoreCustomError(plain: Errors.PlainMoleculerError, payload: Record<string, unknown>): Error {
+		const { name, message, code, type, data } = plain;
+		// Moleculer's own names are restored by Moleculer (undefined hands them back to it)
+		if (Object.hasOwn(Errors, name) || !Number.isInteger(code) || code < 400 || code > 599) {
+			return super.restoreCustomError(plain, payload);
+		}
+		const err = plain.retryable
+			? new Errors.MoleculerRetryableError(message, code, type, data)
+			: code < 500
+				? new Errors.MoleculerClientError(message, code, type, data)
+				: new Errors.MoleculerServerError(message, code, type, data);
+		err.name = name;
+		return err;
+	}
+}
+
+/**
  * Errors that mean "the other service could not answer", as opposed to "it answered no".
  * A 4xx from the other side is an answer; timeouts, missing nodes, open breakers and 5xx are not.
  */
@@ -58,4 +94,20 @@ export function isUnavailable(err: unknown): boolean {
 	if (err instanceof Errors.ServiceNotFoundError) return true;
 	if (err instanceof Errors.MoleculerError) return err.code >= 500;
 	return true;
+}
+
+/**
+ * What a circuit breaker counts as a failure, saying "that service is in trouble": timeouts and
+ * 5xx (and anything that is not a MoleculerError), never a 4xx, which is the service answering.
+ * Nor a DependencyUnavailableError: "a service I need is down" is an answer too. Counted, a burst
+ * of goal creations for unknown clients while the client service is down (503 each) opens
+ * Moleculer's breaker for `goals.create` on the gateway node, and the gateway then refuses every
+ * goal (moleculer-web checks the endpoint's state) until it half-opens.
+ */
+export function countsAgainstBreaker(err: unknown): boolean {
+	if (err instanceof Errors.RequestTimeoutError) return true;
+	if (!(err instanceof Errors.MoleculerError)) return true;
+	// by type, not class: from another node it arrives rebuilt as a MoleculerRetryableError
+	if (err.type === DEPENDENCY_UNAVAILABLE) return false;
+	return err.code >= 500;
 }

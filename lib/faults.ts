@@ -50,16 +50,33 @@ export function parseFaultRules(raw: string, variable = "FAULT_INJECTION"): Faul
 	return rules;
 }
 
+/** A copy that shares nothing with `rules`: the counters in it are counted down in place. */
+function copyRules(rules: FaultRules): FaultRules {
+	const apply = rules.apply && {
+		entities: rules.apply.entities === "all" ? ("all" as const) : [...rules.apply.entities],
+		times: rules.apply.times,
+	};
+	return { apply, crashAfterCommit: rules.crashAfterCommit };
+}
+
 export class FaultInjector {
-	constructor(private rules: FaultRules) {}
+	private rules: FaultRules;
+
+	/**
+	 * The rules are copied: the configuration hands the same FAULT_INJECTION rules to each
+	 * service, and each must count its own failures and crashes.
+	 */
+	constructor(rules: FaultRules) {
+		this.rules = copyRules(rules);
+	}
 
 	set(rules: FaultRules): FaultRules {
-		this.rules = { ...rules };
+		this.rules = copyRules(rules);
 		return this.current();
 	}
 
 	current(): FaultRules {
-		return { ...this.rules };
+		return copyRules(this.rules);
 	}
 
 	/** Throw if the handler of an event about `entityId` is to fail now. */

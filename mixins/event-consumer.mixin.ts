@@ -198,8 +198,15 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 					if (page.events.length === 0) break;
 					const last = page.events[page.events.length - 1].sequence;
 					const outcomes = await db.transaction(async (tx) => {
+						// Live events may have moved the checkpoint since the page was read: skip what
+						// they already took care of (a failed one is in the retry table already).
+						const current = await checkpoints.get(producer, tx);
 						const all: Outcome[] = [];
 						for (const event of page.events) {
+							if (event.sequence <= current) {
+								all.push({ kind: "stale" });
+								continue;
+							}
 							const outcome = await this.attempt(tx, event);
 							if (outcome.kind === "failed") await retries.record(tx, producer, event, outcome.error);
 							all.push(outcome);

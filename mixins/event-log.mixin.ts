@@ -4,20 +4,18 @@
  * settles a committed transaction's effects: evict stale cache entries, then publish.
  * Publishing is the fast path only: a lost publish is repaired by the consumers' catch-up.
  */
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
 import type { Effects } from "../lib/effects";
 import type { DomainEvent } from "../lib/events";
 import type { EventLog } from "../lib/event-log";
+import { CacheEvictor } from "../lib/cache-evictor";
 import type { FaultInjector } from "../lib/faults";
 import { count, registerMetrics } from "../lib/metrics";
 
 export interface EventLogMethods {
 	settle(effects: Effects, ctx?: Context): Promise<void>;
 }
-
-/** Delay of the second eviction after a write (see settle). */
-const CACHE_REEVICT_MS = 500;
 
 export function eventName(event: DomainEvent): string {
 	return event.source === "clients" ? CLIENT_EVENTS[event.eventType] : GOAL_EVENTS[event.eventType];
@@ -30,17 +28,21 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 	faults?: FaultInjector;
 }): Partial<ServiceSchema> {
 	const { source, log, faults } = options;
-	const schema: Partial<ServiceSchema> = {
+	const schema: Partial<ServiceSchema<ServiceSettingSchema, EventLogMethods, { cacheEvictor: CacheEvictor }>> = {
 		created() {
 			registerMetrics(this.broker);
+			this.cacheEvictor = new CacheEvictor(this.broker.cacher, this.logger);
+		},
+		stopped() {
+			this.cacheEvictor.stop();
 		},
 		actions: {
 			/** Internal: a page of the log after a sequence, for consumers catching up. */
 			eventsAfter: {
 				visibility: "public",
 				params: {
-					after: { type: "number", integer: true, min: 0, convert: true },
-					limit: { type: "number", integer: true, positive: true, max: CATCH_UP_PAGE_SIZE, optional: true, convert: true },
+					after: { type: "number", integer: true, min: 0 },
+					limit: { type: "number", integer: true, positive: true, max: CATCH_UP_PAGE_SIZE, optional: true },
 					$$strict: true,
 				},
 				handler(ctx: Context<{ after: number; limit?: number }>) {
@@ -51,20 +53,7 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 		methods: {
 			async settle(effects: Effects, ctx?: Context): Promise<void> {
 				if (effects.events.length > 0) faults?.crashAfterCommit();
-				const cacher = this.broker.cacher;
-				if (cacher && effects.cacheKeys.length > 0) {
-					const evict = async () => {
-						try {
-							await Promise.all(effects.cacheKeys.map((key) => cacher.clean(key)));
-						} catch (err) {
-							this.logger.warn(`Cache eviction failed (${(err as Error).message}); entries expire by TTL.`);
-						}
-					};
-					await evict();
-					// A read that began before our commit may store the old value after the eviction
-					// above; evicting once more a little later removes such a straggler.
-					setTimeout(() => void evict(), CACHE_REEVICT_MS).unref();
-				}
+				await this.cacheEvictor.evict(effects.cacheKeys);
 				for (const event of effects.events) {
 					const name = eventName(event);
 					try {
@@ -83,7 +72,7 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 					}
 				}
 			},
-		} satisfies EventLogMethods & ThisType<import("moleculer").Service>,
+		},
 	};
-	return schema;
+	return schema as Partial<ServiceSchema>;
 }

@@ -60,7 +60,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * Path, query and body into one params object. A body must be a JSON object, and may not
  * repeat a path or query parameter (it would be silently overridden otherwise).
  */
-function mergeRequestParams(req: GatewayRequest): Record<string, unknown> {
+function mergeRequestParams(req: GatewayRequest, numbers: boolean): Record<string, unknown> {
 	const { body, query = {}, params = {} } = req.$params;
 	if (body !== undefined && !isPlainObject(body)) {
 		throw new FieldValidationError([{ type: "object", field: "body", message: "The request body must be a JSON object." }]);
@@ -72,7 +72,7 @@ function mergeRequestParams(req: GatewayRequest): Record<string, unknown> {
 			clashes.map((field) => ({ type: "forbidden", field, message: `The '${field}' field cannot be set in the body.` })),
 		);
 	}
-	return { ...numbersFromText(query), ...fromBody, ...numbersFromText(params) };
+	return numbers ? { ...numbersFromText(query), ...fromBody, ...numbersFromText(params) } : { ...query, ...fromBody, ...params };
 }
 
 /** A decimal number as text: how numbers arrive in a path or a query string. */
@@ -119,9 +119,6 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 						key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown",
 					}
 				: undefined,
-		onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
-			req.$params = mergeRequestParams(req);
-		},
 	};
 
 	return {
@@ -140,13 +137,24 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 					path: "/api/admin",
 					...routeBasics,
 					aliases: ADMIN_ROUTES,
-					authentication: true,
+					// moleculer-web runs onBeforeCall before `authentication`: check the token first, so
+					// that a caller without it learns nothing, not even how its input would be judged
+					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+						if (!isAdmin(req.headers.authorization, options.adminToken)) {
+							throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
+						}
+						// dead-letter ids are text ("goals-12"): no numbers read from the path
+						req.$params = mergeRequestParams(req, false);
+					},
 					onError: sendError,
 				},
 				{
 					path: "/api",
 					...routeBasics,
 					aliases: ROUTES,
+					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+						req.$params = mergeRequestParams(req, true);
+					},
 					onAfterCall(ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
 						if (req.method === "POST" && isPlainObject(data)) {
 							ctx.meta.$statusCode = 201;
@@ -161,16 +169,6 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			],
 		},
 
-		methods: {
-			/** moleculer-web's hook for routes with `authentication: true` (the admin routes). */
-			authenticate(_ctx: Context, _route: unknown, req: IncomingMessage) {
-				if (!isAdmin(req.headers.authorization, options.adminToken)) {
-					throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
-				}
-				return { admin: true };
-			},
-		},
-
 		actions: {
 			deadLetters: {
 				handler(): Promise<DeadLetter[]> {
@@ -178,7 +176,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 				},
 			},
 			retryDeadLetter: {
-				params: { id: { type: "string", min: 1, max: 64 }, $$strict: true },
+				params: { id: { type: "string", min: 1 }, $$strict: true },
 				handler(ctx: Context<{ id: string }>): Promise<DeadLetter> {
 					return retryDeadLetter(this.broker, ctx.params.id);
 				},

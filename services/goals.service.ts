@@ -3,14 +3,22 @@
  * client.* events (consumer group "goals"): their names for `Goal.clientName`, and tombstones so
  * that a deleted client's goals are deleted and no new goal can be attached to it.
  */
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, Logger, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { cacheKeys } from "../lib/cache-keys";
 import { Checkpoints } from "../lib/checkpoints";
+import { type BreakerSettings, CircuitBreaker } from "../lib/circuit-breaker";
 import type { ClientLookup } from "../lib/clients/client-store";
 import { CLIENT_EVENTS, CONSUMER_GROUPS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/database";
 import { mergeEffects, noEffects } from "../lib/effects";
-import { DependencyUnavailableError, EntityNotFoundError, FieldValidationError, isUnavailable } from "../lib/errors";
+import {
+	CircuitOpenError,
+	countsAgainstBreaker,
+	DependencyUnavailableError,
+	EntityNotFoundError,
+	FieldValidationError,
+	isUnavailable,
+} from "../lib/errors";
 import type { DomainEvent, GoalEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
 import { FaultInjector, type FaultRules } from "../lib/faults";
@@ -32,6 +40,8 @@ export interface GoalsServiceOptions {
 	faults: FaultRules | null;
 	/** how long goal creation waits for the client service before using its own copy */
 	clientCheckTimeoutMs: number;
+	/** the client check's circuit breaker: open, goal creation answers from its own copy at once */
+	clientCheckBreaker: BreakerSettings;
 }
 
 /** The client check's answer: the client service's word, or "unavailable" when it could not answer. */
@@ -54,6 +64,17 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.goals);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
+	let logger: Logger | undefined;
+	// Our own breaker, not Moleculer's: that one misses timeouts and stops no call with
+	// disableBalancer (see lib/circuit-breaker.ts).
+	const clientCheck = new CircuitBreaker(INTERNAL_ACTIONS.clientsLookup, {
+		...options.clientCheckBreaker,
+		counts: countsAgainstBreaker,
+		onChange(state, { count, failures }) {
+			if (state === "open") logger?.warn(`Client check circuit opened (${failures} of ${count} calls failed): answering from the local copy.`);
+			else logger?.info(`Client check circuit ${state}.`);
+		},
+	});
 
 	return {
 		name: "goals",
@@ -190,6 +211,10 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 			},
 		},
 
+		created() {
+			logger = this.logger;
+		},
+
 		methods: {
 			/** client.* → our copy of the client, its goals' clientName, and the cascade on delete. */
 			async applyEvent(tx, event: DomainEvent) {
@@ -197,17 +222,25 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				return applyClientState(store, log, tx, clientStateOf(event));
 			},
 
-			/** Ask the client service about a client; "unavailable" if it cannot answer in time. */
+			/**
+			 * Ask the client service about a client; "unavailable" if it cannot answer in time or
+			 * the breaker is open (then without waiting at all).
+			 */
 			async checkClient(ctx: Context, clientId: number): Promise<ClientCheck> {
 				try {
-					return await ctx.call<ClientLookup | null, { id: number }>(
-						INTERNAL_ACTIONS.clientsLookup,
-						{ id: clientId },
-						{ timeout: options.clientCheckTimeoutMs, retries: 0 },
+					return await clientCheck.run(() =>
+						ctx.call<ClientLookup | null, { id: number }>(
+							INTERNAL_ACTIONS.clientsLookup,
+							{ id: clientId },
+							{ timeout: options.clientCheckTimeoutMs, retries: 0 },
+						),
 					);
 				} catch (err) {
 					if (!isUnavailable(err)) throw err;
-					this.logger.warn(`Client check for ${clientId} failed (${(err as Error).message}); using the local copy.`);
+					// an open circuit was logged once when it opened, not on every goal
+					if (!(err instanceof CircuitOpenError)) {
+						this.logger.warn(`Client check for ${clientId} failed (${(err as Error).message}); using the local copy.`);
+					}
 					return "unavailable";
 				}
 			},

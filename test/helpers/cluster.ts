@@ -9,6 +9,24 @@ import { createDatabase, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } fr
 import { freePort, type NodeProcess, startNode, waitHealthy } from "./node-process";
 import { waitFor } from "./wait";
 
+/** Where a cluster's servers are: the machine's shared ones unless a test brings its own. */
+export interface ClusterInfra {
+	rabbitmq: string;
+	redis: string;
+	createDatabase(name: string): Promise<string>;
+	dropDatabase(name: string): Promise<void>;
+	/** remove the namespace's queues afterwards (not needed on a private broker) */
+	cleanQueues: boolean;
+}
+
+const SHARED_INFRA: ClusterInfra = {
+	rabbitmq: INFRA_URLS.rabbitmq,
+	redis: INFRA_URLS.redis,
+	createDatabase,
+	dropDatabase,
+	cleanQueues: true,
+};
+
 export class Cluster {
 	readonly namespace = uniqueName("cg").replace(/_/g, "-");
 	readonly nodes = new Map<string, NodeProcess>();
@@ -17,14 +35,17 @@ export class Cluster {
 	probe!: ServiceBroker;
 	private readonly dbNames = [uniqueName("cg_clients"), uniqueName("cg_goals")];
 
-	constructor(private readonly extraEnv: Record<string, string> = {}) {}
+	constructor(
+		private readonly extraEnv: Record<string, string> = {},
+		private readonly infra: ClusterInfra = SHARED_INFRA,
+	) {}
 
 	async setUp(): Promise<void> {
-		[this.clientsDb, this.goalsDb] = await Promise.all(this.dbNames.map((name) => createDatabase(name)));
+		[this.clientsDb, this.goalsDb] = await Promise.all(this.dbNames.map((name) => this.infra.createDatabase(name)));
 		this.probe = new ServiceBroker({
 			namespace: this.namespace,
 			nodeID: `probe-${process.pid}`,
-			transporter: { type: "AMQP", options: { url: INFRA_URLS.rabbitmq, autoDeleteQueues: false } },
+			transporter: { type: "AMQP", options: { url: this.infra.rabbitmq, autoDeleteQueues: false } },
 			logger: false,
 		});
 		await this.probe.start();
@@ -33,8 +54,8 @@ export class Cluster {
 	env(extra: Record<string, string> = {}): Record<string, string> {
 		return {
 			NAMESPACE: this.namespace,
-			TRANSPORTER: INFRA_URLS.rabbitmq,
-			CACHER: INFRA_URLS.redis,
+			TRANSPORTER: this.infra.rabbitmq,
+			CACHER: this.infra.redis,
 			CLIENTS_DB_URI: this.clientsDb,
 			GOALS_DB_URI: this.goalsDb,
 			CATCHUP_INTERVAL: "2000",
@@ -98,8 +119,8 @@ export class Cluster {
 		await Promise.all([...this.nodes.values()].map((node) => node.stop()));
 		this.nodes.clear();
 		await this.probe?.stop();
-		await deleteQueues(`MOL-${this.namespace}.`);
-		await Promise.all(this.dbNames.map((name) => dropDatabase(name)));
+		if (this.infra.cleanQueues) await deleteQueues(`MOL-${this.namespace}.`);
+		await Promise.all(this.dbNames.map((name) => this.infra.dropDatabase(name)));
 	}
 
 	/** Everything every node printed, for failure messages. */

@@ -28,13 +28,15 @@ export async function request<T = any>(
 	return { status: res.status, body: parsed as T, text, headers: res.headers };
 }
 
-export function client(base: string) {
+/** `base` may be a function, read at each call: a client made before its server has started. */
+export function client(base: string | (() => string)) {
+	const url = (path: string) => (typeof base === "string" ? base : base()) + path;
 	return {
-		get: <T = any>(path: string) => request<T>("GET", base + path),
-		post: <T = any>(path: string, body?: unknown) => request<T>("POST", base + path, body),
-		put: <T = any>(path: string, body?: unknown) => request<T>("PUT", base + path, body),
-		del: <T = any>(path: string) => request<T>("DELETE", base + path),
+		get: <T = any>(path: string) => request<T>("GET", url(path)),
+		post: <T = any>(path: string, body?: unknown) => request<T>("POST", url(path), body),
+		put: <T = any>(path: string, body?: unknown) => request<T>("PUT", url(path), body),
+		del: <T = any>(path: string) => request<T>("DELETE", url(path)),
 		raw: (method: string, path: string, raw: string, headers?: Record<string, string>) =>
-			request(method, base + path, undefined, { raw, headers }),
+			request(method, url(path), undefined, { raw, headers }),
 	};
 }

@@ -54,6 +54,25 @@ export function freePort(): Promise<number> {
 	});
 }
 
+/**
+ * Whether something accepts TCP connections on `port` on loopback: the one probe for the global
+ * setup's infra check and the private servers' start/stop waits. Never rejects.
+ */
+export function portOpen(port: number, timeoutMs = 500): Promise<boolean> {
+	return new Promise((resolve) => {
+		const socket = net.connect({ host: "127.0.0.1", port, timeout: timeoutMs });
+		socket.once("connect", () => {
+			socket.destroy();
+			resolve(true);
+		});
+		socket.once("error", () => resolve(false));
+		socket.once("timeout", () => {
+			socket.destroy();
+			resolve(false);
+		});
+	});
+}
+
 /** Wait until `GET url` answers 200, or fail with the node's output. */
 export async function waitHealthy(node: NodeProcess, url: string, timeoutMs = 30_000): Promise<void> {
 	await waitFor(

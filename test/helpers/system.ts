@@ -10,6 +10,7 @@ import type { Server } from "node:http";
 import type { Service, ServiceBroker } from "moleculer";
 import { loadConfig } from "../../moleculer.config";
 import { createNode } from "../../lib/node";
+import { client } from "./http";
 
 export interface TestSystem {
 	broker: ServiceBroker;
@@ -44,4 +45,35 @@ export async function startSystem(
 	const api = broker.getLocalService("api") as (Service & { server: Server }) | undefined;
 	const url = api ? `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/api` : "";
 	return { broker, url, dataDir, stop: () => broker.stop() };
+}
+
+/**
+ * One system for the enclosing describe (or file): started in beforeAll, stopped and its folder
+ * removed in afterAll, so that suites do not each repeat those hooks. `system` is there once
+ * beforeAll has run; `api` reads the URL at each call, so it may be destructured at once.
+ */
+export function useSystem(options?: Parameters<typeof startSystem>[0]): {
+	readonly system: TestSystem;
+	readonly api: ReturnType<typeof client>;
+} {
+	let started: TestSystem | undefined;
+	const current = (): TestSystem => {
+		if (!started) throw new Error("useSystem: the system starts in beforeAll; use it from a test or a later hook");
+		return started;
+	};
+	beforeAll(async () => {
+		started = await startSystem(options);
+	});
+	afterAll(async () => {
+		if (!started) return;
+		await started.stop();
+		removeDir(started.dataDir);
+	});
+	const api = client(() => current().url);
+	return {
+		get system() {
+			return current();
+		},
+		api,
+	};
 }

@@ -6,18 +6,18 @@
  * "Nothing changed" is checked twice: through the REST API (which a cached answer could hide)
  * and through uncached broker calls (the rows as stored, and each event log's last sequence).
  */
-import { client, type Reply, request } from "../helpers/http";
-import { removeDir, startSystem, type TestSystem } from "../helpers/system";
+import { expectErrorShape } from "../helpers/expect-error";
+import { type Reply, request } from "../helpers/http";
+import { useSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
 
-let system: TestSystem;
-let api: ReturnType<typeof client>;
+const sut = useSystem();
+const { api } = sut;
 /** The entities every case aims at: a client with one goal, and another client to clash with. */
 const seed = { clientId: 0, goalId: 0, email: "seed@example.com", otherEmail: "other@example.com" };
 
+// runs after useSystem's beforeAll, which registered first
 beforeAll(async () => {
-	system = await startSystem();
-	api = client(system.url);
 	const owner = await api.post("/clients", { name: "Seed", email: seed.email });
 	const other = await api.post("/clients", { name: "Other", email: seed.otherEmail });
 	expect([owner.status, other.status]).toEqual([201, 201]);
@@ -29,45 +29,18 @@ beforeAll(async () => {
 	await waitFor(async () => (await api.get(`/clients/${seed.clientId}`)).body.goals.length === 1, { what: "the goal copy" });
 });
 
-afterAll(async () => {
-	await system.stop();
-	removeDir(system.dataDir);
-});
-
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-const ERROR_KEYS = ["code", "data", "message", "name", "type"];
-const FIELD_ERROR_KEYS = ["actual", "expected", "field", "message", "type"];
-
-/** The status, the exact error shape, and nothing internal in the text. */
-function expectError(res: Reply, status: number): void {
-	expect({ status: res.status, text: res.text }).toEqual({ status, text: expect.any(String) });
-	expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-	expect(res.body).toEqual(expect.objectContaining({ name: expect.any(String), message: expect.any(String), type: expect.any(String) }));
-	expect(res.body.code).toBe(status);
-	expect(Object.keys(res.body).filter((key) => !ERROR_KEYS.includes(key))).toEqual([]);
-	expect(res.text).not.toMatch(/stack/i);
-	expect(res.text).not.toMatch(/nodeID/i);
-	expect(res.text).not.toMatch(/node_modules|\.[jt]s:\d|\/work\/|\bat \S+ \(/);
-	if (res.body.data !== undefined && Array.isArray(res.body.data)) {
-		for (const entry of res.body.data) {
-			expect(typeof entry.field).toBe("string");
-			expect(typeof entry.message).toBe("string");
-			expect(Object.keys(entry).filter((key) => !FIELD_ERROR_KEYS.includes(key))).toEqual([]);
-		}
-	}
-}
-
 /** 422 whose `data` lists `field` among the failing fields. */
 function expectFieldError(res: Reply, field: string): void {
-	expectError(res, 422);
+	expectErrorShape(res, 422);
 	expect(Array.isArray(res.body.data)).toBe(true);
 	expect(res.body.data.map((entry: { field: string }) => entry.field)).toContain(field);
 }
 
 function expectOutcome(res: Reply, status: number, field?: string): void {
-	if (field === undefined) expectError(res, status);
+	if (field === undefined) expectErrorShape(res, status);
 	else {
 		expect(status).toBe(422);
 		expectFieldError(res, field);
@@ -89,10 +62,10 @@ async function state() {
 	expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200, 200, 200, 200]);
 	const [clients, goals, seedClient, seedGoal, clientEvents, goalEvents] = replies.map((reply) => reply.body);
 	const [storedClients, storedGoals, clientLog, goalLog] = await Promise.all([
-		system.broker.call("clients.list", { pageSize: 100 }, UNCACHED),
-		system.broker.call("goals.list", { pageSize: 100 }, UNCACHED),
-		system.broker.call("clients.eventsAfter", { after: 0 }),
-		system.broker.call("goals.eventsAfter", { after: 0 }),
+		sut.system.broker.call("clients.list", { pageSize: 100 }, UNCACHED),
+		sut.system.broker.call("goals.list", { pageSize: 100 }, UNCACHED),
+		sut.system.broker.call("clients.eventsAfter", { after: 0 }),
+		sut.system.broker.call("goals.eventsAfter", { after: 0 }),
 	]) as [{ total: number }, { total: number }, { lastSequence: number }, { lastSequence: number }];
 	return {
 		clientsTotal: clients.total,
@@ -119,7 +92,7 @@ async function unchangedBy(call: () => Promise<Reply>): Promise<Reply> {
 	return res;
 }
 
-const send = (method: string, path: string, body?: unknown): Promise<Reply> => request(method, system.url + path, body);
+const send = (method: string, path: string, body?: unknown): Promise<Reply> => request(method, sut.system.url + path, body);
 
 let emails = 0;
 const freshEmail = () => `fresh${++emails}@example.com`;
@@ -374,7 +347,7 @@ describe.each(ID_ROUTES)("%s %s", (method, route, path, body) => {
 
 	test("an absent id is a 404", async () => {
 		const res = await unchangedBy(() => send(method, path("999999"), body));
-		expectError(res, 404);
+		expectErrorShape(res, 404);
 	});
 
 	test("an unknown query parameter is a 422 naming it, even when the answer is cached", async () => {
@@ -441,29 +414,20 @@ test.each(WRITE_ROUTES.map((route) => [route.route, route] as const))("control: 
 // RATE_LIMIT
 
 describe("RATE_LIMIT=5", () => {
-	let limited: TestSystem;
-
-	beforeAll(async () => {
-		limited = await startSystem({ env: { RATE_LIMIT: "5" } });
-	});
-
-	afterAll(async () => {
-		await limited.stop();
-		removeDir(limited.dataDir);
-	});
+	const limited = useSystem({ env: { RATE_LIMIT: "5" } });
 
 	test("five requests pass, the sixth is a 429 in the error shape and changes nothing", async () => {
-		const http = client(limited.url);
+		const http = limited.api;
 		const passed = [];
 		for (let i = 0; i < 5; i++) passed.push((await http.get("/health")).status);
 		expect(passed).toEqual([200, 200, 200, 200, 200]);
 
 		const sixth = await http.post("/clients", { name: "Late", email: "late@example.com" });
-		expectError(sixth, 429);
-		expectError(await http.get("/health"), 429);
+		expectErrorShape(sixth, 429);
+		expectErrorShape(await http.get("/health"), 429);
 
-		const stored = (await limited.broker.call("clients.list", {}, UNCACHED)) as { total: number };
-		const log = (await limited.broker.call("clients.eventsAfter", { after: 0 })) as { lastSequence: number };
+		const stored = (await limited.system.broker.call("clients.list", {}, UNCACHED)) as { total: number };
+		const log = (await limited.system.broker.call("clients.eventsAfter", { after: 0 })) as { lastSequence: number };
 		expect({ total: stored.total, lastSequence: log.lastSequence }).toEqual({ total: 0, lastSequence: 0 });
 	});
 });

@@ -8,23 +8,12 @@
  * state read right after it is the state the event left behind.
  */
 import { randomUUID } from "node:crypto";
-import { client } from "../helpers/http";
 import { lastSequenceOf, querySqlite } from "../helpers/sqlite";
-import { removeDir, startSystem, type TestSystem } from "../helpers/system";
+import { useSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
 
-let system: TestSystem;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-	system = await startSystem();
-	api = client(system.url);
-});
-
-afterAll(async () => {
-	await system.stop();
-	removeDir(system.dataDir);
-});
+const sut = useSystem();
+const { api } = sut;
 
 interface WireEvent {
 	eventId: string;
@@ -42,7 +31,7 @@ function eventName(event: WireEvent): string {
 }
 
 async function deliver(...events: WireEvent[]): Promise<void> {
-	for (const event of events) await system.broker.emit(eventName(event), event);
+	for (const event of events) await sut.system.broker.emit(eventName(event), event);
 }
 
 async function trail(path: string): Promise<WireEvent[]> {
@@ -53,7 +42,7 @@ async function trail(path: string): Promise<WireEvent[]> {
 
 /** Everything the consumers could touch, on both sides, read from the SQLite files. */
 async function snapshot() {
-	const dir = system.dataDir;
+	const dir = sut.system.dataDir;
 	return {
 		goals: await querySqlite(dir, "goals", "SELECT * FROM goals ORDER BY id"),
 		clientProjection: await querySqlite(dir, "goals", "SELECT * FROM client_projection ORDER BY clientId"),
@@ -142,7 +131,7 @@ test("an older version delivered after a newer one is a no-op", async () => {
 	expect(await snapshot()).toEqual(before);
 	for (const id of ids) expect((await api.get(`/goals/${id}`)).body).toMatchObject({ clientName: "Ben Three", version: 1 });
 	const [copy] = await querySqlite<{ name: string; version: number }>(
-		system.dataDir,
+		sut.system.dataDir,
 		"goals",
 		"SELECT name, version FROM client_projection WHERE clientId = :id",
 		{ id: owner.id },
@@ -153,7 +142,7 @@ test("an older version delivered after a newer one is a no-op", async () => {
 test("a DELETED delivered before a late UPDATED stays deleted: tombstone kept, goals stay deleted, new goals 422", async () => {
 	const { owner, goals } = await clientWithGoals("Cat", "cat.idem@example.com", ["Studio", "Piano"]);
 	const ids = goals.map((g) => g.id);
-	const producerLast = await lastSequenceOf(system.dataDir, "clients");
+	const producerLast = await lastSequenceOf(sut.system.dataDir, "clients");
 	// Crafted with the contract's exact fields. Their sequences lie far beyond the log's end so
 	// they read as a gap (catch-up finds nothing new) and can never move the checkpoint.
 	const base = { source: "clients" as const, clientId: owner.id, clientEmail: "cat.idem@example.com" };
@@ -198,7 +187,7 @@ test("a DELETED delivered before a late UPDATED stays deleted: tombstone kept, g
 
 	expect(await snapshot()).toEqual(afterDelete);
 	const [copy] = await querySqlite<{ name: string; version: number; deleted: number }>(
-		system.dataDir,
+		sut.system.dataDir,
 		"goals",
 		"SELECT name, version, deleted FROM client_projection WHERE clientId = :id",
 		{ id: owner.id },
@@ -261,14 +250,14 @@ test("replay from zero: the whole client log emitted again leaves every state un
 	});
 
 	const all: WireEvent[] = [];
-	const clientIds = (await querySqlite<{ id: number }>(system.dataDir, "clients", "SELECT id FROM clients ORDER BY id")).map(
+	const clientIds = (await querySqlite<{ id: number }>(sut.system.dataDir, "clients", "SELECT id FROM clients ORDER BY id")).map(
 		(row) => row.id,
 	);
 	for (const id of clientIds) all.push(...(await trail(`/clients/${id}/events`)));
 	all.sort((a, b) => a.sequence - b.sequence);
 	// the audit routes together are the whole log: sequences 1..N, nothing missing
 	expect(all.map((e) => e.sequence)).toEqual(all.map((_, i) => i + 1));
-	expect(all[all.length - 1].sequence).toBe(await lastSequenceOf(system.dataDir, "clients"));
+	expect(all[all.length - 1].sequence).toBe(await lastSequenceOf(sut.system.dataDir, "clients"));
 
 	const before = await snapshot();
 	const goalRows = before.goals.length;

@@ -2,21 +2,9 @@
  * Every route of the contract with its success status and shape, through real HTTP against the
  * real gateway on an ephemeral port, with real SQLite files.
  */
-import { client } from "../helpers/http";
-import { removeDir, startSystem, type TestSystem } from "../helpers/system";
+import { useSystem } from "../helpers/system";
 
-let system: TestSystem;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-	system = await startSystem();
-	api = client(system.url);
-});
-
-afterAll(async () => {
-	await system.stop();
-	removeDir(system.dataDir);
-});
+const { api } = useSystem();
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 

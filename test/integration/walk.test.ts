@@ -3,23 +3,12 @@
  * each with its own DELETED event; Client.goals follows the goals; every audit trail is complete,
  * ordered by version, with sequences strictly increasing per producer.
  */
-import { client } from "../helpers/http";
 import { querySqlite } from "../helpers/sqlite";
-import { removeDir, startSystem, type TestSystem } from "../helpers/system";
+import { useSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
 
-let system: TestSystem;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-	system = await startSystem();
-	api = client(system.url);
-});
-
-afterAll(async () => {
-	await system.stop();
-	removeDir(system.dataDir);
-});
+const sut = useSystem();
+const { api } = sut;
 
 interface Event {
 	eventId: string;
@@ -186,7 +175,7 @@ test("rename reaches the goals, delete cascades with DELETED events, audit trail
 	await waitFor(
 		async () => {
 			const copies = await querySqlite<{ goalId: number; version: number; deleted: number }>(
-				system.dataDir,
+				sut.system.dataDir,
 				"clients",
 				"SELECT goalId, version, deleted FROM goal_projection WHERE clientId = :clientId ORDER BY goalId",
 				{ clientId: owner.id },

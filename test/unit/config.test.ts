@@ -3,6 +3,7 @@
  * object (loadConfig) and turned into BrokerOptions (createBrokerOptions). Every test passes its
  * own env: nothing here depends on the shell the tests run in.
  */
+import { ResilientAmqpTransporter } from "../../lib/amqp-transporter";
 import os from "node:os";
 import Redis from "ioredis";
 import { Transporters } from "moleculer";
@@ -33,7 +34,8 @@ describe("loadConfig defaults are the contract's table", () => {
 		expect(config.namespace).toBe("");
 		expect(config.nodeID).toBe(`${os.hostname()}-${process.pid}`);
 	});
-	test("REST on 127.0.0.1:3000, no rate limit", () => expect(config.api).toEqual({ port: 3000, host: "127.0.0.1", rateLimit: 0 }));
+	test("REST on 127.0.0.1:3000, no rate limit, no admin token", () =>
+		expect(config.api).toEqual({ port: 3000, host: "127.0.0.1", rateLimit: 0, adminToken: null }));
 	test("SQLite files under ./data", () => {
 		expect(config.clients.dbUri).toBe("sqlite:data/clients.sqlite");
 		expect(config.goals.dbUri).toBe("sqlite:data/goals.sqlite");
@@ -163,29 +165,20 @@ describe("createBrokerOptions", () => {
 
 	describe("with TRANSPORTER=amqp://…", () => {
 		const options = createBrokerOptions(loadConfig({ TRANSPORTER: AMQP_URL }));
-		const transporter = options.transporter as { type: string; options: Record<string, unknown> };
+		const transporter = options.transporter as ResilientAmqpTransporter;
+		const opts = (transporter as unknown as { opts: Record<string, unknown> }).opts;
 
-		test("AMQP with durable, persistent, 24 h event queues", () => {
-			expect(transporter.type).toBe("AMQP");
-			expect(transporter.options).toMatchObject({
-				url: AMQP_URL,
-				autoDeleteQueues: false,
-				eventTimeToLive: 86_400_000,
-				messageOptions: { persistent: true },
-			});
-		});
-
-		test("balancing is left to the broker's queues", () => {
-			expect(options.disableBalancer).toBe(true);
-		});
-
-		test("Moleculer's AMQP transporter reads those options as meant (constructed, never connected)", () => {
-			const amqp = new Transporters.AMQP({ ...transporter.options });
-			const opts = (amqp as unknown as { opts: Record<string, unknown> }).opts;
+		test("AMQP (ours: reconnects when a channel dies alone) with durable, persistent, 24 h event queues", () => {
+			expect(transporter).toBeInstanceOf(ResilientAmqpTransporter);
+			expect(transporter).toBeInstanceOf(Transporters.AMQP);
 			expect(opts.autoDeleteQueues).toBe(-1); // Moleculer's "never delete"
 			expect(opts.eventTimeToLive).toBe(86_400_000);
 			expect(opts.messageOptions).toEqual({ persistent: true });
 			expect(opts.url).toEqual([AMQP_URL]);
+		});
+
+		test("balancing is left to the broker's queues", () => {
+			expect(options.disableBalancer).toBe(true);
 		});
 
 		test("the cacher stays Memory unless CACHER says otherwise", () => {
@@ -206,11 +199,11 @@ describe("createBrokerOptions", () => {
 		});
 
 		test("host and port, with 6379 by default", () => {
-			expect(redisOptionsOf({ CACHER: "redis://cache.example" }).redis).toEqual({ host: "cache.example", port: 6379, db: 0 });
+			expect(redisOptionsOf({ CACHER: "redis://cache.example" }).redis).toMatchObject({ host: "cache.example", port: 6379, db: 0 });
 		});
 
 		test("user, password, db number and TLS are kept", () => {
-			expect(redisOptionsOf({ CACHER: "rediss://user:p%40ss@cache.example:6380/2" }).redis).toEqual({
+			expect(redisOptionsOf({ CACHER: "rediss://user:p%40ss@cache.example:6380/2" }).redis).toMatchObject({
 				host: "cache.example",
 				port: 6380,
 				db: 2,
@@ -218,6 +211,10 @@ describe("createBrokerOptions", () => {
 				password: "p@ss",
 				tls: {},
 			});
+		});
+
+		test("an outage fails commands at once instead of queueing them (reads then go uncached)", () => {
+			expect(redisOptionsOf({ CACHER: "redis://cache.example" }).redis).toMatchObject({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 		});
 
 		test("what ioredis makes of them is what ioredis makes of the URL itself (no connection)", () => {

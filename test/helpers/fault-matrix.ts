@@ -1,0 +1,235 @@
+/**
+ * The fault matrix, counted the way broker torture tests count: a writer makes client changes
+ * through REST while a fault strikes the cluster; afterwards every change the API acknowledged
+ * must be in the client service's state, the goal service's copy must equal that state, and no
+ * entity's version may ever have gone backwards in the copy. Used by the jest suite and by
+ * `npm run chaos` (a larger load).
+ */
+import { METRICS } from "../../lib/constants";
+import { Cluster, type ClusterInfra } from "./cluster";
+import { client } from "./http";
+import { PrivatePostgres, PrivateRabbit, PrivateRedis } from "./private-infra";
+import { waitFor } from "./wait";
+
+export interface ScenarioResult {
+	name: string;
+	attempted: number;
+	acknowledged: number;
+	lost: number;
+	/** deliveries the version guard skipped as already applied (at-least-once at work) */
+	duplicates: number;
+	/** ms from the end of the writes (fault healed) to the copy equalling the truth */
+	convergeMs: number;
+	/** times a sampled version in the goal service's copy was lower than one seen before */
+	regressions: number;
+}
+
+interface Ack {
+	version: number;
+	name: string;
+	deleted: boolean;
+}
+
+interface Row {
+	id: number;
+	name: string;
+	email: string;
+	version: number;
+	deleted: boolean;
+}
+
+/** What the writer reports to the fault as it goes. */
+export interface Progress {
+	/** changes the writer will attempt in all */
+	total: number;
+	attempted: number;
+	/** resolves once the writer has attempted `n` changes */
+	reached(n: number): Promise<void>;
+}
+
+export type Fault = (env: FaultEnv, progress: Progress) => Promise<void>;
+
+export interface FaultEnv {
+	cluster: Cluster;
+	rabbit: PrivateRabbit;
+	redis: PrivateRedis;
+}
+
+export class FaultMatrix {
+	readonly rabbit = new PrivateRabbit();
+	readonly redis = new PrivateRedis();
+	readonly postgres = new PrivatePostgres();
+	cluster!: Cluster;
+	apiUrl = "";
+	private tag = 0;
+
+	async setUp(): Promise<void> {
+		await Promise.all([this.rabbit.start(), this.redis.start(), this.postgres.start()]);
+		const infra: ClusterInfra = {
+			rabbitmq: this.rabbit.url,
+			redis: this.redis.url,
+			createDatabase: (name) => this.postgres.createDatabase(name),
+			dropDatabase: (name) => this.postgres.dropDatabase(name),
+			cleanQueues: false,
+		};
+		this.cluster = new Cluster({ CATCHUP_INTERVAL: "2000", FAULT_INJECTION: "" }, infra);
+		await this.cluster.setUp();
+		await this.cluster.start("clients-1", "clients");
+		await Promise.all([this.cluster.start("goals-1", "goals"), this.cluster.start("goals-2", "goals")]);
+		this.apiUrl = await this.cluster.startApi("api-1");
+	}
+
+	async tearDown(): Promise<void> {
+		await this.cluster?.tearDown().catch(() => undefined);
+		await Promise.all([this.rabbit.destroy(), this.redis.destroy(), this.postgres.destroy()]);
+	}
+
+	/** Run `changes` writes while `fault` strikes; returns the counts. */
+	async run(name: string, changes: number, fault: Fault, onProgress?: (line: string) => void): Promise<ScenarioResult> {
+		const tag = `s${++this.tag}`;
+		const api = client(this.apiUrl);
+		const acks = new Map<number, Ack>();
+		const ids: number[] = [];
+		const waiters: Array<{ n: number; resolve: () => void }> = [];
+		const progress: Progress = {
+			total: changes,
+			attempted: 0,
+			reached: (n) => new Promise((resolve) => (progress.attempted >= n ? resolve() : waiters.push({ n, resolve }))),
+		};
+		const staleBefore = await this.staleCount();
+
+		// Sample the copy while everything happens: a version must never go backwards.
+		let regressions = 0;
+		let sampling = true;
+		const highest = new Map<number, number>();
+		const sampler = (async () => {
+			while (sampling) {
+				const rows = await this.copy().catch(() => [] as Row[]);
+				for (const row of rows) {
+					if ((highest.get(row.id) ?? 0) > row.version) regressions++;
+					highest.set(row.id, Math.max(highest.get(row.id) ?? 0, row.version));
+				}
+				await new Promise((resolve) => setTimeout(resolve, 100));
+			}
+		})();
+
+		const faultDone = fault({ cluster: this.cluster, rabbit: this.rabbit, redis: this.redis }, progress);
+		let acknowledged = 0;
+		for (let i = 0; i < changes; i++) {
+			const ok = await this.change(api, tag, i, ids, acks).catch(() => false);
+			if (ok) acknowledged++;
+			progress.attempted = i + 1;
+			for (const waiter of waiters.filter((w) => w.n <= progress.attempted)) waiter.resolve();
+			if ((i + 1) % 50 === 0) onProgress?.(`${name}: ${i + 1}/${changes} changes, ${acknowledged} acknowledged`);
+		}
+		await faultDone;
+		const healed = Date.now();
+
+		await waitFor(
+			async () => {
+				const [truth, copy] = await Promise.all([this.truth(), this.copy()]);
+				return truth.length > 0 && JSON.stringify(truth) === JSON.stringify(copy);
+			},
+			{ timeoutMs: 60_000, intervalMs: 200, what: `${name}: the goal service's copy to equal the clients table\n${this.cluster.logs()}` },
+		);
+		const convergeMs = Date.now() - healed;
+		sampling = false;
+		await sampler;
+
+		const truth = new Map((await this.truth()).map((row) => [row.id, row]));
+		let lost = 0;
+		for (const [id, ack] of acks) {
+			const row = truth.get(id);
+			if (!row || row.version < ack.version || (ack.deleted && !row.deleted)) lost++;
+		}
+		return {
+			name,
+			attempted: changes,
+			acknowledged,
+			lost,
+			duplicates: (await this.staleCount()) - staleBefore,
+			convergeMs,
+			regressions,
+		};
+	}
+
+	/** One change: create a client, rename one, or now and then delete one. True if acknowledged. */
+	private async change(api: ReturnType<typeof client>, tag: string, i: number, ids: number[], acks: Map<number, Ack>): Promise<boolean> {
+		if (ids.length < 20 || i % 5 === 0) {
+			const res = await api.post("/clients", { name: `${tag} ${i}`, email: `${tag}-${i}@chaos.test` });
+			if (res.status !== 201) return false;
+			ids.push(res.body.id);
+			acks.set(res.body.id, { version: res.body.version, name: res.body.name, deleted: false });
+			return true;
+		}
+		if (i % 17 === 0) {
+			const id = ids.shift() as number;
+			const res = await api.del(`/clients/${id}`);
+			if (res.status !== 204) return false;
+			const before = acks.get(id);
+			acks.set(id, { version: (before?.version ?? 0) + 1, name: before?.name ?? "", deleted: true });
+			return true;
+		}
+		const id = ids[i % ids.length];
+		const res = await api.put(`/clients/${id}`, { name: `${tag} ${i} renamed` });
+		if (res.status !== 200) return false;
+		acks.set(id, { version: res.body.version, name: res.body.name, deleted: false });
+		return true;
+	}
+
+	private truth(): Promise<Row[]> {
+		return this.cluster.query<Row>("clients", `SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`);
+	}
+
+	private copy(): Promise<Row[]> {
+		return this.cluster.query<Row>("goals", `SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`);
+	}
+
+	private async staleCount(): Promise<number> {
+		let total = 0;
+		for (const node of ["goals-1", "goals-2"]) {
+			total += await this.cluster.counter(node, METRICS.eventsStale).catch(() => 0);
+		}
+		return total;
+	}
+}
+
+export function formatResults(results: ScenarioResult[]): string {
+	const lines = [
+		"| fault | attempted | acknowledged | lost | duplicate deliveries | converged after | version regressions |",
+		"| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+		...results.map(
+			(r) => `| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${r.lost} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
+		),
+	];
+	return lines.join("\n");
+}
+
+/** The four faults of the matrix. */
+export const FAULTS: Record<string, Fault> = {
+	"kill -9 a goals replica, restart it": async ({ cluster }, progress) => {
+		await progress.reached(Math.floor(progress.total * 0.3));
+		await cluster.nodes.get("goals-2")?.kill9();
+		cluster.nodes.delete("goals-2");
+		await progress.reached(Math.floor(progress.total * 0.6));
+		await cluster.start("goals-2", "goals");
+	},
+	"restart RabbitMQ": async ({ rabbit }, progress) => {
+		await progress.reached(Math.floor(progress.total * 0.3));
+		await rabbit.restart();
+	},
+	"stop and restart Redis": async ({ redis }, progress) => {
+		await progress.reached(Math.floor(progress.total * 0.3));
+		await redis.stop();
+		await progress.reached(Math.floor(progress.total * 0.6));
+		await redis.start();
+	},
+	"kill -9 clients after a commit, before its emit": async ({ cluster }, progress) => {
+		await progress.reached(Math.floor(progress.total * 0.3));
+		const node = cluster.nodes.get("clients-1");
+		await cluster.probe.call("clients.faults", { crashAfterCommit: 1 }, { nodeID: "clients-1" });
+		await node?.exited;
+		cluster.nodes.delete("clients-1");
+		await cluster.start("clients-1", "clients");
+	},
+};
