@@ -204,8 +204,9 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		requestTimeout: 10_000,
 		retryPolicy: { enabled: true, retries: 3, delay: 100, maxDelay: 1000, factor: 2, check: notDelivered },
 		// Moleculer's breaker counts 5xx answers, but in 0.15 it misses timeouts (the Timeout
-		// middleware wraps it) and, with disableBalancer, an open circuit stops no call. It stays
-		// for what it does catch; the goal service's client check has its own (lib/circuit-breaker.ts).
+		// middleware wraps it), and with disableBalancer broker.call ignores an open circuit (only
+		// moleculer-web's endpoint lookup and a node's own local endpoints honour it). The goal
+		// service's client check therefore has its own breaker (lib/circuit-breaker.ts).
 		circuitBreaker: {
 			enabled: true,
 			threshold: BREAKER.threshold,

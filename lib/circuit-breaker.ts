@@ -6,10 +6,10 @@
  * work for this call in a cluster.
  * - The Timeout middleware wraps the CircuitBreaker middleware (INTERNAL_MIDDLEWARES order), so
  *   the caller's RequestTimeoutError never reaches the breaker: it only sees the transit promise,
- *   which settles when the hung node answers (late, often as a success) or is declared dead
- *   (heartbeatTimeout, 30 s). Timeouts never open it.
+ *   which settles only if the hung node ever answers (late, and then usually as a success).
+ *   Timeouts never open it.
  * - With `disableBalancer` (needed for our event queues) `broker.call` takes the first endpoint
- *   whatever its state, so an open breaker does not short-circuit anything either.
+ *   whatever its state, so even an open breaker would not spare this call its timeout.
  * Fixing both means re-listing every internal middleware in a new order plus a guard middleware
  * for the endpoint state, for every call in the system; this class is the smaller change.
  *

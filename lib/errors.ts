@@ -44,6 +44,25 @@ export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
 }
 
 /**
+ * Sequelize errors that mean "the database cannot be reached right now" (not "the query is
+ * wrong"): connection errors, and PostgreSQL's admin-shutdown / cannot-connect-now / connection
+ * exception codes (57P01-57P03, class 08) for a connection cut during a restart.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+	if (!(err instanceof Error)) return false;
+	if (err.name.startsWith("SequelizeConnection") || err.name === "SequelizeHostNotReachableError") return true;
+	const code = (err as Error & { parent?: { code?: unknown } }).parent?.code;
+	return typeof code === "string" && /^(57P0[123]|08)/.test(code);
+}
+
+/** 503 for a database that cannot be reached: a fault of ours, never the caller's. */
+export class DatabaseUnavailableError extends DependencyUnavailableError {
+	constructor(cause: Error) {
+		super("The database is unavailable", { cause: cause.message });
+	}
+}
+
+/**
  * 503: the circuit to a service is open, so the call was not made. Retryable, so `isUnavailable`
  * treats it like any other "could not answer".
  */

@@ -4,7 +4,7 @@
  * with its detail.
  */
 import { Errors } from "moleculer";
-import type { FieldError } from "./errors";
+import { type FieldError, isDatabaseUnavailable } from "./errors";
 
 export interface PublicError {
 	name: string;
@@ -78,7 +78,7 @@ export function toPublicError(err: unknown): PublicError {
 		const data = err instanceof Errors.ValidationError ? expandStrictErrors(err.data) : err.data;
 		return { name: err.name, message: err.message, code, type: err.type || DEFAULT_TYPES[code] || "ERROR", data };
 	}
-	if (err instanceof Error && err.name.startsWith("SequelizeConnection")) {
+	if (isDatabaseUnavailable(err)) {
 		return { name: "ServiceUnavailableError", message: "The database is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" };
 	}
 	return INTERNAL;

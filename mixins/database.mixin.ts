@@ -9,6 +9,7 @@ import SequelizeAdapter from "moleculer-db-adapter-sequelize";
 import type { Service, ServiceSchema } from "moleculer";
 import type { Model, ModelStatic } from "sequelize";
 import type { Database } from "../lib/database";
+import { DatabaseUnavailableError, isDatabaseUnavailable } from "../lib/errors";
 
 export interface DatabaseMethods {
 	/** `SELECT 1` with a deadline, for /api/ready. */
@@ -33,6 +34,14 @@ export function DatabaseMixin<M extends Model>(db: Database, mainModel: ModelSta
 		created(this: Service & { adapter?: SequelizeAdapter }) {
 			this.adapter = new SequelizeAdapter(db.sequelize);
 			this.adapter.init(this.broker, this);
+		},
+		hooks: {
+			error: {
+				/** A database outage is a 503 the gateway can name, not an anonymous 500. */
+				"*"(_ctx: unknown, err: Error): never {
+					throw isDatabaseUnavailable(err) ? new DatabaseUnavailableError(err) : err;
+				},
+			},
 		},
 		/** Called by moleculer-db once connected: create what is missing of the schema. */
 		async afterConnected(this: Service) {

@@ -170,6 +170,11 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		},
 
 		actions: {
+			/**
+			 * moleculer-web's HTTP handler: never retried by the broker's retry policy, which would
+			 * run a request's whole handling again (and answer 404 once the response was used up).
+			 */
+			rest: { retryPolicy: { enabled: false } },
 			deadLetters: {
 				handler(): Promise<DeadLetter[]> {
 					return listDeadLetters(this.broker);

@@ -65,8 +65,8 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const retries = new RetryStore(db, SOURCES.goals);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 	let logger: Logger | undefined;
-	// Our own breaker, not Moleculer's: that one misses timeouts and stops no call with
-	// disableBalancer (see lib/circuit-breaker.ts).
+	// Our own breaker, not Moleculer's: that one misses timeouts and, with disableBalancer, would
+	// not spare this call its timeout even when open (see lib/circuit-breaker.ts).
 	const clientCheck = new CircuitBreaker(INTERNAL_ACTIONS.clientsLookup, {
 		...options.clientCheckBreaker,
 		counts: countsAgainstBreaker,

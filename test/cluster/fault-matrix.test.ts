@@ -28,5 +28,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "fault matrix", () => {
 		expect(result.acknowledged).toBeGreaterThan(0);
 		expect(result.lost).toBe(0);
 		expect(result.regressions).toBe(0);
+		// a change refused during the fault says so with a 503 (or never got an answer), never a 500
+		expect(Object.keys(result.refused).filter((status) => status !== "503" && status !== "network")).toEqual([]);
 	});
 });

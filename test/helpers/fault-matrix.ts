@@ -22,6 +22,8 @@ export interface ScenarioResult {
 	convergeMs: number;
 	/** times a sampled version in the goal service's copy was lower than one seen before */
 	regressions: number;
+	/** answers to the changes that were not acknowledged, by HTTP status ("network" if none) */
+	refused: Record<string, number>;
 }
 
 interface Ack {
@@ -53,6 +55,7 @@ export interface FaultEnv {
 	cluster: Cluster;
 	rabbit: PrivateRabbit;
 	redis: PrivateRedis;
+	postgres: PrivatePostgres;
 }
 
 export class FaultMatrix {
@@ -113,11 +116,13 @@ export class FaultMatrix {
 			}
 		})();
 
-		const faultDone = fault({ cluster: this.cluster, rabbit: this.rabbit, redis: this.redis }, progress);
+		const faultDone = fault({ cluster: this.cluster, rabbit: this.rabbit, redis: this.redis, postgres: this.postgres }, progress);
 		let acknowledged = 0;
+		const refused: Record<string, number> = {};
 		for (let i = 0; i < changes; i++) {
-			const ok = await this.change(api, tag, i, ids, acks).catch(() => false);
-			if (ok) acknowledged++;
+			const status = await this.change(api, tag, i, ids, acks).catch(() => "network");
+			if (status === "ok") acknowledged++;
+			else refused[status] = (refused[status] ?? 0) + 1;
 			progress.attempted = i + 1;
 			for (const waiter of waiters.filter((w) => w.n <= progress.attempted)) waiter.resolve();
 			if ((i + 1) % 50 === 0) onProgress?.(`${name}: ${i + 1}/${changes} changes, ${acknowledged} acknowledged`);
@@ -150,31 +155,32 @@ export class FaultMatrix {
 			duplicates: (await this.staleCount()) - staleBefore,
 			convergeMs,
 			regressions,
+			refused,
 		};
 	}
 
-	/** One change: create a client, rename one, or now and then delete one. True if acknowledged. */
-	private async change(api: ReturnType<typeof client>, tag: string, i: number, ids: number[], acks: Map<number, Ack>): Promise<boolean> {
+	/** One change: create a client, rename one, or now and then delete one. "ok" if acknowledged, else the status. */
+	private async change(api: ReturnType<typeof client>, tag: string, i: number, ids: number[], acks: Map<number, Ack>): Promise<string> {
 		if (ids.length < 20 || i % 5 === 0) {
 			const res = await api.post("/clients", { name: `${tag} ${i}`, email: `${tag}-${i}@chaos.test` });
-			if (res.status !== 201) return false;
+			if (res.status !== 201) return String(res.status);
 			ids.push(res.body.id);
 			acks.set(res.body.id, { version: res.body.version, name: res.body.name, deleted: false });
-			return true;
+			return "ok";
 		}
 		if (i % 17 === 0) {
 			const id = ids.shift() as number;
 			const res = await api.del(`/clients/${id}`);
-			if (res.status !== 204) return false;
+			if (res.status !== 204) return String(res.status);
 			const before = acks.get(id);
 			acks.set(id, { version: (before?.version ?? 0) + 1, name: before?.name ?? "", deleted: true });
-			return true;
+			return "ok";
 		}
 		const id = ids[i % ids.length];
 		const res = await api.put(`/clients/${id}`, { name: `${tag} ${i} renamed` });
-		if (res.status !== 200) return false;
+		if (res.status !== 200) return String(res.status);
 		acks.set(id, { version: res.body.version, name: res.body.name, deleted: false });
-		return true;
+		return "ok";
 	}
 
 	private truth(): Promise<Row[]> {
@@ -196,10 +202,10 @@ export class FaultMatrix {
 
 export function formatResults(results: ScenarioResult[]): string {
 	const lines = [
-		"| fault | attempted | acknowledged | lost | duplicate deliveries | converged after | version regressions |",
-		"| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+		"| fault | attempted | acknowledged | refused (status × n) | lost | duplicate deliveries | converged after | version regressions |",
+		"| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
 		...results.map(
-			(r) => `| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${r.lost} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
+			(r) => `| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${Object.entries(r.refused).map(([status, n]) => `${status} × ${n}`).join(", ") || "-"} | ${r.lost} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
 		),
 	];
 	return lines.join("\n");
@@ -223,6 +229,12 @@ export const FAULTS: Record<string, Fault> = {
 		await redis.stop();
 		await progress.reached(Math.floor(progress.total * 0.6));
 		await redis.start();
+	},
+	"restart PostgreSQL": async ({ postgres }, progress) => {
+		await progress.reached(Math.floor(progress.total * 0.3));
+		await postgres.stop();
+		await progress.reached(Math.floor(progress.total * 0.5));
+		await postgres.start();
 	},
 	"kill -9 clients after a commit, before its emit": async ({ cluster }, progress) => {
 		await progress.reached(Math.floor(progress.total * 0.3));
