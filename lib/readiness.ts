@@ -3,7 +3,9 @@
  * of the services running here, the transporter, and the cacher. Event queue depths come with
  * the AMQP transporter.
  */
+import amqp from "amqplib";
 import type { Service, ServiceBroker } from "moleculer";
+import { CLIENT_EVENTS, CONSUMER_GROUPS, GOAL_EVENTS } from "./constants";
 import type { DatabaseMethods } from "../mixins/database.mixin";
 
 export type Status = "UP" | "DOWN";
@@ -64,12 +66,59 @@ async function cacher(broker: ServiceBroker): Promise<Component> {
 	}
 }
 
+/** The event queues each consuming service reads, by the group it consumes in. */
+const CONSUMED: Record<string, { group: string; events: string[] }> = {
+	goals: { group: CONSUMER_GROUPS.goals, events: Object.values(CLIENT_EVENTS) },
+	clients: { group: CONSUMER_GROUPS.clients, events: Object.values(GOAL_EVENTS) },
+};
+
+/**
+ * Depth and consumers of every event queue this node's services consume (AMQP only), asked on
+ * a connection of its own: the transporter's channel is not ours to use, and a passive check of
+ * a queue that is missing would close it.
+ */
+async function queues(broker: ServiceBroker, owners: readonly string[]): Promise<Component> {
+	const url = (broker.transit?.tx as unknown as { opts?: { url?: string[] } } | undefined)?.opts?.url?.[0];
+	const consumed = owners.filter((name) => broker.getLocalService(name) && CONSUMED[name]);
+	if (!url || consumed.length === 0) return { status: "UP" };
+	const prefix = `MOL${broker.namespace ? `-${broker.namespace}` : ""}.EVENTB`;
+	const names = consumed.flatMap((name) => CONSUMED[name].events.map((event) => `${prefix}.${CONSUMED[name].group}.${event}`));
+	try {
+		return await withDeadline(
+			(async () => {
+				const connection = await amqp.connect(url);
+				try {
+					const result: Component = { status: "UP" };
+					for (const name of names) {
+						const channel = await connection.createChannel();
+						try {
+							const { messageCount, consumerCount } = await channel.checkQueue(name);
+							result[name] = { messages: messageCount, consumers: consumerCount };
+						} catch {
+							result[name] = { messages: null, consumers: 0, missing: true };
+							result.status = "DOWN";
+						} finally {
+							await channel.close().catch(() => undefined);
+						}
+					}
+					return result;
+				} finally {
+					await connection.close().catch(() => undefined);
+				}
+			})(),
+			"RabbitMQ queue check",
+		);
+	} catch (err) {
+		return { status: "DOWN", message: (err as Error).message };
+	}
+}
+
 export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly string[]): Promise<Readiness> {
 	const components = {
 		database: await databases(broker, dbOwners),
 		transporter: transporter(broker),
 		cacher: await cacher(broker),
-		queues: { status: "UP" as Status },
+		queues: await queues(broker, dbOwners),
 	};
 	// Until the broker has started every local service, routes may still answer 503: not ready.
 	const started = (broker as ServiceBroker & { started?: boolean }).started === true;

@@ -52,4 +52,19 @@ describeWithInfra(["rabbitmq"], "AMQP channel closed by the server", () => {
 			{ timeoutMs: 10_000, what: "the goal service to apply client.created live" },
 		);
 	}, 40_000);
+
+	test("/api/ready lists each event queue this node consumes with its depth and consumers", async () => {
+		const ready = await client(producer.url).get("/ready");
+		expect(ready.status).toBe(200);
+		expect(ready.body.components.transporter.status).toBe("UP");
+		const { status, ...queues } = ready.body.components.queues;
+		expect(status).toBe("UP");
+		// the node runs clients, which consumes goal.* in group "clients"
+		expect(Object.keys(queues).sort()).toEqual(
+			["goal.created", "goal.deleted", "goal.updated"].map((event) => `MOL-${namespace}.EVENTB.clients.${event}`),
+		);
+		for (const queue of Object.values(queues) as Array<{ messages: number; consumers: number }>) {
+			expect(queue).toEqual({ messages: expect.any(Number), consumers: 1 });
+		}
+	});
 });
