@@ -18,7 +18,7 @@ export type Advance = "advanced" | "seen" | "gap";
 export class Checkpoints {
 	readonly model: ModelStatic<CheckpointRow>;
 
-	constructor(db: Database) {
+	constructor(private readonly db: Database) {
 		this.model = db.sequelize.define<CheckpointRow>(
 			"Checkpoint",
 			{
@@ -30,7 +30,8 @@ export class Checkpoints {
 	}
 
 	async ensure(producer: Source): Promise<void> {
-		await this.model.findOrCreate({ where: { producer }, defaults: { producer, sequence: 0 } });
+		// through Database.transaction: on SQLite, writes must take their turn
+		await this.db.transaction((tx) => this.model.findOrCreate({ where: { producer }, defaults: { producer, sequence: 0 }, transaction: tx }));
 	}
 
 	async get(producer: Source, tx?: Transaction): Promise<number> {
