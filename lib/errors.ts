@@ -44,15 +44,18 @@ export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
 }
 
 /**
- * Sequelize errors that mean "the database cannot be reached right now" (not "the query is
- * wrong"): connection errors, and PostgreSQL's admin-shutdown / cannot-connect-now / connection
- * exception codes (57P01-57P03, class 08) for a connection cut during a restart.
+ * Errors that mean "the database cannot be reached right now" (not "the query is wrong"):
+ * Sequelize's connection errors, PostgreSQL's admin-shutdown / cannot-connect-now / connection
+ * exception codes (57P01-57P03, class 08) and socket errors for a connection cut by a restart.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
 	if (!(err instanceof Error)) return false;
 	if (err.name.startsWith("SequelizeConnection") || err.name === "SequelizeHostNotReachableError") return true;
-	const code = (err as Error & { parent?: { code?: unknown } }).parent?.code;
-	return typeof code === "string" && /^(57P0[123]|08)/.test(code);
+	const cause = err as Error & { code?: unknown; parent?: { code?: unknown } };
+	const code = cause.parent?.code ?? cause.code;
+	if (typeof code === "string" && /^(57P0[123]|08|ECONNREFUSED|ECONNRESET|EPIPE)/.test(code)) return true;
+	// pg's own words for a connection cut under a query (no code)
+	return /Connection terminated|connection is closed/i.test(err.message);
 }
 
 /** 503 for a database that cannot be reached: a fault of ours, never the caller's. */

@@ -69,7 +69,12 @@ export function toPublicError(err: unknown): PublicError {
 	if (typeof parserType === "string" && Object.hasOwn(BODY_PARSER_ERRORS, parserType)) {
 		return { ...BODY_PARSER_ERRORS[parserType] };
 	}
-	if (err instanceof Errors.ServiceNotFoundError || err instanceof Errors.ServiceNotAvailableError) {
+	if (
+		err instanceof Errors.ServiceNotFoundError ||
+		err instanceof Errors.ServiceNotAvailableError ||
+		// 502 in Moleculer: this node's transporter is down (a broker restart), so nothing is reachable
+		err instanceof Errors.BrokerDisconnectedError
+	) {
 		return { name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" };
 	}
 	if (err instanceof Errors.MoleculerError) {

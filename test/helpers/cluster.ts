@@ -95,6 +95,8 @@ export class Cluster {
 	/** Run SQL against a service's PostgreSQL database. */
 	async query<T extends object>(service: "clients" | "goals", sql: string): Promise<T[]> {
 		const client = new Client({ connectionString: service === "clients" ? this.clientsDb : this.goalsDb });
+		// a database restart cuts the connection: let the query fail, not the whole process
+		client.on("error", () => undefined);
 		await client.connect();
 		try {
 			return (await client.query(sql)).rows as T[];

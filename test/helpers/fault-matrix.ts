@@ -91,6 +91,13 @@ export class FaultMatrix {
 	async run(name: string, changes: number, fault: Fault, onProgress?: (line: string) => void): Promise<ScenarioResult> {
 		const tag = `s${++this.tag}`;
 		const api = client(this.apiUrl);
+		// Each fault strikes a healthy cluster: the previous one may still be settling (nodes
+		// reconnect and rediscover each other after a broker restart).
+		await waitFor(async () => (await api.post("/clients", { name: `${tag} probe`, email: `${tag}-probe-${Date.now()}@chaos.test` })).status === 201, {
+			timeoutMs: 60_000,
+			intervalMs: 250,
+			what: `${name}: a healthy cluster before the fault\n${this.cluster.logs()}`,
+		});
 		const acks = new Map<number, Ack>();
 		const ids: number[] = [];
 		const waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -152,7 +159,8 @@ export class FaultMatrix {
 			attempted: changes,
 			acknowledged,
 			lost,
-			duplicates: (await this.staleCount()) - staleBefore,
+			// counters restart with their node: a killed node's share is not in this figure
+			duplicates: Math.max(0, (await this.staleCount()) - staleBefore),
 			convergeMs,
 			regressions,
 			refused,
