@@ -110,9 +110,17 @@ describe("503: a needed service is unavailable", () => {
 	test.each<[string, Error]>([
 		["service not found", new Errors.ServiceNotFoundError({ action: "clients.get", nodeID: "n1" })],
 		["service not available", new Errors.ServiceNotAvailableError({ action: "clients.get", nodeID: "n1" })],
+		["this node's transporter disconnected (Moleculer's 502)", new Errors.BrokerDisconnectedError()],
 	])("%s, without naming actions or nodes", (_what, err) => {
 		const pub = toPublicError(err);
 		expect(pub).toEqual({ name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" });
+	});
+
+	test.each<[string, Error & { parent?: { code: string } }]>([
+		["an admin shutdown cut the query (57P01)", Object.assign(new Error("terminating connection due to administrator command"), { name: "SequelizeDatabaseError", parent: { code: "57P01" } })],
+		["pg's own words for a cut connection", new Error("Connection terminated unexpectedly")],
+	])("a database restart: %s", (_what, err) => {
+		expect(toPublicError(err)).toMatchObject({ code: 503, message: "The database is unavailable" });
 	});
 
 	test("the database connection is down", () => {
