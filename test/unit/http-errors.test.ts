@@ -110,7 +110,7 @@ describe("503: a needed service is unavailable", () => {
 	test.each<[string, Error]>([
 		["service not found", new Errors.ServiceNotFoundError({ action: "clients.get", nodeID: "n1" })],
 		["service not available", new Errors.ServiceNotAvailableError({ action: "clients.get", nodeID: "n1" })],
-		["this node's transporter disconnected (Moleculer's 502)", new Errors.BrokerDisconnectedError()],
+		["this node's transporter disconnected (Moleculer's 502)", new Errors.BrokerDisconnectedError("The broker's transporter has disconnected.", 502, "BAD_GATEWAY")],
 	])("%s, without naming actions or nodes", (_what, err) => {
 		const pub = toPublicError(err);
 		expect(pub).toEqual({ name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" });
