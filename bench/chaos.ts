@@ -17,7 +17,9 @@ async function main(): Promise<void> {
 		await matrix.setUp();
 		for (const name of Object.keys(FAULTS).filter((fault) => fault.includes(filter))) {
 			progress(`fault: ${name}`);
-			results.push(await matrix.run(name, changes, FAULTS[name], progress));
+			const result = await matrix.run(name, changes, FAULTS[name], progress);
+			results.push(result);
+			for (const line of result.gatewayErrors) progress(`gateway: ${line}`);
 		}
 	} catch (err) {
 		console.error(`Chaos run failed: ${(err as Error).message}`);

@@ -91,9 +91,11 @@ function numbersFromText(values: Record<string, unknown>): Record<string, unknow
 	return out;
 }
 
-function sendError(this: { logger: { error: (...args: unknown[]) => void } }, req: IncomingMessage, res: ServerResponse, err: unknown) {
+function sendError(this: { logger: { error: (...args: unknown[]) => void; warn: (...args: unknown[]) => void } }, req: IncomingMessage, res: ServerResponse, err: unknown) {
 	const error = toPublicError(err);
-	if (error.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
+	// 503/504 are expected in an outage and say all there is to say; any other 5xx is ours to fix
+	if (error.code === 503 || error.code === 504) this.logger.warn(`${req.method} ${req.url}: ${error.code} ${error.message}`);
+	else if (error.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
 	if (res.headersSent) return;
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.writeHead(error.code);

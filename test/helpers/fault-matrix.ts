@@ -24,6 +24,8 @@ export interface ScenarioResult {
 	regressions: number;
 	/** answers to the changes that were not acknowledged, by HTTP status ("network" if none) */
 	refused: Record<string, number>;
+	/** what the gateway logged about the 5xx it answered (its detail never reaches the client) */
+	gatewayErrors: string[];
 }
 
 interface Ack {
@@ -107,6 +109,7 @@ export class FaultMatrix {
 			reached: (n) => new Promise((resolve) => (progress.attempted >= n ? resolve() : waiters.push({ n, resolve }))),
 		};
 		const staleBefore = await this.staleCount();
+		const gatewayLogFrom = this.cluster.nodes.get("api-1")?.output().length ?? 0;
 
 		// Sample the copy while everything happens: a version must never go backwards.
 		let regressions = 0;
@@ -164,6 +167,10 @@ export class FaultMatrix {
 			convergeMs,
 			regressions,
 			refused,
+			gatewayErrors: (this.cluster.nodes.get("api-1")?.output() ?? "")
+				.slice(gatewayLogFrom)
+				.split("\n")
+				.filter((line) => / failed:/.test(line)),
 		};
 	}
 
