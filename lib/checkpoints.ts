@@ -3,9 +3,10 @@
  * below it. It lives in the consumer's own database and is written in the same transaction as
  * the projection change, so a crash can never leave one without the other.
  */
-import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op, Transaction } from "sequelize";
+import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic } from "sequelize";
 import type { Source } from "./constants";
 import type { Database } from "./database";
+import type { Sql } from "./storage/sql";
 
 interface CheckpointRow extends Model<InferAttributes<CheckpointRow>, InferCreationAttributes<CheckpointRow>> {
 	producer: string;
@@ -30,30 +31,49 @@ export class Checkpoints {
 	}
 
 	async ensure(producer: Source): Promise<void> {
-		// through Database.transaction: on SQLite, writes must take their turn
-		await this.db.transaction((tx) => this.model.findOrCreate({ where: { producer }, defaults: { producer, sequence: 0 }, transaction: tx }));
+		await this.db.transaction((sql) =>
+			sql.run(
+				`INSERT INTO checkpoints ("producer", "sequence") VALUES (?, 0) ON CONFLICT ("producer") DO NOTHING`,
+				[producer],
+			),
+		);
 	}
 
-	async get(producer: Source, tx?: Transaction): Promise<number> {
-		const row = await this.model.findByPk(producer, { transaction: tx });
+	/** Outside a transaction: what the read connection sees committed. */
+	async read(producer: Source): Promise<number> {
+		const row = await this.model.findByPk(producer, { raw: true });
 		return row ? Number(row.sequence) : 0;
 	}
 
-	/** Advance by one if `sequence` is the next one; otherwise say whether it was seen or leaves a gap. */
-	async advance(tx: Transaction, producer: Source, sequence: number): Promise<Advance> {
-		const [moved] = await this.model.update(
-			{ sequence },
-			{ where: { producer, sequence: sequence - 1 }, transaction: tx },
-		);
-		if (moved > 0) return "advanced";
-		return (await this.get(producer, tx)) >= sequence ? "seen" : "gap";
+	async get(sql: Sql, producer: Source): Promise<number> {
+		const rows = await sql.all<{ sequence: number }>(`SELECT "sequence" FROM checkpoints WHERE "producer" = ?`, [producer]);
+		return rows.length > 0 ? Number(rows[0].sequence) : 0;
+	}
+
+	/**
+	 * Advance over `sequences` (applied in this transaction) as far as they continue the
+	 * checkpoint without a hole. Says whether one of them lies beyond a hole (a missed event).
+	 */
+	async advance(sql: Sql, producer: Source, sequences: readonly number[]): Promise<Advance> {
+		const current = await this.get(sql, producer);
+		const { position, gap } = advanceOver(current, sequences);
+		if (position > current) await this.moveTo(sql, producer, position);
+		return gap ? "gap" : position > current ? "advanced" : "seen";
 	}
 
 	/** Move forward to `sequence` (catch-up applied everything up to it); never backwards. */
-	async moveTo(tx: Transaction, producer: Source, sequence: number): Promise<void> {
-		await this.model.update(
-			{ sequence },
-			{ where: { producer, sequence: { [Op.lt]: sequence } }, transaction: tx },
-		);
+	async moveTo(sql: Sql, producer: Source, sequence: number): Promise<void> {
+		await sql.run(`UPDATE checkpoints SET "sequence" = ? WHERE "producer" = ? AND "sequence" < ?`, [sequence, producer, sequence]);
 	}
+}
+
+/** The checkpoint after `sequences` were applied: moved over the run that continues it. Pure. */
+export function advanceOver(current: number, sequences: readonly number[]): { position: number; gap: boolean } {
+	const ahead = [...new Set(sequences)].filter((sequence) => sequence > current).sort((a, b) => a - b);
+	let position = current;
+	for (const sequence of ahead) {
+		if (sequence !== position + 1) break;
+		position = sequence;
+	}
+	return { position, gap: ahead.some((sequence) => sequence > position) };
 }

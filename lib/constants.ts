@@ -51,6 +51,51 @@ export const INTERNAL_ACTIONS = {
 	goalsOfClient: "goals.ofClient",
 } as const;
 
+/**
+ * Each consumer, declared once: whose events it reads, in which group, from which queues, and
+ * the actions it serves. Services, readiness and the dead-letter routes read it from here.
+ */
+export interface ConsumerDeclaration {
+	/** the consuming service (also the dead letters' prefix: `goals-12`) */
+	service: ServiceName;
+	/** the service whose events it consumes */
+	producer: Source;
+	/** its consumer group: one durable queue per event, shared by its replicas */
+	group: string;
+	events: readonly string[];
+	/** the producer's internal action serving its log */
+	readLogAction: string;
+	/** its own internal actions for dead letters */
+	deadLettersAction: string;
+	retryDeadLetterAction: string;
+}
+
+export const CONSUMERS = {
+	goals: {
+		service: "goals",
+		producer: SOURCES.clients,
+		group: CONSUMER_GROUPS.goals,
+		events: Object.values(CLIENT_EVENTS),
+		readLogAction: INTERNAL_ACTIONS.clientsEventsAfter,
+		deadLettersAction: "goals.deadLetters",
+		retryDeadLetterAction: "goals.retryDeadLetter",
+	},
+	clients: {
+		service: "clients",
+		producer: SOURCES.goals,
+		group: CONSUMER_GROUPS.clients,
+		events: Object.values(GOAL_EVENTS),
+		readLogAction: INTERNAL_ACTIONS.goalsEventsAfter,
+		deadLettersAction: "clients.deadLetters",
+		retryDeadLetterAction: "clients.retryDeadLetter",
+	},
+} as const satisfies Record<string, ConsumerDeclaration>;
+
+/** The durable AMQP queue of one event in a consumer group (Moleculer's naming, with disableBalancer). */
+export function eventQueueName(namespace: string, group: string, event: string): string {
+	return `MOL${namespace ? `-${namespace}` : ""}.EVENTB.${group}.${event}`;
+}
+
 export const PAGE_SIZE_DEFAULT = 10;
 export const PAGE_SIZE_MAX = 100;
 /** Largest id we accept: PostgreSQL SERIAL is a 32-bit integer. */

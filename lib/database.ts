@@ -1,21 +1,45 @@
 /**
- * One service's database, reached through Sequelize: SQLite (a file or memory) for a single
- * replica, PostgreSQL when replicas share it. Everything dialect-specific lives here.
+ * One service's database: SQLite (a file or memory) for a single replica, PostgreSQL when
+ * replicas share it. Everything dialect-specific about transactions lives here.
+ *
+ * - Sequelize defines the schema and serves reads (on SQLite: its own connection, which in WAL
+ *   mode sees committed data only).
+ * - Writes run plain SQL (lib/storage/sql.ts) in `transaction`. On SQLite they go through one
+ *   long-lived writer connection with group commit (lib/storage/group-commit.ts); on
+ *   PostgreSQL each is a transaction of its own from the pool.
  */
 import { QueryTypes, Sequelize, type SyncOptions, Transaction } from "sequelize";
+import sqlite3 from "sqlite3";
 import { ConfigError } from "./errors";
-import { Mutex } from "./mutex";
+import { GROUP_COMMIT_DEFAULTS, type GroupCommitOptions, GroupCommitter } from "./storage/group-commit";
+import { type Dialect, PgSql, type Sql, SqliteSql } from "./storage/sql";
 
-export type Dialect = "sqlite" | "postgres";
+export type { Dialect } from "./storage/sql";
+
+interface SqliteWriter {
+	sql: SqliteSql;
+	committer: GroupCommitter;
+	/** false for `:memory:`, whose one database is Sequelize's own connection */
+	owned: boolean;
+}
+
+function openSqlite(file: string): Promise<sqlite3.Database> {
+	return new Promise((resolve, reject) => {
+		const connection = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(connection)));
+	});
+}
 
 export class Database {
 	readonly sequelize: Sequelize;
 	readonly dialect: Dialect;
 	/** where the data lives, without credentials: for logs and /api/ready */
 	readonly location: string;
-	private readonly sqliteWriter = new Mutex();
+	private writer: SqliteWriter | null = null;
 
-	constructor(uri: string) {
+	constructor(
+		uri: string,
+		private readonly groupCommit: GroupCommitOptions = GROUP_COMMIT_DEFAULTS,
+	) {
 		if (uri.startsWith("sqlite:")) {
 			const storage = uri.slice("sqlite:".length) || ":memory:";
 			this.dialect = "sqlite";
@@ -35,41 +59,62 @@ export class Database {
 	}
 
 	/**
-	 * Run `work` in one transaction. SQLite transactions are queued in-process: SQLite has one
-	 * writer at a time, and Sequelize gives each SQLite transaction its own connection.
+	 * Run `work` in one transaction and resolve once it is committed. On SQLite, concurrent
+	 * calls share a transaction (each in its own savepoint) and its COMMIT.
 	 */
-	transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-		const run = () => this.sequelize.transaction((tx) => work(tx));
-		return this.dialect === "sqlite" ? this.sqliteWriter.run(run) : run();
-	}
-
-	/**
-	 * Run `work` in a savepoint of `tx`: if it throws, only its own writes are rolled back and
-	 * the transaction goes on (a failing event must not undo a whole catch-up page).
-	 */
-	savepoint<T>(tx: Transaction, work: (savepoint: Transaction) => Promise<T>): Promise<T> {
-		return this.sequelize.transaction({ transaction: tx }, (savepoint) => work(savepoint));
+	async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+		if (this.dialect === "sqlite") {
+			if (!this.writer) throw new Error(`the database ${this.location} is not open for writes`);
+			return this.writer.committer.run(work);
+		}
+		return this.sequelize.transaction((tx: Transaction) => {
+			const client = (tx as unknown as { connection: ConstructorParameters<typeof PgSql>[0] }).connection;
+			return work(new PgSql(client));
+		});
 	}
 
 	/**
 	 * Serialise transactions that take the same key until they commit. On PostgreSQL this is a
 	 * transaction-scoped advisory lock; SQLite transactions are already serialised.
 	 */
-	async lock(tx: Transaction, key: string): Promise<void> {
-		if (this.dialect !== "postgres") return;
-		await this.sequelize.query("SELECT pg_advisory_xact_lock(hashtext(:key))", {
-			replacements: { key },
-			transaction: tx,
-			type: QueryTypes.SELECT,
-		});
+	async lock(sql: Sql, key: string): Promise<void> {
+		if (sql.dialect !== "postgres") return;
+		await sql.all("SELECT pg_advisory_xact_lock(hashtext(?)) AS locked", [key]);
 	}
 
-	/** Create the tables and indexes that are missing; safe when replicas start together. */
-	async createSchema(): Promise<void> {
+	/** Create what is missing of the schema, then open the writer. Safe when replicas start together. */
+	async open(): Promise<void> {
+		await this.createSchema();
+		if (this.dialect !== "sqlite" || this.writer) return;
+		const inMemory = this.location === ":memory:";
+		// `:memory:` is one database per connection: write on Sequelize's own
+		const connection = inMemory
+			? ((await this.sequelize.connectionManager.getConnection({ type: "write" })) as unknown as sqlite3.Database)
+			: await openSqlite(this.location);
+		const sql = new SqliteSql(connection);
+		if (!inMemory) {
+			// every commit on disk before it is answered; wait, do not fail, on a reader's lock
+			await sql.run("PRAGMA synchronous=FULL");
+			await sql.run("PRAGMA busy_timeout=5000");
+		}
+		this.writer = { sql, committer: new GroupCommitter(sql, this.groupCommit), owned: !inMemory };
+	}
+
+	/** Let queued writes commit, then close the writer (Sequelize is closed by its adapter). */
+	async close(): Promise<void> {
+		const writer = this.writer;
+		if (!writer) return;
+		this.writer = null;
+		await writer.committer.close();
+		await writer.sql.finalize();
+		if (writer.owned) await new Promise<void>((resolve) => writer.sql.connection.close(() => resolve()));
+	}
+
+	private async createSchema(): Promise<void> {
 		if (this.dialect === "postgres") {
 			// Replicas starting at once would race on CREATE TABLE / CREATE INDEX: one at a time.
 			await this.sequelize.transaction(async (tx) => {
-				await this.lock(tx, "schema");
+				await this.sequelize.query("SELECT pg_advisory_xact_lock(hashtext('schema'))", { transaction: tx, type: QueryTypes.SELECT });
 				// Sequelize passes the transaction down to every CREATE (its SyncOptions type omits it).
 				const options: SyncOptions & { transaction: Transaction } = { transaction: tx };
 				await this.sequelize.sync(options);
@@ -79,6 +124,7 @@ export class Database {
 		if (this.location !== ":memory:") {
 			// WAL: readers never block the writer, and a reader never sees SQLITE_BUSY at commit.
 			await this.sequelize.query("PRAGMA journal_mode=WAL");
+			await this.sequelize.query("PRAGMA busy_timeout=5000");
 		}
 		await this.sequelize.sync();
 	}

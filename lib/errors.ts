@@ -66,6 +66,16 @@ export class DatabaseUnavailableError extends DependencyUnavailableError {
 }
 
 /**
+ * 503: too many writes are waiting for the database (a full queue, or a write that waited
+ * longer than its bound for its turn). Nothing was written; the caller may try again.
+ */
+export class DatabaseBusyError extends DependencyUnavailableError {
+	constructor(reason: string) {
+		super(`The database is busy: ${reason}`, {});
+	}
+}
+
+/**
  * 503: the circuit to a service is open, so the call was not made. Retryable, so `isUnavailable`
  * treats it like any other "could not answer".
  */

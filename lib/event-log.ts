@@ -4,13 +4,25 @@
  * no change without its event and no event without its change. Consumers read it to catch up.
  */
 import { randomUUID } from "node:crypto";
-import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op, Transaction } from "sequelize";
+import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op } from "sequelize";
 import type { EventType, Source } from "./constants";
 import type { Database } from "./database";
 import type { DomainEvent, EventEnvelope, EventPage } from "./events";
+import type { Sql } from "./storage/sql";
 
 /** The fields an event carries besides its envelope. */
 export type EventFields<E extends DomainEvent> = Omit<E, keyof EventEnvelope>;
+
+/** A row of the log as stored. */
+interface EventLogRecord {
+	sequence: number | null;
+	eventId: string;
+	eventType: EventType;
+	entityId: number;
+	version: number;
+	payload: string;
+	timestamp: string;
+}
 
 interface EventLogRow extends Model<InferAttributes<EventLogRow>, InferCreationAttributes<EventLogRow>> {
 	sequence: number | null;
@@ -59,32 +71,32 @@ export class EventLog<E extends DomainEvent> {
 	 * skip a lower sequence that commits late. Call it as the last write of the transaction.
 	 */
 	async append(
-		tx: Transaction,
+		sql: Sql,
 		eventType: EventType,
 		entityId: number,
 		version: number,
 		fields: EventFields<E>,
 	): Promise<E> {
-		await this.db.lock(tx, `${this.source}:event_log`);
-		const row = await this.model.create(
-			{
-				sequence: null,
-				eventId: randomUUID(),
-				eventType,
-				entityId,
-				version,
-				payload: JSON.stringify(fields),
-				timestamp: new Date().toISOString(),
-			},
-			{ transaction: tx },
+		await this.db.lock(sql, `${this.source}:event_log`);
+		const row: Omit<EventLogRecord, "sequence"> = {
+			eventId: randomUUID(),
+			eventType,
+			entityId,
+			version,
+			payload: JSON.stringify(fields),
+			timestamp: new Date().toISOString(),
+		};
+		const [{ sequence }] = await sql.all<{ sequence: number }>(
+			'INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp") VALUES (?, ?, ?, ?, ?, ?) RETURNING "sequence"',
+			[row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp],
 		);
-		return this.toEvent(row);
+		return this.toEvent({ ...row, sequence });
 	}
 
 	/** Events after `sequence`, oldest first: what a consumer catching up asks for. */
 	async readAfter(sequence: number, limit: number): Promise<EventPage<E>> {
 		const [rows, lastSequence] = await Promise.all([
-			this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit }),
+			this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit, raw: true }),
 			this.lastSequence(),
 		]);
 		return { events: rows.map((row) => this.toEvent(row)), lastSequence };
@@ -92,7 +104,7 @@ export class EventLog<E extends DomainEvent> {
 
 	/** Every event of one entity, by version: the audit trail. */
 	async history(entityId: number): Promise<E[]> {
-		const rows = await this.model.findAll({ where: { entityId }, order: [["version", "ASC"]] });
+		const rows = await this.model.findAll({ where: { entityId }, order: [["version", "ASC"]], raw: true });
 		return rows.map((row) => this.toEvent(row));
 	}
 
@@ -101,7 +113,7 @@ export class EventLog<E extends DomainEvent> {
 		return Number(last ?? 0);
 	}
 
-	private toEvent(row: EventLogRow): E {
+	private toEvent(row: EventLogRecord): E {
 		const envelope: EventEnvelope = {
 			eventId: row.eventId,
 			eventType: row.eventType,

@@ -13,17 +13,25 @@ import {
 	Model,
 	ModelStatic,
 	Op,
-	Transaction,
 } from "sequelize";
 import type { Source } from "./constants";
 import type { Database } from "./database";
 import type { DomainEvent } from "./events";
+import { type Sql, sqlTime } from "./storage/sql";
 
-export const RETRY_POLICY = { attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000 } as const;
+export interface RetryPolicy {
+	/** attempts in all, the original delivery included */
+	attempts: number;
+	firstDelayMs: number;
+	factor: number;
+	maxDelayMs: number;
+}
+
+export const RETRY_POLICY: RetryPolicy = { attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000 };
 
 /** Delay before the next attempt, after `failed` failed attempts (1 → 1 s, 2 → 2 s, 3 → 4 s …). */
-export function backoffMs(failed: number): number {
-	return Math.min(RETRY_POLICY.firstDelayMs * RETRY_POLICY.factor ** (failed - 1), RETRY_POLICY.maxDelayMs);
+export function backoffMs(failed: number, policy: RetryPolicy = RETRY_POLICY): number {
+	return Math.min(policy.firstDelayMs * policy.factor ** (failed - 1), policy.maxDelayMs);
 }
 
 export type RetryStatus = "pending" | "dead";
@@ -59,12 +67,26 @@ function describe(err: unknown): string {
 	return text.slice(0, 1000);
 }
 
+/** A retry row as the write path reads it. */
+export interface RetryRecord {
+	id: number;
+	producer: string;
+	eventId: string;
+	sequence: number;
+	payload: string;
+	attempts: number;
+	status: RetryStatus;
+}
+
 export class RetryStore {
 	readonly model: ModelStatic<RetryRow>;
 
 	constructor(
 		private readonly db: Database,
 		private readonly consumer: string,
+		readonly policy: RetryPolicy = RETRY_POLICY,
+		/** the clock, for tests */
+		private readonly now: () => Date = () => new Date(),
 	) {
 		this.model = db.sequelize.define<RetryRow>(
 			"EventRetry",
@@ -84,64 +106,68 @@ export class RetryStore {
 	}
 
 	/** The first failure of an event: schedule attempt 2 (or, if there is already a row for it, leave that row in charge). */
-	async record(tx: Transaction, producer: Source, event: DomainEvent, err: unknown, now = new Date()): Promise<RetryRow> {
-		const existing = await this.model.findOne({ where: { eventId: event.eventId }, transaction: tx });
-		if (existing) return existing;
-		return this.model.create(
-			{
-				id: null,
+	async record(sql: Sql, producer: Source, event: DomainEvent, err: unknown): Promise<void> {
+		const existing = await sql.all(`SELECT "id" FROM event_retries WHERE "eventId" = ?`, [event.eventId]);
+		if (existing.length > 0) return;
+		const now = this.now();
+		await sql.run(
+			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt")
+			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+			[
 				producer,
-				eventId: event.eventId,
-				sequence: event.sequence,
-				payload: JSON.stringify(event),
-				attempts: 1,
-				status: RETRY_POLICY.attempts > 1 ? "pending" : "dead",
-				nextAttemptAt: new Date(now.getTime() + backoffMs(1)),
-				lastError: describe(err),
-			},
-			{ transaction: tx },
+				event.eventId,
+				event.sequence,
+				JSON.stringify(event),
+				this.policy.attempts > 1 ? "pending" : "dead",
+				sqlTime(sql, new Date(now.getTime() + backoffMs(1, this.policy))),
+				describe(err),
+				sqlTime(sql, now),
+				sqlTime(sql, now),
+			],
 		);
 	}
 
 	/** Ids of retries due now, oldest first. */
-	async due(limit: number, now = new Date()): Promise<number[]> {
+	async due(limit: number): Promise<number[]> {
 		const rows = await this.model.findAll({
-			where: { status: "pending", nextAttemptAt: { [Op.lte]: now } },
+			where: { status: "pending", nextAttemptAt: { [Op.lte]: this.now() } },
 			order: [["nextAttemptAt", "ASC"]],
 			attributes: ["id"],
 			limit,
+			raw: true,
 		});
 		return rows.map((row) => Number(row.id));
 	}
 
 	/**
-	 * Claim a due retry inside `tx` (row lock; replicas sharing PostgreSQL skip each other's
-	 * claims). Null if it is gone, not due any more, or claimed by another replica.
+	 * Claim a due retry inside the transaction (row lock; replicas sharing PostgreSQL skip each
+	 * other's claims). Null if it is gone, not due any more, or claimed by another replica.
 	 */
-	async claim(tx: Transaction, id: number, now = new Date()): Promise<RetryRow | null> {
-		return this.model.findOne({
-			where: { id, status: "pending", nextAttemptAt: { [Op.lte]: now } },
-			transaction: tx,
-			lock: tx.LOCK.UPDATE,
-			skipLocked: this.db.dialect === "postgres",
-		});
+	async claim(sql: Sql, id: number): Promise<RetryRecord | null> {
+		const lock = sql.dialect === "postgres" ? " FOR UPDATE SKIP LOCKED" : "";
+		const rows = await sql.all<RetryRecord>(
+			`SELECT "id", "producer", "eventId", "sequence", "payload", "attempts", "status" FROM event_retries
+			 WHERE "id" = ? AND "status" = 'pending' AND "nextAttemptAt" <= ?${lock}`,
+			[id, sqlTime(sql, this.now())],
+		);
+		return rows[0] ?? null;
 	}
 
 	/** Another failed attempt: back off, or give up and keep it as a dead letter. */
-	async failed(tx: Transaction, row: RetryRow, err: unknown, now = new Date()): Promise<RetryStatus> {
-		row.attempts += 1;
-		row.lastError = describe(err);
-		if (row.attempts >= RETRY_POLICY.attempts) {
-			row.status = "dead";
-		} else {
-			row.nextAttemptAt = new Date(now.getTime() + backoffMs(row.attempts));
-		}
-		await row.save({ transaction: tx });
-		return row.status;
+	async failed(sql: Sql, row: RetryRecord, err: unknown): Promise<RetryStatus> {
+		const attempts = row.attempts + 1;
+		const status: RetryStatus = attempts >= this.policy.attempts ? "dead" : "pending";
+		const now = this.now();
+		const next = status === "dead" ? now : new Date(now.getTime() + backoffMs(attempts, this.policy));
+		await sql.run(
+			`UPDATE event_retries SET "attempts" = ?, "status" = ?, "nextAttemptAt" = ?, "lastError" = ?, "updatedAt" = ? WHERE "id" = ?`,
+			[attempts, status, sqlTime(sql, next), describe(err), sqlTime(sql, now), row.id],
+		);
+		return status;
 	}
 
-	async succeeded(tx: Transaction, row: RetryRow): Promise<void> {
-		await row.destroy({ transaction: tx });
+	async succeeded(sql: Sql, row: RetryRecord): Promise<void> {
+		await sql.run(`DELETE FROM event_retries WHERE "id" = ?`, [row.id]);
 	}
 
 	async deadLetters(): Promise<DeadLetter[]> {
@@ -159,18 +185,20 @@ export class RetryStore {
 
 	/** An operator's retry: the dead letter becomes due now, with a fresh set of attempts. */
 	async revive(id: number): Promise<DeadLetter | null> {
-		return this.db.transaction(async (tx) => {
-			const row = await this.model.findOne({ where: { id, status: "dead" }, transaction: tx, lock: tx.LOCK.UPDATE });
-			if (!row) return null;
-			row.status = "pending";
-			row.attempts = 0;
-			row.nextAttemptAt = new Date();
-			await row.save({ transaction: tx });
-			return this.present(row);
+		const revived = await this.db.transaction(async (sql) => {
+			const now = sqlTime(sql, this.now());
+			const changed = await sql.run(
+				`UPDATE event_retries SET "status" = 'pending', "attempts" = 0, "nextAttemptAt" = ?, "updatedAt" = ? WHERE "id" = ? AND "status" = 'dead'`,
+				[now, now, id],
+			);
+			return changed > 0;
 		});
+		if (!revived) return null;
+		const row = await this.model.findByPk(id);
+		return row ? this.present(row) : null;
 	}
 
-	event(row: RetryRow): DomainEvent {
+	event(row: { payload: string }): DomainEvent {
 		return JSON.parse(row.payload) as DomainEvent;
 	}
 

@@ -43,10 +43,14 @@ export function DatabaseMixin<M extends Model>(db: Database, mainModel: ModelSta
 				},
 			},
 		},
-		/** Called by moleculer-db once connected: create what is missing of the schema. */
+		/** Called by moleculer-db once connected: create what is missing of the schema, open the writer. */
 		async afterConnected(this: Service) {
-			await db.createSchema();
+			await db.open();
 			this.logger.info(`Database ready: ${db.dialect} ${db.location}`);
+		},
+		/** Before moleculer-db closes Sequelize (its own `stopped` runs after this one): let queued writes commit. */
+		async stopped() {
+			await db.close();
 		},
 		methods: {
 			async checkDatabase() {

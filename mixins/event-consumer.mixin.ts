@@ -1,104 +1,82 @@
 /**
- * Consumer side: keeps a projection of another service's entities from its events.
- *
- * - Live events are applied in one transaction together with the checkpoint. The service's
- *   `applyEvent` carries the version guard (apply only if newer), so a redelivered, replayed or
- *   out-of-order event is a no-op: that one rule gives idempotency and per-entity order.
- * - Catch-up reads the producer's log after the checkpoint, page by page, on start, when a live
- *   event leaves a gap, and on a timer. A consumer that was down, or a lost message, converges
- *   without help.
- * - A failing handler never escapes to the transporter and never holds up other events: the
- *   event is applied in a savepoint, and if that fails it goes to the durable retry table in the
- *   same transaction that moves the checkpoint past it. Due retries are re-applied with backoff;
- *   after the last attempt the event is a dead letter (lib/retries.ts).
+ * Consumer side, as a Moleculer mixin: subscribes the consumer's events in its group, hands
+ * them to the consumer engine (lib/consumer/engine.ts, where the behaviour lives), and runs
+ * the engine with the service's lifecycle. Also the internal dead-letter actions.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import type { Transaction } from "sequelize";
 import type { Checkpoints } from "../lib/checkpoints";
-import { CATCH_UP_PAGE_SIZE, METRICS, type Source } from "../lib/constants";
+import { type ConsumerDeclaration, METRICS } from "../lib/constants";
+import { type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
+import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/database";
-import { type Effects, mergeEffects } from "../lib/effects";
 import type { DomainEvent, EventPage } from "../lib/events";
 import type { FaultInjector } from "../lib/faults";
 import { count, observe, registerMetrics } from "../lib/metrics";
 import type { DeadLetter, RetryStore } from "../lib/retries";
 import type { EventLogMethods } from "./event-log.mixin";
 
-export interface ConsumerOptions {
-	/** the service whose events we consume */
-	producer: Source;
-	/** our consumer group: one durable queue per event, shared by our replicas */
-	group: string;
-	/** event names to subscribe to */
-	events: readonly string[];
-	/** the producer's internal action that serves its log */
-	eventsAfterAction: string;
+export interface ConsumerOptions<E extends DomainEvent> {
+	consumer: ConsumerDeclaration;
 	catchUpIntervalMs: number;
 	db: Database;
+	projection: Projection<E>;
 	checkpoints: Checkpoints;
 	retries: RetryStore;
+	policy?: ConsumerPolicy;
 	/** tests only: makes handlers fail on demand */
 	faults?: FaultInjector;
 }
 
-/** What the consuming service implements. */
+/** What the consuming service gains. */
 export interface ConsumerMethods {
-	/**
-	 * Apply one event to the projection inside `tx`, version-guarded. Returns what to settle after
-	 * commit, or null when the event changed nothing (stale, duplicate, or not ours).
-	 */
-	applyEvent(tx: Transaction, event: DomainEvent): Promise<Effects | null>;
+	/** Catch up from the producer's log now (or once more after the running catch-up). */
+	requestCatchUp(reason: string): Promise<void>;
 }
 
 interface ConsumerState {
-	catchUpTimer?: NodeJS.Timeout;
-	catchUpRunning?: Promise<void>;
-	catchUpAgain?: boolean;
-	retryTimer?: NodeJS.Timeout;
-	retryRunning?: Promise<void>;
-	consumerStopping?: boolean;
+	consumerEngine: ConsumerEngine<DomainEvent>;
+	consumerStopping: boolean;
 }
 
-/** The outcome of one event inside a transaction. */
-type Outcome = { kind: "applied"; effects: Effects } | { kind: "stale" } | { kind: "failed"; error: unknown };
-
-type ConsumerThis = Service & ConsumerMethods & EventLogMethods & ConsumerState & ConsumerInternals;
-
-type ConsumerInternals = {
-	attempt(tx: Transaction, event: DomainEvent): Promise<Outcome>;
-	consumeLive(event: DomainEvent): Promise<void>;
-	requestCatchUp(reason: string): Promise<void>;
-	catchUp(): Promise<number>;
-	processRetries(): Promise<void>;
-	retryOne(id: number): Promise<void>;
-	waitForProducer(withinMs: number): Promise<boolean>;
-};
+type ConsumerThis = Service & ConsumerMethods & EventLogMethods & ConsumerState;
 
 /** How often a starting consumer looks whether its producer is registered yet. */
 const PRODUCER_POLL_MS = 100;
-/** How often due retries are looked for: well below the first backoff (1 s). */
-const RETRY_POLL_MS = 200;
-const RETRY_BATCH = 50;
 
-function entityOf(event: DomainEvent): number {
-	return event.source === "clients" ? event.clientId : event.goalId;
-}
-
-export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSchema> {
-	const { producer, group, db, checkpoints, retries, faults } = options;
-	const labels = { producer };
+export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptions<E>): Partial<ServiceSchema> {
+	const { consumer, retries } = options;
+	const labels = { producer: consumer.producer };
 
 	const events: NonNullable<ServiceSchema["events"]> = {};
-	for (const name of options.events) {
+	for (const name of consumer.events) {
 		events[name] = {
-			group,
+			group: consumer.group,
 			handler(this: ConsumerThis, ctx: Context<DomainEvent>) {
-				return this.consumeLive(ctx.params);
+				return this.consumerEngine.live(ctx.params);
 			},
 		};
 	}
 
-	const schema: Partial<ServiceSchema<ServiceSettingSchema, ConsumerInternals & ConsumerMethods & EventLogMethods, ConsumerState>> = {
+	/**
+	 * Resolve true once the producer is registered, false if we stop first or it takes longer
+	 * than `withinMs` (the timer catches up then). Not broker.waitForServices: its polling
+	 * outlives a stopped broker for the whole timeout and holds the process open.
+	 */
+	function waitForProducer(service: ConsumerThis, withinMs: number): Promise<boolean> {
+		const deadline = Date.now() + withinMs;
+		return new Promise((resolve) => {
+			const check = () => {
+				if (service.consumerStopping) return resolve(false);
+				const services = service.broker.registry.getServiceList({ onlyAvailable: true });
+				if (services.some((item) => item.name === consumer.producer)) return resolve(true);
+				if (Date.now() >= deadline) return resolve(false);
+				setTimeout(check, PRODUCER_POLL_MS).unref();
+			};
+			check();
+		});
+	}
+
+	const schema: Partial<ServiceSchema<ServiceSettingSchema, ConsumerMethods & EventLogMethods, ConsumerState>> = {
 		events,
 		actions: {
 			/** Internal (transporter and REPL only): this consumer's dead letters. */
@@ -118,198 +96,53 @@ export function EventConsumerMixin(options: ConsumerOptions): Partial<ServiceSch
 			},
 		},
 		methods: {
-			/** Apply one event in a savepoint of `tx`; a failure rolls back only this event's writes. */
-			async attempt(tx: Transaction, event: DomainEvent): Promise<Outcome> {
-				try {
-					const effects = await db.savepoint(tx, (savepoint) => {
-						faults?.checkApply(entityOf(event));
-						return this.applyEvent(savepoint, event);
-					});
-					return effects ? { kind: "applied", effects } : { kind: "stale" };
-				} catch (error) {
-					count(this.broker, METRICS.eventsFailed, labels);
-					return { kind: "failed", error };
-				}
-			},
-
-			async consumeLive(event: DomainEvent): Promise<void> {
-				try {
-					const { outcome, position } = await db.transaction(async (tx) => {
-						const outcome = await this.attempt(tx, event);
-						if (outcome.kind === "failed") await retries.record(tx, producer, event, outcome.error);
-						return { outcome, position: await checkpoints.advance(tx, producer, event.sequence) };
-					});
-					if (outcome.kind === "applied") {
-						count(this.broker, METRICS.eventsApplied, labels);
-						observe(this.broker, METRICS.propagationMs, Date.now() - Date.parse(event.timestamp), labels);
-						await this.settle(outcome.effects);
-					} else if (outcome.kind === "stale") {
-						count(this.broker, METRICS.eventsStale, labels);
-					} else {
-						this.logger.warn(`${producer} #${event.sequence} failed (${String(outcome.error)}); retrying with backoff.`);
-					}
-					if (position === "gap") void this.requestCatchUp(`gap before ${producer} #${event.sequence}`);
-				} catch (err) {
-					// The transaction itself failed (database down?): nothing was recorded and the
-					// checkpoint did not move, so catch-up reads this event again. Never rethrow:
-					// Moleculer would swallow it and the transporter ack the message anyway.
-					this.logger.error(`Consuming ${producer} #${event.sequence} failed; catch-up will read it again.`, err);
-					void this.requestCatchUp("failed live event");
-				}
-			},
-
-			/** Start a catch-up, or mark that another is wanted if one is running. */
-			requestCatchUp(reason: string): Promise<void> {
-				if (this.consumerStopping) return Promise.resolve();
-				if (this.catchUpRunning) {
-					this.catchUpAgain = true;
-					return this.catchUpRunning;
-				}
-				const run = async () => {
-					do {
-						this.catchUpAgain = false;
-						try {
-							const applied = await this.catchUp();
-							if (applied > 0) {
-								count(this.broker, METRICS.catchUpRuns, labels);
-								this.logger.info(`Caught up ${applied} ${producer} event(s) (${reason}).`);
-							}
-						} catch (err) {
-							this.logger.warn(`Catch-up from ${producer} failed (${(err as Error).message}); retrying on the next tick.`);
-							return;
-						}
-					} while (this.catchUpAgain && !this.consumerStopping);
-				};
-				this.catchUpRunning = run().finally(() => {
-					this.catchUpRunning = undefined;
-				});
-				return this.catchUpRunning;
-			},
-
-			/** Read and apply the producer's log after our checkpoint, one page per transaction. Returns how many changed something. */
-			async catchUp(): Promise<number> {
-				let after = await checkpoints.get(producer);
-				let appliedTotal = 0;
-				while (!this.consumerStopping) {
-					const page: EventPage<DomainEvent> = await this.broker.call(options.eventsAfterAction, {
-						after,
-						limit: CATCH_UP_PAGE_SIZE,
-					});
-					if (page.events.length === 0) break;
-					const last = page.events[page.events.length - 1].sequence;
-					const outcomes = await db.transaction(async (tx) => {
-						// Live events may have moved the checkpoint since the page was read: skip what
-						// they already took care of (a failed one is in the retry table already).
-						const current = await checkpoints.get(producer, tx);
-						const all: Outcome[] = [];
-						for (const event of page.events) {
-							if (event.sequence <= current) {
-								all.push({ kind: "stale" });
-								continue;
-							}
-							const outcome = await this.attempt(tx, event);
-							if (outcome.kind === "failed") await retries.record(tx, producer, event, outcome.error);
-							all.push(outcome);
-						}
-						await checkpoints.moveTo(tx, producer, last);
-						return all;
-					});
-					const applied = outcomes.flatMap((outcome) => (outcome.kind === "applied" ? [outcome.effects] : []));
-					count(this.broker, METRICS.catchUpEvents, labels, page.events.length);
-					count(this.broker, METRICS.eventsApplied, labels, applied.length);
-					count(this.broker, METRICS.eventsStale, labels, outcomes.filter((outcome) => outcome.kind === "stale").length);
-					await this.settle(mergeEffects(applied));
-					appliedTotal += applied.length;
-					after = last;
-					if (page.events.length < CATCH_UP_PAGE_SIZE) break;
-				}
-				return appliedTotal;
-			},
-
-			/** Re-apply the retries that are due; one at a time, each in its own transaction. */
-			async processRetries(): Promise<void> {
-				if (this.retryRunning || this.consumerStopping) return;
-				const run = async () => {
-					for (const id of await retries.due(RETRY_BATCH)) {
-						if (this.consumerStopping) return;
-						await this.retryOne(id);
-					}
-				};
-				this.retryRunning = run()
-					.catch((err: Error) => this.logger.warn(`Processing retries failed (${err.message}); trying again shortly.`))
-					.finally(() => {
-						this.retryRunning = undefined;
-					});
-				await this.retryRunning;
-			},
-
-			async retryOne(id: number): Promise<void> {
-				const result = await db.transaction(async (tx) => {
-					const row = await retries.claim(tx, id);
-					if (!row) return null;
-					const event = retries.event(row);
-					const outcome = await this.attempt(tx, event);
-					const status = outcome.kind === "failed" ? await retries.failed(tx, row, outcome.error) : null;
-					if (outcome.kind !== "failed") await retries.succeeded(tx, row);
-					return { event, outcome, status, attempts: row.attempts };
-				});
-				if (!result) return;
-				const { event, outcome, status, attempts } = result;
-				count(this.broker, METRICS.eventsRetried, labels);
-				if (outcome.kind === "applied") {
-					count(this.broker, METRICS.eventsApplied, labels);
-					await this.settle(outcome.effects);
-				}
-				if (outcome.kind !== "failed") {
-					this.logger.info(`${producer} #${event.sequence} succeeded on retry.`);
-				} else if (status === "dead") {
-					count(this.broker, METRICS.eventsDeadLettered, labels);
-					this.logger.error(`${producer} #${event.sequence} dead-lettered after ${attempts} attempts: ${String(outcome.error)}`);
-				} else {
-					this.logger.warn(`${producer} #${event.sequence} failed attempt ${attempts}; retrying with backoff.`);
-				}
-			},
-
-			/**
-			 * Resolve true once the producer is registered, false if we stop first or it takes
-			 * longer than `withinMs` (the timer catches up then). Not broker.waitForServices: its
-			 * polling outlives a stopped broker for the whole timeout and holds the process open.
-			 */
-			waitForProducer(withinMs: number): Promise<boolean> {
-				const deadline = Date.now() + withinMs;
-				return new Promise((resolve) => {
-					const check = () => {
-						if (this.consumerStopping) return resolve(false);
-						const services = this.broker.registry.getServiceList({ onlyAvailable: true });
-						if (services.some((service) => service.name === producer)) return resolve(true);
-						if (Date.now() >= deadline) return resolve(false);
-						setTimeout(check, PRODUCER_POLL_MS).unref();
-					};
-					check();
-				});
+			requestCatchUp(this: ConsumerThis, reason: string): Promise<void> {
+				return this.consumerEngine.requestCatchUp(reason);
 			},
 		},
-		created() {
+		created(this: ConsumerThis) {
 			registerMetrics(this.broker);
+			const broker = this.broker;
+			const logger = this.logger;
+			this.consumerEngine = new ConsumerEngine<E>({
+				producer: consumer.producer,
+				db: options.db,
+				projection: options.projection,
+				checkpoints: options.checkpoints,
+				retries,
+				policy: options.policy,
+				faults: options.faults,
+				readLog: (after, limit) => broker.call<EventPage<E>, { after: number; limit: number }>(consumer.readLogAction, { after, limit }),
+				settle: (effects) => this.settle(effects),
+				report: {
+					applied: (n) => count(broker, METRICS.eventsApplied, labels, n),
+					stale: (n) => count(broker, METRICS.eventsStale, labels, n),
+					failed: (n) => count(broker, METRICS.eventsFailed, labels, n),
+					retried: () => count(broker, METRICS.eventsRetried, labels),
+					deadLettered: () => count(broker, METRICS.eventsDeadLettered, labels),
+					caughtUp: (read) => {
+						count(broker, METRICS.catchUpRuns, labels);
+						count(broker, METRICS.catchUpEvents, labels, read);
+					},
+					propagation: (ms) => observe(broker, METRICS.propagationMs, ms, labels),
+					info: (message) => logger.info(message),
+					warn: (message) => logger.warn(message),
+					error: (message, err) => logger.error(message, err ?? ""),
+				},
+			}) as unknown as ConsumerEngine<DomainEvent>;
 		},
-		async started() {
+		async started(this: ConsumerThis) {
 			this.consumerStopping = false;
-			await checkpoints.ensure(producer);
-			this.catchUpTimer = setInterval(() => void this.requestCatchUp("timer"), options.catchUpIntervalMs);
-			this.catchUpTimer.unref();
-			this.retryTimer = setInterval(() => void this.processRetries(), RETRY_POLL_MS);
-			this.retryTimer.unref();
+			await this.consumerEngine.start(options.catchUpIntervalMs, (reason) => void this.requestCatchUp(reason));
 			// Catch up as soon as the producer is reachable, without holding up our own start.
-			void this.waitForProducer(options.catchUpIntervalMs).then((reachable) => {
+			void waitForProducer(this, options.catchUpIntervalMs).then((reachable) => {
 				if (reachable) return this.requestCatchUp("start");
-				if (!this.consumerStopping) this.logger.warn(`Initial catch-up deferred: '${producer}' is not reachable yet.`);
+				if (!this.consumerStopping) this.logger.warn(`Initial catch-up deferred: '${consumer.producer}' is not reachable yet.`);
 			});
 		},
-		async stopped() {
+		async stopped(this: ConsumerThis) {
 			this.consumerStopping = true;
-			clearInterval(this.catchUpTimer);
-			clearInterval(this.retryTimer);
-			await Promise.all([this.catchUpRunning, this.retryRunning]);
+			await this.consumerEngine.stop();
 		},
 	};
 	return schema as Partial<ServiceSchema>;

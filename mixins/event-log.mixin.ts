@@ -8,13 +8,20 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
 import type { Effects } from "../lib/effects";
 import type { DomainEvent } from "../lib/events";
+import type { Database } from "../lib/database";
 import type { EventLog } from "../lib/event-log";
+import type { Sql } from "../lib/storage/sql";
 import { CacheEvictor } from "../lib/cache-evictor";
 import type { FaultInjector } from "../lib/faults";
 import { count, registerMetrics } from "../lib/metrics";
 
 export interface EventLogMethods {
 	settle(effects: Effects, ctx?: Context): Promise<void>;
+	/**
+	 * The one write path of every handler: run `work` in a transaction, settle its effects
+	 * after the commit (evict, then publish), and return its result.
+	 */
+	write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R>;
 }
 
 export function eventName(event: DomainEvent): string {
@@ -23,11 +30,12 @@ export function eventName(event: DomainEvent): string {
 
 export function EventLogMixin<E extends DomainEvent>(options: {
 	source: Source;
+	db: Database;
 	log: EventLog<E>;
 	/** tests only: may kill the process between a commit and its publish */
 	faults?: FaultInjector;
 }): Partial<ServiceSchema> {
-	const { source, log, faults } = options;
+	const { source, db, log, faults } = options;
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, EventLogMethods, { cacheEvictor: CacheEvictor }>> = {
 		created() {
 			registerMetrics(this.broker);
@@ -51,6 +59,12 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 			},
 		},
 		methods: {
+			async write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R> {
+				const { result, effects } = await db.transaction(work);
+				await this.settle(effects, ctx);
+				return result;
+			},
+
 			async settle(effects: Effects, ctx?: Context): Promise<void> {
 				if (effects.events.length > 0) faults?.crashAfterCommit();
 				await this.cacheEvictor.evict(effects.cacheKeys);

@@ -6,15 +6,11 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { cacheKeys } from "../lib/cache-keys";
 import { Checkpoints } from "../lib/checkpoints";
 import { ClientStore, clientEventFields } from "../lib/clients/client-store";
-import {
-	CONSUMER_GROUPS,
-	GOAL_EVENTS,
-	INTERNAL_ACTIONS,
-	SOURCES,
-} from "../lib/constants";
+import { GoalProjection } from "../lib/clients/goal-projection";
+import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/database";
 import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
-import type { ClientEvent, DomainEvent } from "../lib/events";
+import type { ClientEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
 import { FaultInjector, type FaultRules } from "../lib/faults";
 import { RetryStore } from "../lib/retries";
@@ -48,17 +44,15 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 		// connects before the consumer starts and closes after it stops.
 		mixins: [
 			EventConsumerMixin({
-				producer: SOURCES.goals,
-				group: CONSUMER_GROUPS.clients,
-				events: Object.values(GOAL_EVENTS),
-				eventsAfterAction: INTERNAL_ACTIONS.goalsEventsAfter,
+				consumer: CONSUMERS.clients,
 				catchUpIntervalMs: options.catchUpIntervalMs,
 				db,
+				projection: new GoalProjection(store),
 				checkpoints,
 				retries,
 				faults,
 			}),
-			EventLogMixin({ source: SOURCES.clients, log, faults }),
+			EventLogMixin({ source: SOURCES.clients, db, log, faults }),
 			...(faults ? [FaultInjectionMixin(faults)] : []),
 			DatabaseMixin(db, store.clients),
 		],
@@ -66,14 +60,12 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 		actions: {
 			create: {
 				params: { name: nameParam, email: emailParam, $$strict: true },
-				async handler(ctx: Context<{ name: string; email: string }>) {
-					const { row, event } = await db.transaction(async (tx) => {
-						const row = await store.insert(tx, ctx.params.name, ctx.params.email);
-						const event = await log.append(tx, "CREATED", Number(row.id), row.version, clientEventFields(row));
-						return { row, event };
+				handler(ctx: Context<{ name: string; email: string }>) {
+					return this.write(ctx, async (sql) => {
+						const row = await store.insert(sql, ctx.params.name, ctx.params.email);
+						const event = await log.append(sql, "CREATED", row.id, row.version, clientEventFields(row));
+						return { result: store.presentNew(row), effects: { cacheKeys: [cacheKeys.lists("clients")], events: [event] } };
 					});
-					await this.settle({ cacheKeys: [cacheKeys.lists("clients")], events: [event] }, ctx);
-					return (await store.present([row]))[0];
 				},
 			},
 
@@ -107,13 +99,12 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				async handler(ctx: Context<{ id: number; name?: string; email?: string }>) {
 					requireChanges(ctx.params, ["name", "email"]);
 					const { id, ...changes } = ctx.params;
-					const { row, event } = await db.transaction(async (tx) => {
-						const row = await store.update(tx, await store.getForUpdate(tx, id), changes);
-						const event = await log.append(tx, "UPDATED", id, row.version, clientEventFields(row));
-						return { row, event };
+					return this.write(ctx, async (sql) => {
+						const row = await store.update(sql, await store.getForUpdate(sql, id), changes);
+						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row));
+						const [client] = await store.present([row], sql);
+						return { result: client, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
-					await this.settle({ cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] }, ctx);
-					return (await store.present([row]))[0];
 				},
 			},
 
@@ -121,12 +112,11 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				params: { id: idParam, $$strict: true },
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
-					const event = await db.transaction(async (tx) => {
-						const row = await store.markDeleted(tx, await store.getForUpdate(tx, id));
-						return log.append(tx, "DELETED", id, row.version, clientEventFields(row));
+					return this.write(ctx, async (sql) => {
+						const row = await store.markDeleted(sql, await store.getForUpdate(sql, id));
+						const event = await log.append(sql, "DELETED", id, row.version, clientEventFields(row));
+						return { result: null, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
-					await this.settle({ cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] }, ctx);
-					return null;
 				},
 			},
 
@@ -167,13 +157,5 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 			},
 		},
 
-		methods: {
-			/** goal.* → our copy of the client's goals (version-guarded). */
-			async applyEvent(tx, event: DomainEvent) {
-				if (event.source !== SOURCES.goals) return null;
-				if (!(await store.applyGoalEvent(tx, event))) return null;
-				return { cacheKeys: [cacheKeys.entity("clients", event.clientId), cacheKeys.lists("clients")], events: [] };
-			},
-		},
 	};
 }

@@ -8,7 +8,7 @@ import { cacheKeys } from "../lib/cache-keys";
 import { Checkpoints } from "../lib/checkpoints";
 import { type BreakerSettings, CircuitBreaker } from "../lib/circuit-breaker";
 import type { ClientLookup } from "../lib/clients/client-store";
-import { CLIENT_EVENTS, CONSUMER_GROUPS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
+import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/database";
 import { mergeEffects, noEffects } from "../lib/effects";
 import {
@@ -19,11 +19,11 @@ import {
 	FieldValidationError,
 	isUnavailable,
 } from "../lib/errors";
-import type { DomainEvent, GoalEvent } from "../lib/events";
+import type { GoalEvent } from "../lib/events";
 import { EventLog } from "../lib/event-log";
 import { FaultInjector, type FaultRules } from "../lib/faults";
 import { RetryStore } from "../lib/retries";
-import { applyClientState, clientStateOf } from "../lib/goals/apply-client-state";
+import { ClientProjection } from "../lib/goals/client-projection";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/money";
 import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
@@ -64,6 +64,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.goals);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
+	const clients = new ClientProjection(store, log);
 	let logger: Logger | undefined;
 	// Our own breaker, not Moleculer's: that one misses timeouts and, with disableBalancer, would
 	// not spare this call its timeout even when open (see lib/circuit-breaker.ts).
@@ -82,17 +83,15 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 		// connects before the consumer starts and closes after it stops.
 		mixins: [
 			EventConsumerMixin({
-				producer: SOURCES.clients,
-				group: CONSUMER_GROUPS.goals,
-				events: Object.values(CLIENT_EVENTS),
-				eventsAfterAction: INTERNAL_ACTIONS.clientsEventsAfter,
+				consumer: CONSUMERS.goals,
 				catchUpIntervalMs: options.catchUpIntervalMs,
 				db,
+				projection: clients,
 				checkpoints,
 				retries,
 				faults,
 			}),
-			EventLogMixin({ source: SOURCES.goals, log, faults }),
+			EventLogMixin({ source: SOURCES.goals, db, log, faults }),
 			...(faults ? [FaultInjectionMixin(faults)] : []),
 			DatabaseMixin(db, store.goals),
 		],
@@ -106,20 +105,14 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const check = await this.checkClient(ctx, clientId);
 					if (check !== "unavailable" && (check === null || check.deleted)) throw clientNotFound(clientId);
 
-					const { row, effects } = await db.transaction(async (tx) => {
+					return this.write(ctx, async (sql) => {
 						// What the client service just told us is the newest we know: keep it.
-						const learned = check === "unavailable"
-							? noEffects()
-							: (await applyClientState(store, log, tx, {
-									clientId,
-									name: check.name,
-									email: check.email,
-									version: check.version,
-									deleted: false,
-								})) ?? noEffects();
+						const learned =
+							check === "unavailable"
+								? noEffects()
+								: await clients.learn(sql, { clientId, name: check.name, email: check.email, version: check.version, deleted: false });
 						// Re-check our copy under its lock: a deletion may have arrived since the call.
-						await store.lockClient(tx, clientId);
-						const client = await store.clientCopy(tx, clientId);
+						const client = (await store.heldClientCopies(sql, [clientId])).get(clientId);
 						if (!client) {
 							throw new DependencyUnavailableError(
 								`Cannot check client ${clientId}: the client service is unavailable and the client is unknown here`,
@@ -127,12 +120,13 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 							);
 						}
 						if (client.deleted) throw clientNotFound(clientId);
-						const row = await store.insert(tx, { clientId, clientName: client.name, goalName, targetCents });
-						const event = await log.append(tx, "CREATED", Number(row.id), row.version, goalEventFields(row));
-						return { row, effects: mergeEffects([learned, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]) };
+						const row = await store.insert(sql, { clientId, clientName: client.name, goalName, targetCents });
+						const event = await log.append(sql, "CREATED", row.id, row.version, goalEventFields(row));
+						return {
+							result: presentGoal(row),
+							effects: mergeEffects([learned, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]),
+						};
 					});
-					await this.settle(effects, ctx);
-					return presentGoal(row);
 				},
 			},
 
@@ -168,13 +162,11 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					requireChanges(ctx.params, ["goalName", "targetAmount"]);
 					const { id, goalName, targetAmount } = ctx.params;
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
-					const { row, event } = await db.transaction(async (tx) => {
-						const row = await store.update(tx, await store.getForUpdate(tx, id), { goalName, targetCents });
-						const event = await log.append(tx, "UPDATED", id, row.version, goalEventFields(row));
-						return { row, event };
+					return this.write(ctx, async (sql) => {
+						const row = await store.update(sql, await store.getForUpdate(sql, id), { goalName, targetCents });
+						const event = await log.append(sql, "UPDATED", id, row.version, goalEventFields(row));
+						return { result: presentGoal(row), effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
-					await this.settle({ cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] }, ctx);
-					return presentGoal(row);
 				},
 			},
 
@@ -182,12 +174,11 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				params: { id: idParam, $$strict: true },
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
-					const event = await db.transaction(async (tx) => {
-						const row = await store.markDeleted(tx, await store.getForUpdate(tx, id));
-						return log.append(tx, "DELETED", id, row.version, goalEventFields(row));
+					return this.write(ctx, async (sql) => {
+						const row = await store.markDeleted(sql, await store.getForUpdate(sql, id));
+						const event = await log.append(sql, "DELETED", id, row.version, goalEventFields(row));
+						return { result: null, effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
-					await this.settle({ cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] }, ctx);
-					return null;
 				},
 			},
 
@@ -216,12 +207,6 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 		},
 
 		methods: {
-			/** client.* → our copy of the client, its goals' clientName, and the cascade on delete. */
-			async applyEvent(tx, event: DomainEvent) {
-				if (event.source !== SOURCES.clients) return null;
-				return applyClientState(store, log, tx, clientStateOf(event));
-			},
-
 			/**
 			 * Ask the client service about a client; "unavailable" if it cannot answer in time or
 			 * the breaker is open (then without waiting at all).

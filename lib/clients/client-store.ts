@@ -10,13 +10,12 @@ import {
 	Model,
 	ModelStatic,
 	Op,
-	Transaction,
-	UniqueConstraintError,
 } from "sequelize";
 import type { Database } from "../database";
 import { ConflictError, EntityNotFoundError } from "../errors";
-import type { ClientEventFields, GoalEvent } from "../events";
-import { fromCents, toCents } from "../money";
+import type { ClientEventFields } from "../events";
+import { fromCents } from "../money";
+import { forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
 
 export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreationAttributes<ClientRow>> {
 	id: number | null;
@@ -28,6 +27,27 @@ export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreati
 	deletedAt: Date | null;
 	createdAt?: Date;
 	updatedAt?: Date;
+}
+
+/** A client as the write path holds it. */
+export interface ClientRecord {
+	id: number;
+	name: string;
+	email: string;
+	version: number;
+	deletedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+/** A goal as the client service keeps it (its copy, from goal events). */
+export interface GoalCopy {
+	goalId: number;
+	clientId: number;
+	goalName: string;
+	targetCents: number;
+	version: number;
+	deleted: boolean;
 }
 
 export interface GoalCopyRow extends Model<InferAttributes<GoalCopyRow>, InferCreationAttributes<GoalCopyRow>> {
@@ -69,7 +89,7 @@ export class ClientStore {
 	readonly clients: ModelStatic<ClientRow>;
 	readonly goalCopies: ModelStatic<GoalCopyRow>;
 
-	constructor(private readonly db: Database) {
+	constructor(db: Database) {
 		this.clients = db.sequelize.define<ClientRow>(
 			"Client",
 			{
@@ -96,103 +116,167 @@ export class ClientStore {
 		);
 	}
 
-	// --- the client service's own entities ---------------------------------------------------
+	// --- the client service's own entities (writes: plain SQL inside the caller's transaction) ---
 
-	async insert(tx: Transaction, name: string, email: string): Promise<ClientRow> {
-		return this.uniqueEmail(email, () =>
-			this.clients.create(
-				{ id: null, name, email, emailKey: email.toLowerCase(), version: 1, deletedAt: null },
-				{ transaction: tx },
+	async insert(sql: Sql, name: string, email: string): Promise<ClientRecord> {
+		const now = sqlTime(sql, new Date());
+		const rows = await this.uniqueEmail(email, () =>
+			sql.all<ClientRecord>(
+				`INSERT INTO clients ("name", "email", "emailKey", "version", "deletedAt", "createdAt", "updatedAt")
+				 VALUES (?, ?, ?, 1, NULL, ?, ?) RETURNING ${CLIENT_COLUMNS}`,
+				[name, email, email.toLowerCase(), now, now],
 			),
 		);
+		return clientRecord(rows[0]);
 	}
 
 	/** The living client, locked for update. */
-	async getForUpdate(tx: Transaction, id: number): Promise<ClientRow> {
-		const row = await this.clients.findOne({ where: { id, deletedAt: null }, transaction: tx, lock: tx.LOCK.UPDATE });
-		if (!row) throw new EntityNotFoundError("Client", id);
-		return row;
+	async getForUpdate(sql: Sql, id: number): Promise<ClientRecord> {
+		const rows = await sql.all<ClientRecord>(
+			`SELECT ${CLIENT_COLUMNS} FROM clients WHERE "id" = ? AND "deletedAt" IS NULL${forUpdate(sql)}`,
+			[id],
+		);
+		if (rows.length === 0) throw new EntityNotFoundError("Client", id);
+		return clientRecord(rows[0]);
 	}
 
-	async update(tx: Transaction, row: ClientRow, changes: { name?: string; email?: string }): Promise<ClientRow> {
-		if (changes.name !== undefined) row.name = changes.name;
-		if (changes.email !== undefined) {
-			row.email = changes.email;
-			row.emailKey = changes.email.toLowerCase();
-		}
-		row.version += 1;
-		return this.uniqueEmail(row.email, () => row.save({ transaction: tx }));
+	async update(sql: Sql, row: ClientRecord, changes: { name?: string; email?: string }): Promise<ClientRecord> {
+		const next: ClientRecord = {
+			...row,
+			name: changes.name ?? row.name,
+			email: changes.email ?? row.email,
+			version: row.version + 1,
+			updatedAt: new Date(),
+		};
+		await this.uniqueEmail(next.email, () =>
+			sql.run(`UPDATE clients SET "name" = ?, "email" = ?, "emailKey" = ?, "version" = ?, "updatedAt" = ? WHERE "id" = ?`, [
+				next.name,
+				next.email,
+				next.email.toLowerCase(),
+				next.version,
+				sqlTime(sql, next.updatedAt),
+				next.id,
+			]),
+		);
+		return next;
 	}
 
 	/** Soft delete: the row stays for its version and audit; the email is free again. */
-	async markDeleted(tx: Transaction, row: ClientRow): Promise<ClientRow> {
-		row.version += 1;
-		row.emailKey = null;
-		row.deletedAt = new Date();
-		return row.save({ transaction: tx });
+	async markDeleted(sql: Sql, row: ClientRecord): Promise<ClientRecord> {
+		const now = new Date();
+		const next: ClientRecord = { ...row, version: row.version + 1, deletedAt: now, updatedAt: now };
+		await sql.run(`UPDATE clients SET "version" = ?, "emailKey" = NULL, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ?`, [
+			next.version,
+			sqlTime(sql, now),
+			sqlTime(sql, now),
+			next.id,
+		]);
+		return next;
 	}
 
-	async findAlive(id: number): Promise<ClientRow | null> {
-		return this.clients.findOne({ where: { id, deletedAt: null } });
+	// --- reads (Sequelize's connection: committed data only) ---------------------------------
+
+	async findAlive(id: number): Promise<ClientRecord | null> {
+		const row = await this.clients.findOne({ where: { id, deletedAt: null }, raw: true });
+		return row ? clientRecord(row as unknown as ClientRecord) : null;
 	}
 
 	async lookup(id: number): Promise<ClientLookup | null> {
-		const row = await this.clients.findByPk(id);
+		const row = await this.clients.findByPk(id, { raw: true });
 		if (!row) return null;
 		return { id, name: row.name, email: row.email, version: row.version, deleted: row.deletedAt !== null };
 	}
 
-	async listAlive(offset: number, limit: number): Promise<{ rows: ClientRow[]; total: number }> {
+	async listAlive(offset: number, limit: number): Promise<{ rows: ClientRecord[]; total: number }> {
 		const { rows, count } = await this.clients.findAndCountAll({
 			where: { deletedAt: null },
 			order: [["id", "ASC"]],
 			offset,
 			limit,
+			raw: true,
 		});
-		return { rows, total: count };
+		return { rows: rows.map((row) => clientRecord(row as unknown as ClientRecord)), total: count };
 	}
 
-	/** Clients with their goals, as the API shows them. */
-	async present(rows: ClientRow[]): Promise<Client[]> {
-		const goals = await this.goalsOf(rows.map((row) => Number(row.id)));
-		return rows.map((row) => ({
-			id: Number(row.id),
+	/** A client just created, as the API shows it: it cannot have goals yet. */
+	presentNew(row: ClientRecord): Client {
+		return {
+			id: row.id,
 			name: row.name,
 			email: row.email,
 			version: row.version,
-			createdAt: (row.createdAt as Date).toISOString(),
-			updatedAt: (row.updatedAt as Date).toISOString(),
-			goals: goals.get(Number(row.id)) ?? [],
+			createdAt: row.createdAt.toISOString(),
+			updatedAt: row.updatedAt.toISOString(),
+			goals: [],
+		};
+	}
+
+	/** Clients with their goals, as the API shows them; inside a write, read through its transaction. */
+	async present(rows: ClientRecord[], sql?: Sql): Promise<Client[]> {
+		const goals = await this.goalsOf(rows.map((row) => row.id), sql);
+		return rows.map((row) => ({
+			id: row.id,
+			name: row.name,
+			email: row.email,
+			version: row.version,
+			createdAt: row.createdAt.toISOString(),
+			updatedAt: row.updatedAt.toISOString(),
+			goals: goals.get(row.id) ?? [],
 		}));
 	}
 
 	// --- the goal projection -----------------------------------------------------------------
 
-	/** Apply a goal event if it is newer than what we hold. Returns whether anything changed. */
-	async applyGoalEvent(tx: Transaction, event: GoalEvent): Promise<boolean> {
-		await this.db.lock(tx, `goal:${event.goalId}`);
-		const held = await this.goalCopies.findByPk(event.goalId, { transaction: tx, lock: tx.LOCK.UPDATE });
-		if (held && held.version >= event.version) return false;
-		const state = {
-			goalId: event.goalId,
-			clientId: event.clientId,
-			goalName: event.goalName,
-			targetCents: toCents(event.targetAmount),
-			version: event.version,
-			deleted: event.eventType === "DELETED",
-		};
-		if (held) await held.update(state, { transaction: tx });
-		else await this.goalCopies.create(state, { transaction: tx });
-		return true;
+	/** The goal copies held for `goalIds`, locked for update. */
+	async heldGoalCopies(sql: Sql, goalIds: number[]): Promise<Map<number, GoalCopy>> {
+		const held = new Map<number, GoalCopy>();
+		for (const ids of chunks(goalIds)) {
+			const rows = await sql.all<GoalCopy>(
+				`SELECT "goalId", "clientId", "goalName", "targetCents", "version", "deleted" FROM goal_projection
+				 WHERE "goalId" IN (${ids.map(() => "?").join(", ")}) ORDER BY "goalId"${forUpdate(sql)}`,
+				ids,
+			);
+			for (const row of rows) held.set(Number(row.goalId), goalCopy(row));
+		}
+		return held;
 	}
 
-	private async goalsOf(clientIds: number[]): Promise<Map<number, ClientGoal[]>> {
+	/**
+	 * Save goal copies, each only over an older, living one (the guard again, in SQL, for
+	 * replicas that decided at the same time). Returns the ids whose copy was saved.
+	 */
+	async saveGoalCopies(sql: Sql, copies: GoalCopy[]): Promise<Set<number>> {
+		const saved = new Set<number>();
+		const sorted = [...copies].sort((a, b) => a.goalId - b.goalId);
+		for (const part of chunks(sorted)) {
+			const rows = await sql.all<{ goalId: number }>(
+				`INSERT INTO goal_projection ("goalId", "clientId", "goalName", "targetCents", "version", "deleted")
+				 VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}
+				 ON CONFLICT ("goalId") DO UPDATE SET "clientId" = excluded."clientId", "goalName" = excluded."goalName",
+				   "targetCents" = excluded."targetCents", "version" = excluded."version", "deleted" = excluded."deleted"
+				 WHERE goal_projection."version" < excluded."version" AND NOT goal_projection."deleted"
+				 RETURNING "goalId"`,
+				part.flatMap((copy) => [copy.goalId, copy.clientId, copy.goalName, copy.targetCents, copy.version, copy.deleted]),
+			);
+			for (const row of rows) saved.add(Number(row.goalId));
+		}
+		return saved;
+	}
+
+	private async goalsOf(clientIds: number[], sql?: Sql): Promise<Map<number, ClientGoal[]>> {
 		const byClient = new Map<number, ClientGoal[]>();
 		if (clientIds.length === 0) return byClient;
-		const rows = await this.goalCopies.findAll({
-			where: { clientId: { [Op.in]: clientIds }, deleted: false },
-			order: [["goalId", "ASC"]],
-		});
+		const rows: Array<{ goalId: number; clientId: number; goalName: string; targetCents: number | string }> = sql
+			? await sql.all(
+					`SELECT "goalId", "clientId", "goalName", "targetCents" FROM goal_projection
+					 WHERE "clientId" IN (${clientIds.map(() => "?").join(", ")}) AND "deleted" = ? ORDER BY "goalId"`,
+					[...clientIds, false],
+				)
+			: await this.goalCopies.findAll({
+					where: { clientId: { [Op.in]: clientIds }, deleted: false },
+					order: [["goalId", "ASC"]],
+					raw: true,
+				});
 		for (const row of rows) {
 			const list = byClient.get(row.clientId) ?? [];
 			list.push({ id: row.goalId, goalName: row.goalName, targetAmount: fromCents(row.targetCents) });
@@ -205,7 +289,7 @@ export class ClientStore {
 		try {
 			return await write();
 		} catch (err) {
-			if (err instanceof UniqueConstraintError) {
+			if (isUniqueViolation(err)) {
 				throw new ConflictError(`A client with email '${email}' already exists`, { field: "email", email });
 			}
 			throw err;
@@ -213,6 +297,39 @@ export class ClientStore {
 	}
 }
 
-export function clientEventFields(row: ClientRow): ClientEventFields {
-	return { clientId: Number(row.id), clientName: row.name, clientEmail: row.email };
+export function clientEventFields(row: ClientRecord): ClientEventFields {
+	return { clientId: row.id, clientName: row.name, clientEmail: row.email };
+}
+
+const CLIENT_COLUMNS = `"id", "name", "email", "version", "deletedAt", "createdAt", "updatedAt"`;
+
+/** A row as read by either dialect, with its types made exact. */
+function clientRecord(row: ClientRecord): ClientRecord {
+	return {
+		id: Number(row.id),
+		name: row.name,
+		email: row.email,
+		version: Number(row.version),
+		deletedAt: row.deletedAt === null || row.deletedAt === undefined ? null : readTime(row.deletedAt),
+		createdAt: readTime(row.createdAt),
+		updatedAt: readTime(row.updatedAt),
+	};
+}
+
+function goalCopy(row: GoalCopy): GoalCopy {
+	return {
+		goalId: Number(row.goalId),
+		clientId: Number(row.clientId),
+		goalName: row.goalName,
+		targetCents: Number(row.targetCents),
+		version: Number(row.version),
+		deleted: readBoolean(row.deleted),
+	};
+}
+
+/** Statements with a list of values stay well below SQLite's limit of bound parameters. */
+function chunks<T>(items: readonly T[], size = 400): T[][] {
+	const out: T[][] = [];
+	for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+	return out;
 }

@@ -9,11 +9,12 @@ import {
 	InferCreationAttributes,
 	Model,
 	ModelStatic,
-	Transaction,
 	type WhereOptions,
 } from "sequelize";
 import type { Database } from "../database";
+import type { ClientCopy } from "../domain/projection-rules";
 import { EntityNotFoundError } from "../errors";
+import { forUpdate, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
 import type { GoalEventFields } from "../events";
 import { fromCents } from "../money";
 
@@ -51,20 +52,24 @@ export interface Goal {
 	updatedAt: string;
 }
 
-/** A client's state after some version: from a client event or from the client service. */
-export interface ClientState {
+/** A goal as the write path holds it. */
+export interface GoalRecord {
+	id: number;
 	clientId: number;
-	name: string;
-	email: string;
+	clientName: string;
+	goalName: string;
+	targetCents: number;
 	version: number;
-	deleted: boolean;
+	deletedAt: Date | null;
+	createdAt: Date;
+	updatedAt: Date;
 }
 
 export class GoalStore {
 	readonly goals: ModelStatic<GoalRow>;
 	readonly clientCopies: ModelStatic<ClientCopyRow>;
 
-	constructor(private readonly db: Database) {
+	constructor(db: Database) {
 		this.goals = db.sequelize.define<GoalRow>(
 			"Goal",
 			{
@@ -91,108 +96,207 @@ export class GoalStore {
 		);
 	}
 
-	// --- the goal service's own entities -----------------------------------------------------
+	// --- the goal service's own entities (writes: plain SQL inside the caller's transaction) ---
 
 	async insert(
-		tx: Transaction,
+		sql: Sql,
 		values: { clientId: number; clientName: string; goalName: string; targetCents: number },
-	): Promise<GoalRow> {
-		return this.goals.create({ id: null, ...values, version: 1, deletedAt: null }, { transaction: tx });
+	): Promise<GoalRecord> {
+		const now = sqlTime(sql, new Date());
+		const rows = await sql.all<GoalRecord>(
+			`INSERT INTO goals ("clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
+			 VALUES (?, ?, ?, ?, 1, NULL, ?, ?) RETURNING ${GOAL_COLUMNS}`,
+			[values.clientId, values.clientName, values.goalName, values.targetCents, now, now],
+		);
+		return goalRecord(rows[0]);
 	}
 
-	async getForUpdate(tx: Transaction, id: number): Promise<GoalRow> {
-		const row = await this.goals.findOne({ where: { id, deletedAt: null }, transaction: tx, lock: tx.LOCK.UPDATE });
-		if (!row) throw new EntityNotFoundError("Goal", id);
-		return row;
+	async getForUpdate(sql: Sql, id: number): Promise<GoalRecord> {
+		const rows = await sql.all<GoalRecord>(
+			`SELECT ${GOAL_COLUMNS} FROM goals WHERE "id" = ? AND "deletedAt" IS NULL${forUpdate(sql)}`,
+			[id],
+		);
+		if (rows.length === 0) throw new EntityNotFoundError("Goal", id);
+		return goalRecord(rows[0]);
 	}
 
-	async update(tx: Transaction, row: GoalRow, changes: { goalName?: string; targetCents?: number }): Promise<GoalRow> {
-		if (changes.goalName !== undefined) row.goalName = changes.goalName;
-		if (changes.targetCents !== undefined) row.targetCents = changes.targetCents;
-		row.version += 1;
-		return row.save({ transaction: tx });
+	async update(sql: Sql, row: GoalRecord, changes: { goalName?: string; targetCents?: number }): Promise<GoalRecord> {
+		const next: GoalRecord = {
+			...row,
+			goalName: changes.goalName ?? row.goalName,
+			targetCents: changes.targetCents ?? row.targetCents,
+			version: row.version + 1,
+			updatedAt: new Date(),
+		};
+		await sql.run(`UPDATE goals SET "goalName" = ?, "targetCents" = ?, "version" = ?, "updatedAt" = ? WHERE "id" = ?`, [
+			next.goalName,
+			next.targetCents,
+			next.version,
+			sqlTime(sql, next.updatedAt),
+			next.id,
+		]);
+		return next;
 	}
 
-	async markDeleted(tx: Transaction, row: GoalRow): Promise<GoalRow> {
-		row.version += 1;
-		row.deletedAt = new Date();
-		return row.save({ transaction: tx });
+	async markDeleted(sql: Sql, row: GoalRecord): Promise<GoalRecord> {
+		const now = new Date();
+		const next: GoalRecord = { ...row, version: row.version + 1, deletedAt: now, updatedAt: now };
+		await sql.run(`UPDATE goals SET "version" = ?, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ?`, [
+			next.version,
+			sqlTime(sql, now),
+			sqlTime(sql, now),
+			next.id,
+		]);
+		return next;
 	}
 
-	async findAlive(id: number): Promise<GoalRow | null> {
-		return this.goals.findOne({ where: { id, deletedAt: null } });
+	// --- reads (Sequelize's connection: committed data only) ---------------------------------
+
+	async findAlive(id: number): Promise<GoalRecord | null> {
+		const row = await this.goals.findOne({ where: { id, deletedAt: null }, raw: true });
+		return row ? goalRecord(row as unknown as GoalRecord) : null;
 	}
 
 	async listAlive(
 		filter: { clientId?: number },
 		offset: number,
 		limit: number,
-	): Promise<{ rows: GoalRow[]; total: number }> {
+	): Promise<{ rows: GoalRecord[]; total: number }> {
 		const where: WhereOptions<GoalRow> = { deletedAt: null };
 		if (filter.clientId !== undefined) where.clientId = filter.clientId;
-		const { rows, count } = await this.goals.findAndCountAll({ where, order: [["id", "ASC"]], offset, limit });
-		return { rows, total: count };
+		const { rows, count } = await this.goals.findAndCountAll({ where, order: [["id", "ASC"]], offset, limit, raw: true });
+		return { rows: rows.map((row) => goalRecord(row as unknown as GoalRecord)), total: count };
 	}
 
-	async allAliveOf(clientId: number): Promise<GoalRow[]> {
-		return this.goals.findAll({ where: { clientId, deletedAt: null }, order: [["id", "ASC"]] });
+	async allAliveOf(clientId: number): Promise<GoalRecord[]> {
+		const rows = await this.goals.findAll({ where: { clientId, deletedAt: null }, order: [["id", "ASC"]], raw: true });
+		return rows.map((row) => goalRecord(row as unknown as GoalRecord));
 	}
 
 	// --- the client projection ---------------------------------------------------------------
 
-	/** Serialise everything that reads or writes one client's copy (goal creation vs deletion). */
-	lockClient(tx: Transaction, clientId: number): Promise<void> {
-		return this.db.lock(tx, `client:${clientId}`);
+	/**
+	 * The client copies held for `clientIds`, locked for update in id order: goal creation locks
+	 * its client's copy too, so a deletion and a creation for one client never interleave.
+	 */
+	async heldClientCopies(sql: Sql, clientIds: number[]): Promise<Map<number, ClientCopy>> {
+		const held = new Map<number, ClientCopy>();
+		for (const ids of chunks([...new Set(clientIds)])) {
+			const rows = await sql.all<ClientCopy>(
+				`SELECT "clientId", "name", "email", "version", "deleted" FROM client_projection
+				 WHERE "clientId" IN (${ids.map(() => "?").join(", ")}) ORDER BY "clientId"${forUpdate(sql)}`,
+				ids,
+			);
+			for (const row of rows) held.set(Number(row.clientId), clientCopy(row));
+		}
+		return held;
 	}
 
-	async clientCopy(tx: Transaction | undefined, clientId: number): Promise<ClientCopyRow | null> {
-		return this.clientCopies.findByPk(clientId, { transaction: tx, lock: tx ? tx.LOCK.UPDATE : undefined });
+	/**
+	 * Save client copies, each only over an older, living one (the guard again, in SQL, for
+	 * replicas that decided at the same time). Returns the ids whose copy was saved.
+	 */
+	async saveClientCopies(sql: Sql, copies: ClientCopy[]): Promise<Set<number>> {
+		const saved = new Set<number>();
+		const sorted = [...copies].sort((a, b) => a.clientId - b.clientId);
+		for (const part of chunks(sorted)) {
+			const rows = await sql.all<{ clientId: number }>(
+				`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted")
+				 VALUES ${part.map(() => "(?, ?, ?, ?, ?)").join(", ")}
+				 ON CONFLICT ("clientId") DO UPDATE SET "name" = excluded."name", "email" = excluded."email",
+				   "version" = excluded."version", "deleted" = excluded."deleted"
+				 WHERE client_projection."version" < excluded."version" AND NOT client_projection."deleted"
+				 RETURNING "clientId"`,
+				part.flatMap((copy) => [copy.clientId, copy.name, copy.email, copy.version, copy.deleted]),
+			);
+			for (const row of rows) saved.add(Number(row.clientId));
+		}
+		return saved;
 	}
 
-	/** Store `state` if it is newer than what we hold; returns the previous copy when it changed, else false. */
-	async upsertClientCopy(tx: Transaction, state: ClientState): Promise<{ previous: ClientCopyRow | null } | false> {
-		const held = await this.clientCopy(tx, state.clientId);
-		if (held && held.version >= state.version) return false;
-		const previous = held ? (held.get({ clone: true }) as ClientCopyRow) : null;
-		if (held) await held.update({ ...state }, { transaction: tx });
-		else await this.clientCopies.create({ ...state }, { transaction: tx });
-		return { previous };
+	/**
+	 * Copy each client's name, as its copy now holds it, onto all its goals. This is not a
+	 * change of the goals: no version, no event, no updatedAt. Returns the goal ids touched.
+	 */
+	async renameGoalsOf(sql: Sql, clientIds: number[]): Promise<number[]> {
+		const touched: number[] = [];
+		for (const ids of chunks(clientIds)) {
+			const rows = await sql.all<{ id: number }>(
+				`UPDATE goals SET "clientName" = (SELECT c."name" FROM client_projection c WHERE c."clientId" = goals."clientId")
+				 WHERE "clientId" IN (${ids.map(() => "?").join(", ")}) RETURNING "id"`,
+				ids,
+			);
+			touched.push(...rows.map((row) => Number(row.id)));
+		}
+		return touched;
 	}
 
-	/** The living goals of a client, locked for update (before any event-log append: lock order). */
-	async aliveOfForUpdate(tx: Transaction, clientId: number): Promise<GoalRow[]> {
-		return this.goals.findAll({
-			where: { clientId, deletedAt: null },
-			order: [["id", "ASC"]],
-			transaction: tx,
-			lock: tx.LOCK.UPDATE,
-		});
-	}
-
-	/** Copy a client's new name onto its goals. This is not a change of the goals: no version, no event. */
-	async renameClient(tx: Transaction, clientId: number, clientName: string): Promise<number[]> {
-		const rows = await this.goals.findAll({ where: { clientId }, attributes: ["id"], transaction: tx });
-		await this.goals.update({ clientName }, { where: { clientId }, transaction: tx, silent: true });
-		return rows.map((row) => Number(row.id));
+	/** Delete the living goals of these clients (version +1 each); returns them as deleted. */
+	async deleteGoalsOf(sql: Sql, clientIds: number[]): Promise<GoalRecord[]> {
+		const deleted: GoalRecord[] = [];
+		const now = sqlTime(sql, new Date());
+		for (const ids of chunks(clientIds)) {
+			const rows = await sql.all<GoalRecord>(
+				`UPDATE goals SET "version" = "version" + 1, "deletedAt" = ?, "updatedAt" = ?
+				 WHERE "clientId" IN (${ids.map(() => "?").join(", ")}) AND "deletedAt" IS NULL RETURNING ${GOAL_COLUMNS}`,
+				[now, now, ...ids],
+			);
+			deleted.push(...rows.map(goalRecord));
+		}
+		return deleted.sort((a, b) => a.id - b.id);
 	}
 }
 
-export function presentGoal(row: GoalRow): Goal {
+export function presentGoal(row: GoalRecord): Goal {
 	return {
-		id: Number(row.id),
+		id: row.id,
 		clientId: row.clientId,
 		clientName: row.clientName,
 		goalName: row.goalName,
 		targetAmount: fromCents(row.targetCents),
 		version: row.version,
-		createdAt: (row.createdAt as Date).toISOString(),
-		updatedAt: (row.updatedAt as Date).toISOString(),
+		createdAt: row.createdAt.toISOString(),
+		updatedAt: row.updatedAt.toISOString(),
 	};
 }
 
-export function goalEventFields(row: GoalRow): GoalEventFields {
+const GOAL_COLUMNS = `"id", "clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt"`;
+
+/** A row as read by either dialect, with its types made exact. */
+function goalRecord(row: GoalRecord): GoalRecord {
 	return {
-		goalId: Number(row.id),
+		id: Number(row.id),
+		clientId: Number(row.clientId),
+		clientName: row.clientName,
+		goalName: row.goalName,
+		targetCents: Number(row.targetCents),
+		version: Number(row.version),
+		deletedAt: row.deletedAt === null || row.deletedAt === undefined ? null : readTime(row.deletedAt),
+		createdAt: readTime(row.createdAt),
+		updatedAt: readTime(row.updatedAt),
+	};
+}
+
+function clientCopy(row: ClientCopy): ClientCopy {
+	return {
+		clientId: Number(row.clientId),
+		name: row.name,
+		email: row.email,
+		version: Number(row.version),
+		deleted: readBoolean(row.deleted),
+	};
+}
+
+/** Statements with a list of values stay well below SQLite's limit of bound parameters. */
+function chunks<T>(items: readonly T[], size = 400): T[][] {
+	const out: T[][] = [];
+	for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+	return out;
+}
+
+export function goalEventFields(row: GoalRecord): GoalEventFields {
+	return {
+		goalId: row.id,
 		clientId: row.clientId,
 		goalName: row.goalName,
 		targetAmount: fromCents(row.targetCents),

@@ -1,0 +1,333 @@
+/**
+ * The consumer engine: keeps a projection of a producer's entities from its events, with its
+ * database, log reader, clock, policy and reporting handed in (mixins/event-consumer.mixin.ts
+ * wires it to a Moleculer service).
+ *
+ * - Live events are gathered per partition (entity id modulo `partitions`) and applied a batch
+ *   per transaction, together with the checkpoint. Events of one entity are always in the same
+ *   partition, so never applied concurrently; events of different entities are.
+ * - Catch-up reads the producer's log after the checkpoint a page at a time (never more than a
+ *   page in memory), each page one transaction.
+ * - A batch is applied set-based; only if it fails is it applied again one event at a time,
+ *   each in a savepoint, so that only the failing event goes to the durable retry table (in the
+ *   transaction that moves the checkpoint past it). Due retries are re-applied with backoff;
+ *   after the last attempt the event is a dead letter (lib/retries.ts).
+ * - Nothing here throws at the transporter: Moleculer would ack the message anyway
+ *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
+ *   and catch-up reads those events again.
+ */
+import type { Checkpoints } from "../checkpoints";
+import type { Source } from "../constants";
+import type { Database } from "../database";
+import { type Effects, mergeEffects, noEffects } from "../effects";
+import type { DomainEvent, EventPage } from "../events";
+import type { FaultInjector } from "../faults";
+import type { RetryStore } from "../retries";
+import type { Sql } from "../storage/sql";
+import type { BatchResult, Projection } from "./projection";
+
+export interface ConsumerPolicy {
+	/** events per page when catching up */
+	pageSize: number;
+	/** live events are applied in this many independent lanes, by entity id */
+	partitions: number;
+	/** live events per transaction at most */
+	liveBatchMax: number;
+	/** how often due retries are looked for */
+	retryPollMs: number;
+	/** due retries taken per look */
+	retryBatch: number;
+	/** wait this long after a live event showed a gap before catching up (the gap often fills by itself) */
+	gapGraceMs: number;
+}
+
+export const CONSUMER_POLICY: ConsumerPolicy = {
+	pageSize: 500,
+	partitions: 4,
+	liveBatchMax: 200,
+	retryPollMs: 200,
+	retryBatch: 50,
+	gapGraceMs: 250,
+};
+
+/** What the engine tells its owner: metrics and logs. */
+export interface ConsumerReport {
+	applied(count: number): void;
+	stale(count: number): void;
+	failed(count: number): void;
+	retried(): void;
+	deadLettered(): void;
+	caughtUp(read: number): void;
+	propagation(ms: number): void;
+	info(message: string): void;
+	warn(message: string): void;
+	error(message: string, err?: unknown): void;
+}
+
+export interface ConsumerDeps<E extends DomainEvent> {
+	producer: Source;
+	db: Database;
+	projection: Projection<E>;
+	checkpoints: Checkpoints;
+	retries: RetryStore;
+	/** a page of the producer's log after a sequence */
+	readLog(after: number, limit: number): Promise<EventPage<E>>;
+	/** after commit: evict what the batch staled, publish what it appended */
+	settle(effects: Effects): Promise<void>;
+	report: ConsumerReport;
+	policy?: ConsumerPolicy;
+	/** the clock, for propagation times */
+	now?(): number;
+	/** tests only: makes handlers fail on demand */
+	faults?: FaultInjector;
+}
+
+interface Applied<E extends DomainEvent> extends BatchResult<E> {
+	failed: Array<{ event: E; error: unknown }>;
+}
+
+interface Waiting<E> {
+	event: E;
+	done(): void;
+}
+
+export class ConsumerEngine<E extends DomainEvent> {
+	private readonly policy: ConsumerPolicy;
+	private readonly now: () => number;
+	private readonly lanes: Array<{ queue: Waiting<E>[]; running: Promise<void> | null }>;
+	private stopping = false;
+	private catchUpRunning: Promise<void> | null = null;
+	private catchUpAgain = false;
+	private retryRunning: Promise<void> | null = null;
+	private gapTimer?: NodeJS.Timeout;
+	private timers: NodeJS.Timeout[] = [];
+
+	constructor(private readonly deps: ConsumerDeps<E>) {
+		this.policy = deps.policy ?? CONSUMER_POLICY;
+		this.now = deps.now ?? Date.now;
+		this.lanes = Array.from({ length: this.policy.partitions }, () => ({ queue: [], running: null }));
+	}
+
+	/** Start the periodic catch-up and retry timers; the owner asks for the first catch-up. */
+	async start(catchUpIntervalMs: number, requestCatchUp: (reason: string) => void): Promise<void> {
+		this.stopping = false;
+		await this.deps.checkpoints.ensure(this.deps.producer);
+		this.timers = [
+			setInterval(() => requestCatchUp("timer"), catchUpIntervalMs),
+			setInterval(() => void this.processRetries(), this.policy.retryPollMs),
+		];
+		for (const timer of this.timers) timer.unref();
+	}
+
+	/** Stop taking work and wait for what runs to finish (applied and committed). */
+	async stop(): Promise<void> {
+		this.stopping = true;
+		for (const timer of this.timers) clearInterval(timer);
+		clearTimeout(this.gapTimer);
+		await Promise.all([...this.lanes.map((lane) => lane.running), this.catchUpRunning, this.retryRunning]);
+	}
+
+	/** A live event: resolves once it is applied (or recorded for retry) and committed. Never rejects. */
+	live(event: E): Promise<void> {
+		const lane = this.lanes[Math.abs(this.deps.projection.entityOf(event)) % this.lanes.length];
+		return new Promise((done) => {
+			lane.queue.push({ event, done });
+			lane.running ??= this.drainLane(lane).finally(() => {
+				lane.running = null;
+			});
+		});
+	}
+
+	private async drainLane(lane: { queue: Waiting<E>[] }): Promise<void> {
+		while (lane.queue.length > 0) {
+			const batch = lane.queue.splice(0, this.policy.liveBatchMax);
+			await this.applyLive(batch.map((waiting) => waiting.event));
+			for (const waiting of batch) waiting.done();
+		}
+	}
+
+	private async applyLive(events: E[]): Promise<void> {
+		const { producer, db, checkpoints, report } = this.deps;
+		try {
+			const { applied, position } = await db.transaction(async (sql) => {
+				const applied = await this.apply(sql, events);
+				const position = await checkpoints.advance(sql, producer, events.map((event) => event.sequence));
+				return { applied, position };
+			});
+			this.reportApplied(applied);
+			for (const event of applied.applied) report.propagation(this.now() - Date.parse(event.timestamp));
+			await this.deps.settle(applied.effects);
+			if (position === "gap") this.gapSeen();
+		} catch (err) {
+			// nothing was recorded and the checkpoint did not move: catch-up reads these again
+			const sequences = events.map((event) => event.sequence).join(", ");
+			report.error(`Consuming ${producer} #${sequences} failed; catch-up will read them again.`, err);
+			this.gapSeen();
+		}
+	}
+
+	/**
+	 * Apply events inside `sql`'s transaction: the whole batch at once, or, if that fails, one
+	 * by one, each in a savepoint. Every failure is recorded in the retry table here.
+	 */
+	private async apply(sql: Sql, events: E[]): Promise<Applied<E>> {
+		const { projection, retries, producer, faults } = this.deps;
+		const failed: Applied<E>["failed"] = [];
+		const ready: E[] = [];
+		for (const event of [...events].sort((a, b) => a.sequence - b.sequence)) {
+			try {
+				faults?.checkApply(projection.entityOf(event));
+				ready.push(event);
+			} catch (error) {
+				failed.push({ event, error });
+			}
+		}
+		let result: BatchResult<E> = { applied: [], stale: [], effects: noEffects() };
+		if (ready.length > 0) {
+			try {
+				result = await sql.savepoint(() => projection.applyBatch(sql, ready));
+			} catch {
+				const results: BatchResult<E>[] = [];
+				for (const event of ready) {
+					try {
+						results.push(await sql.savepoint(() => projection.applyBatch(sql, [event])));
+					} catch (error) {
+						failed.push({ event, error });
+					}
+				}
+				result = {
+					applied: results.flatMap((one) => one.applied),
+					stale: results.flatMap((one) => one.stale),
+					effects: mergeEffects(results.map((one) => one.effects)),
+				};
+			}
+		}
+		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
+		return { ...result, failed };
+	}
+
+	private reportApplied(applied: Applied<E>): void {
+		const { report, producer } = this.deps;
+		report.applied(applied.applied.length);
+		report.stale(applied.stale.length);
+		report.failed(applied.failed.length);
+		for (const { event, error } of applied.failed) {
+			report.warn(`${producer} #${event.sequence} failed (${String(error)}); retrying with backoff.`);
+		}
+	}
+
+	private gapSeen(): void {
+		if (this.gapTimer || this.stopping) return;
+		this.gapTimer = setTimeout(() => {
+			this.gapTimer = undefined;
+			void this.requestCatchUp("a gap in the live events");
+		}, this.policy.gapGraceMs);
+		this.gapTimer.unref();
+	}
+
+	/** Start a catch-up, or mark that another is wanted if one is running. */
+	requestCatchUp(reason: string): Promise<void> {
+		if (this.stopping) return Promise.resolve();
+		if (this.catchUpRunning) {
+			this.catchUpAgain = true;
+			return this.catchUpRunning;
+		}
+		const run = async () => {
+			do {
+				this.catchUpAgain = false;
+				try {
+					const applied = await this.catchUp();
+					if (applied > 0) this.deps.report.info(`Caught up ${applied} ${this.deps.producer} event(s) (${reason}).`);
+				} catch (err) {
+					this.deps.report.warn(`Catch-up from ${this.deps.producer} failed (${(err as Error).message}); retrying on the next tick.`);
+					return;
+				}
+			} while (this.catchUpAgain && !this.stopping);
+		};
+		this.catchUpRunning = run().finally(() => {
+			this.catchUpRunning = null;
+		});
+		return this.catchUpRunning;
+	}
+
+	/** Read and apply the log after the checkpoint, a page per transaction. Returns how many changed something. */
+	private async catchUp(): Promise<number> {
+		const { producer, db, checkpoints, report } = this.deps;
+		const policy = this.policy;
+		let after = await checkpoints.read(producer);
+		let appliedTotal = 0;
+		while (!this.stopping) {
+			const page = await this.deps.readLog(after, policy.pageSize);
+			if (page.events.length === 0) break;
+			const last = page.events[page.events.length - 1].sequence;
+			const applied = await db.transaction(async (sql) => {
+				// live events may have moved the checkpoint since the page was read: skip what
+				// they took care of (a failed one is in the retry table already)
+				const current = await checkpoints.get(sql, producer);
+				const fresh = page.events.filter((event) => event.sequence > current);
+				const applied = await this.apply(sql, fresh);
+				await checkpoints.moveTo(sql, producer, last);
+				return { ...applied, stale: [...applied.stale, ...page.events.filter((event) => event.sequence <= current)] };
+			});
+			report.caughtUp(page.events.length);
+			this.reportApplied(applied);
+			await this.deps.settle(applied.effects);
+			appliedTotal += applied.applied.length;
+			after = last;
+			if (page.events.length < policy.pageSize) break;
+		}
+		return appliedTotal;
+	}
+
+	/** Re-apply the retries that are due; one at a time, each in its own transaction. */
+	async processRetries(): Promise<void> {
+		if (this.retryRunning || this.stopping) return;
+		const run = async () => {
+			for (const id of await this.deps.retries.due(this.policy.retryBatch)) {
+				if (this.stopping) return;
+				await this.retryOne(id);
+			}
+		};
+		this.retryRunning = run()
+			.catch((err: Error) => this.deps.report.warn(`Processing retries failed (${err.message}); trying again shortly.`))
+			.finally(() => {
+				this.retryRunning = null;
+			});
+		await this.retryRunning;
+	}
+
+	private async retryOne(id: number): Promise<void> {
+		const { db, retries, projection, producer, report, faults } = this.deps;
+		const result = await db.transaction(async (sql) => {
+			const row = await retries.claim(sql, id);
+			if (!row) return null;
+			const event = retries.event(row) as E;
+			try {
+				faults?.checkApply(projection.entityOf(event));
+				const applied = await sql.savepoint(() => projection.applyBatch(sql, [event]));
+				await retries.succeeded(sql, row);
+				return { event, attempts: row.attempts, applied, error: null, status: null };
+			} catch (error) {
+				const status = await retries.failed(sql, row, error);
+				return { event, attempts: row.attempts + 1, applied: null, error, status };
+			}
+		});
+		if (!result) return;
+		const { event, attempts, applied, error, status } = result;
+		report.retried();
+		if (applied) {
+			report.applied(applied.applied.length);
+			report.stale(applied.stale.length);
+			await this.deps.settle(applied.effects);
+			report.info(`${producer} #${event.sequence} succeeded on retry.`);
+			return;
+		}
+		report.failed(1);
+		if (status === "dead") {
+			report.deadLettered();
+			report.error(`${producer} #${event.sequence} dead-lettered after ${attempts} attempts: ${String(error)}`);
+		} else {
+			report.warn(`${producer} #${event.sequence} failed attempt ${attempts}; retrying with backoff.`);
+		}
+	}
+}

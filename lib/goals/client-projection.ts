@@ -1,0 +1,82 @@
+/**
+ * The goal service's copy of clients, kept from client events and from the client checks at
+ * goal creation, so that both follow the same rules (lib/domain/projection-rules.ts):
+ * - a state no newer than the copy held changes nothing;
+ * - a new name is copied onto the client's goals (`Goal.clientName`);
+ * - a tombstone deletes every living goal of the client, each with its own goal DELETED event
+ *   appended to our log in the same transaction.
+ */
+import { cacheKeys } from "../cache-keys";
+import type { BatchResult, Projection } from "../consumer/projection";
+import { type ClientCopy, clientCopyConsequences, foldEvents } from "../domain/projection-rules";
+import { type Effects, noEffects } from "../effects";
+import type { ClientEvent, GoalEvent } from "../events";
+import type { EventLog } from "../event-log";
+import type { Sql } from "../storage/sql";
+import { type GoalStore, goalEventFields } from "./goal-store";
+
+export class ClientProjection implements Projection<ClientEvent> {
+	constructor(
+		private readonly store: GoalStore,
+		private readonly log: EventLog<GoalEvent>,
+	) {}
+
+	entityOf(event: ClientEvent): number {
+		return event.clientId;
+	}
+
+	async applyBatch(sql: Sql, events: ClientEvent[]): Promise<BatchResult<ClientEvent>> {
+		const held = await this.store.heldClientCopies(sql, events.map((event) => event.clientId));
+		const folded = foldEvents(held, events, (event) => event.clientId, (event, decision) => ({
+			clientId: event.clientId,
+			name: event.clientName,
+			email: event.clientEmail,
+			version: event.version,
+			deleted: decision.kind === "tombstone",
+		}));
+		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()]);
+		// an entity whose save did not take was newer already (a replica got there first)
+		return {
+			applied: folded.applied.filter((event) => saved.has(event.clientId)),
+			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(event.clientId))],
+			effects,
+		};
+	}
+
+	/** What the client service just told goal creation: kept like an event's state. */
+	async learn(sql: Sql, copy: ClientCopy): Promise<Effects> {
+		const held = await this.store.heldClientCopies(sql, [copy.clientId]);
+		const current = held.get(copy.clientId);
+		if (current && (current.deleted || current.version >= copy.version)) return noEffects();
+		return (await this.save(sql, held, [copy])).effects;
+	}
+
+	private async save(sql: Sql, held: ReadonlyMap<number, ClientCopy>, copies: ClientCopy[]): Promise<{ saved: Set<number>; effects: Effects }> {
+		const effects = noEffects();
+		if (copies.length === 0) return { saved: new Set(), effects };
+		const saved = await this.store.saveClientCopies(sql, copies);
+		const renamed: number[] = [];
+		const cascaded: number[] = [];
+		for (const copy of copies) {
+			if (!saved.has(copy.clientId)) continue;
+			const { cascade, rename } = clientCopyConsequences(held.get(copy.clientId) ?? null, copy);
+			if (cascade) cascaded.push(copy.clientId);
+			if (rename) renamed.push(copy.clientId);
+		}
+		if (renamed.length > 0) {
+			const goalIds = await this.store.renameGoalsOf(sql, renamed);
+			effects.cacheKeys.push(...goalIds.map((id) => cacheKeys.entity("goals", id)));
+			if (goalIds.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
+		}
+		if (cascaded.length > 0) {
+			const goals = await this.store.deleteGoalsOf(sql, cascaded);
+			for (const goal of goals) {
+				effects.events.push(await this.log.append(sql, "DELETED", goal.id, goal.version, goalEventFields(goal)));
+				effects.cacheKeys.push(cacheKeys.entity("goals", goal.id));
+			}
+			if (goals.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
+		}
+		effects.cacheKeys = [...new Set(effects.cacheKeys)];
+		return { saved, effects };
+	}
+}
