@@ -31,6 +31,12 @@ export interface AppConfig {
 	logLevel: LogLevel | "silent";
 	/** port of the Prometheus metrics endpoint, or null for none */
 	metricsPort: number | null;
+	/**
+	 * AMQP prefetch: messages of one queue a node holds unacked at once, so how many requests of
+	 * an action and events of a queue it handles concurrently (Moleculer's default, 1, serves
+	 * them one after another)
+	 */
+	amqpPrefetch: number;
 	api: ApiOptions;
 	clients: ClientsServiceOptions;
 	goals: GoalsServiceOptions;
@@ -129,6 +135,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		cacher: cacherUrl(env),
 		logLevel: logLevel(env),
 		metricsPort: env.METRICS_PORT?.trim() ? integer(env, "METRICS_PORT", 3030, 1, 65535) : null,
+		amqpPrefetch: integer(env, "AMQP_PREFETCH", 32, 1, 1000),
 		api: {
 			port: integer(env, "PORT", 3000, 0, 65535),
 			host: text(env, "HOST", "127.0.0.1"),
@@ -179,7 +186,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 					autoDeleteQueues: false,
 					eventTimeToLive: 86_400_000,
 					messageOptions: { persistent: true },
-					prefetch: 1,
+					prefetch: config.amqpPrefetch,
 					...AMQP_SOCKET,
 				})
 			: null,
