@@ -6,7 +6,7 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Checkpoints } from "../lib/checkpoints";
 import { type ConsumerDeclaration, METRICS } from "../lib/constants";
-import { type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
+import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
 import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/database";
 import type { DomainEvent, EventPage } from "../lib/events";
@@ -110,7 +110,8 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 				projection: options.projection,
 				checkpoints: options.checkpoints,
 				retries,
-				policy: options.policy,
+				// SQLite has one writer: lanes would only split its batches into more, smaller ones
+				policy: options.policy ?? { ...CONSUMER_POLICY, partitions: options.db.dialect === "sqlite" ? 1 : CONSUMER_POLICY.partitions },
 				faults: options.faults,
 				readLog: (after, limit) => broker.call<EventPage<E>, { after: number; limit: number }>(consumer.readLogAction, { after, limit }),
 				settle: (effects) => this.settle(effects),
