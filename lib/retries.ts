@@ -17,7 +17,7 @@ import {
 import type { Source } from "./constants";
 import type { Database } from "./database";
 import type { DomainEvent } from "./events";
-import { type Sql, sqlTime } from "./storage/sql";
+import { readTime, type Sql, sqlTime } from "./storage/sql";
 
 export interface RetryPolicy {
 	/** attempts in all, the original delivery included */
@@ -137,6 +137,12 @@ export class RetryStore {
 			raw: true,
 		});
 		return rows.map((row) => Number(row.id));
+	}
+
+	/** When the next pending retry is due, or null if none is pending. */
+	async nextDue(): Promise<Date | null> {
+		const next: unknown = await this.model.min("nextAttemptAt", { where: { status: "pending" } });
+		return next === null || next === undefined ? null : readTime(next);
 	}
 
 	/**

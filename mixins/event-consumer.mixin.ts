@@ -90,8 +90,10 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 			retryDeadLetter: {
 				visibility: "public",
 				params: { id: { type: "number", integer: true, positive: true }, $$strict: true },
-				handler(ctx: Context<{ id: number }>): Promise<DeadLetter | null> {
-					return retries.revive(ctx.params.id);
+				async handler(this: ConsumerThis, ctx: Context<{ id: number }>): Promise<DeadLetter | null> {
+					const revived = await retries.revive(ctx.params.id);
+					if (revived) this.consumerEngine.wakeRetries();
+					return revived;
 				},
 			},
 		},

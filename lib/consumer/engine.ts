@@ -33,8 +33,10 @@ export interface ConsumerPolicy {
 	partitions: number;
 	/** live events per transaction at most */
 	liveBatchMax: number;
-	/** how often due retries are looked for */
+	/** how often the engine checks whether a retry is due (a timer, no query) */
 	retryPollMs: number;
+	/** with no retry known to be due, the retry table is still read this often (another replica's rows) */
+	retryIdleLookMs: number;
 	/** due retries taken per look */
 	retryBatch: number;
 	/** wait this long after a live event showed a gap before catching up (the gap often fills by itself) */
@@ -46,6 +48,7 @@ export const CONSUMER_POLICY: ConsumerPolicy = {
 	partitions: 4,
 	liveBatchMax: 200,
 	retryPollMs: 200,
+	retryIdleLookMs: 5000,
 	retryBatch: 50,
 	gapGraceMs: 250,
 };
@@ -99,6 +102,8 @@ export class ConsumerEngine<E extends DomainEvent> {
 	private catchUpRunning: Promise<void> | null = null;
 	private catchUpAgain = false;
 	private retryRunning: Promise<void> | null = null;
+	/** when the retry table is next worth reading (the next due retry, or the idle look) */
+	private retryLookAt = 0;
 	private gapTimer?: NodeJS.Timeout;
 	private timers: NodeJS.Timeout[] = [];
 
@@ -203,6 +208,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 			}
 		}
 		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
+		if (failed.length > 0) this.wakeRetries(retries.policy.firstDelayMs);
 		return { ...result, failed };
 	}
 
@@ -279,14 +285,25 @@ export class ConsumerEngine<E extends DomainEvent> {
 		return appliedTotal;
 	}
 
-	/** Re-apply the retries that are due; one at a time, each in its own transaction. */
+	/** Look at the retry table within `inMs` (a failure was just recorded, or an operator revived one). */
+	wakeRetries(inMs = 0): void {
+		this.retryLookAt = Math.min(this.retryLookAt, this.now() + inMs);
+	}
+
+	/**
+	 * Re-apply the retries that are due; one at a time, each in its own transaction. The table
+	 * is read only when a retry is due, or every `retryIdleLookMs` for what other replicas left.
+	 */
 	async processRetries(): Promise<void> {
-		if (this.retryRunning || this.stopping) return;
+		if (this.retryRunning || this.stopping || this.now() < this.retryLookAt) return;
+		const { retries } = this.deps;
 		const run = async () => {
-			for (const id of await this.deps.retries.due(this.policy.retryBatch)) {
+			for (const id of await retries.due(this.policy.retryBatch)) {
 				if (this.stopping) return;
 				await this.retryOne(id);
 			}
+			const next = await retries.nextDue();
+			this.retryLookAt = Math.min(next ? next.getTime() : Number.POSITIVE_INFINITY, this.now() + this.policy.retryIdleLookMs);
 		};
 		this.retryRunning = run()
 			.catch((err: Error) => this.deps.report.warn(`Processing retries failed (${err.message}); trying again shortly.`))
