@@ -199,11 +199,11 @@ test("a handler failing twice is applied on attempt 3, about 1 s and 3 s after t
 	const third = (appliedAt - renamedAt) / 1000;
 	// the measured schedule, for whoever reads the test output
 	console.info(`retry schedule: attempt 2 at ${second.toFixed(3)} s, attempt 3 (applied) at ${third.toFixed(3)} s`);
+	// Never early; how late depends on the machine's load, so no upper bound here: the exact
+	// schedule is checked against an injected clock in retry-schedule.test.ts.
 	expect(secondAttemptAt).toBeGreaterThan(0);
-	expect(second).toBeGreaterThanOrEqual(0.8);
-	expect(second).toBeLessThanOrEqual(1.8);
-	expect(third).toBeGreaterThanOrEqual(2.8);
-	expect(third).toBeLessThanOrEqual(4.2);
+	expect(second).toBeGreaterThanOrEqual(0.95);
+	expect(third).toBeGreaterThanOrEqual(2.95);
 
 	await waitFor(async () => (await goalName(api, goalId)) === "Ann Two", { timeoutMs: 1000, what: "the goal to show the new name" });
 	// every failure is counted (the live one and attempt 2), every retry attempt too (2 and 3)
@@ -227,11 +227,10 @@ test("a handler failing always is dead-lettered after 3 attempts while 100 other
 	const [row] = await retryRows(system.dataDir);
 	expect(row).toMatchObject({ attempts: 1, status: "pending" });
 
-	// 100 other clients renamed, 10 at a time, while the stuck event waits for its retries. Each
-	// rename must show in the goal projection within a deadline well below the first backoff
-	// (1 s): none of them waits for the stuck event's retry schedule. (The renames themselves
-	// take ~3 s here, each a couple of SQLite commits, so their total is no measure of that.)
-	const ADMIT_MS = 500;
+	// 100 other clients renamed, 10 at a time, while the stuck event waits for its retries. In one
+	// process a PUT is answered once the local consumers have applied its event, so each rename
+	// must show in the goal projection as soon as its PUT is answered: none of them waits for
+	// the stuck event's retry schedule (no clock involved).
 	const queue = [...others];
 	const lags: number[] = [];
 	let beforeDeadLetter = 0;
@@ -242,11 +241,7 @@ test("a handler failing always is dead-lettered after 3 attempts while 100 other
 				const stuckPending = (await retryRows(system.dataDir))[0].status === "pending";
 				expect((await api.put(`/clients/${next.clientId}`, { name })).status).toBe(200);
 				const putAt = Date.now();
-				await waitFor(async () => (await goalName(api, next.goalId)) === name, {
-					timeoutMs: ADMIT_MS,
-					intervalMs: 10,
-					what: `rename of client ${next.clientId} in the goal projection`,
-				});
+				expect(await goalName(api, next.goalId)).toBe(name);
 				lags.push(Date.now() - putAt);
 				if (stuckPending) beforeDeadLetter += 1;
 			}
@@ -280,11 +275,8 @@ test("a handler failing always is dead-lettered after 3 attempts while 100 other
 	);
 	const deadAfter = (Date.now() - renamedAt) / 1000;
 	console.info(`dead-lettered (seen through the admin API) ${deadAfter.toFixed(3)} s after the rename`);
-	// never before the schedule (1 s + 2 s); later by as much as the 100 renames' writes held
-	// the database when a retry was due (up to ~1.7 s seen), so the bound here is looser than in
-	// the first test
-	expect(deadAfter).toBeGreaterThanOrEqual(2.8);
-	expect(deadAfter).toBeLessThanOrEqual(7);
+	// never before the schedule (1 s + 2 s)
+	expect(deadAfter).toBeGreaterThanOrEqual(2.95);
 	const id = `goals-${row.id}`;
 	expect(listed).toHaveLength(1);
 	expect(Object.keys(listed[0]).sort()).toEqual(["attempts", "consumer", "event", "failedAt", "id", "lastError", "producer"]);
@@ -340,8 +332,8 @@ test("a revived dead letter that fails again gets a fresh set of 3 attempts", as
 		what: "the second dead letter",
 	});
 	const deadAgainAfter = (Date.now() - revivedAt) / 1000;
-	expect(deadAgainAfter).toBeGreaterThanOrEqual(2.8);
-	expect(deadAgainAfter).toBeLessThanOrEqual(4.2);
+	// attempts 1 (now), 2 (1 s later), 3 (2 s after that): never sooner
+	expect(deadAgainAfter).toBeGreaterThanOrEqual(2.95);
 	expect(again[0]).toMatchObject({ id: letter.id, attempts: 3 });
 	expect(await goalName(api, goalId)).toBe("Eve");
 	expect(await counters(system)).toEqual({ failed: 6, retried: 5, deadLettered: 2 });

@@ -1,0 +1,145 @@
+/**
+ * The retry schedule, on a real SQLite file, with the clock in the test's hand: the consumer
+ * engine and its retry table see only the injected clock, so the schedule (attempt 2 at 1 s,
+ * attempt 3 at 1 + 2 s, then a dead letter) is checked to the millisecond without waiting,
+ * and cannot be thrown off by a busy machine.
+ */
+import path from "node:path";
+import { Checkpoints } from "../../lib/checkpoints";
+import { SOURCES } from "../../lib/constants";
+import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
+import type { BatchResult, Projection } from "../../lib/consumer/projection";
+import { Database } from "../../lib/database";
+import { noEffects } from "../../lib/effects";
+import type { ClientEvent } from "../../lib/events";
+import { RETRY_POLICY, RetryStore } from "../../lib/retries";
+import { removeDir, tempDataDir } from "../helpers/system";
+
+/** A projection that fails for the entities in `failing`, and remembers what it applied. */
+class FlakyProjection implements Projection<ClientEvent> {
+	readonly failing = new Set<number>();
+	readonly applied: ClientEvent[] = [];
+	entityOf(event: ClientEvent): number {
+		return event.clientId;
+	}
+	async applyBatch(_sql: unknown, events: ClientEvent[]): Promise<BatchResult<ClientEvent>> {
+		const bad = events.find((event) => this.failing.has(event.clientId));
+		if (bad) throw new Error(`cannot apply client ${bad.clientId}`);
+		this.applied.push(...events);
+		return { applied: events, stale: [], effects: noEffects() };
+	}
+}
+
+const event = (sequence: number, clientId: number): ClientEvent => ({
+	eventId: `00000000-0000-4000-8000-${String(sequence).padStart(12, "0")}`,
+	eventType: "UPDATED",
+	source: "clients",
+	timestamp: new Date(0).toISOString(),
+	sequence,
+	version: 2,
+	clientId,
+	clientName: `Client ${clientId}`,
+	clientEmail: `c${clientId}@example.com`,
+});
+
+const dir = tempDataDir();
+let clock = Date.parse("2026-01-01T00:00:00Z");
+let db: Database;
+let retries: RetryStore;
+let projection: FlakyProjection;
+let engine: ConsumerEngine<ClientEvent>;
+const log: string[] = [];
+
+beforeAll(async () => {
+	db = new Database(`sqlite:${path.join(dir, "goals.sqlite")}`);
+	const checkpoints = new Checkpoints(db);
+	retries = new RetryStore(db, "goals", RETRY_POLICY, () => new Date(clock));
+	await db.open();
+	await checkpoints.ensure(SOURCES.clients);
+	projection = new FlakyProjection();
+	const report: ConsumerReport = {
+		applied: () => undefined,
+		stale: () => undefined,
+		failed: () => undefined,
+		retried: () => undefined,
+		deadLettered: () => log.push("dead"),
+		caughtUp: () => undefined,
+		propagation: () => undefined,
+		info: (message) => log.push(message),
+		warn: (message) => log.push(message),
+		error: (message) => log.push(message),
+	};
+	engine = new ConsumerEngine<ClientEvent>({
+		producer: SOURCES.clients,
+		db,
+		projection,
+		checkpoints,
+		retries,
+		readLog: async () => ({ events: [], lastSequence: 0 }),
+		settle: async () => undefined,
+		report,
+		policy: { ...CONSUMER_POLICY, partitions: 1 },
+		now: () => clock,
+	});
+});
+
+afterAll(async () => {
+	await engine.stop();
+	await db.close();
+	await db.sequelize.close();
+	removeDir(dir);
+});
+
+const rows = () => retries.model.findAll({ raw: true, order: [["id", "ASC"]] });
+
+/** Move the clock, then let the engine look for due retries as its timer would. */
+async function at(msAfterStart: number, start: number): Promise<void> {
+	clock = start + msAfterStart;
+	await engine.processRetries();
+}
+
+test("given a handler that keeps failing, attempts come at 1 s and 3 s, then the event is a dead letter", async () => {
+	projection.failing.add(7);
+	const start = clock;
+	// a batch of three live events: only client 7's fails, the other two are applied
+	await Promise.all([engine.live(event(1, 6)), engine.live(event(2, 7)), engine.live(event(3, 8))]);
+	expect(projection.applied.map((applied) => applied.clientId).sort()).toEqual([6, 8]);
+	expect(await rows()).toMatchObject([{ sequence: 2, attempts: 1, status: "pending" }]);
+
+	await at(999, start);
+	expect(await rows()).toMatchObject([{ attempts: 1 }]);
+	await at(1000, start);
+	expect(await rows()).toMatchObject([{ attempts: 2, status: "pending" }]);
+
+	await at(2999, start);
+	expect(await rows()).toMatchObject([{ attempts: 2 }]);
+	await at(3000, start);
+	expect(await rows()).toMatchObject([{ attempts: 3, status: "dead" }]);
+	expect(log).toContain("dead");
+
+	// a dead letter stays put, however much time passes
+	await at(60_000, start);
+	expect(await rows()).toMatchObject([{ attempts: 3, status: "dead" }]);
+});
+
+test("given a dead letter revived by an operator after the fault is repaired, it is applied on the next look", async () => {
+	const [dead] = await rows();
+	projection.failing.clear();
+	expect(await retries.revive(Number(dead.id))).toMatchObject({ id: `goals-${dead.id}`, attempts: 0 });
+	engine.wakeRetries();
+	await engine.processRetries();
+	expect(await rows()).toEqual([]);
+	expect(projection.applied.map((applied) => applied.clientId)).toContain(7);
+});
+
+test("given a handler that fails once, the event is applied by attempt 2 at 1 s", async () => {
+	projection.failing.add(9);
+	const start = clock;
+	await engine.live(event(4, 9));
+	expect(await rows()).toMatchObject([{ sequence: 4, attempts: 1, status: "pending" }]);
+	projection.failing.clear();
+	await at(999, start);
+	expect(await rows()).toHaveLength(1);
+	await at(1000, start);
+	expect(await rows()).toEqual([]);
+});
