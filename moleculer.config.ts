@@ -8,13 +8,13 @@ import { type BrokerOptions, Errors, type LoggerConfig } from "moleculer";
 import type { ApiOptions } from "./services/api.service";
 import type { ClientsServiceOptions } from "./services/clients.service";
 import type { GoalsServiceOptions } from "./services/goals.service";
-import { cacheKeygen } from "./lib/cache-keys";
+import { cacheKeygen } from "./lib/infra/cache-keys";
 import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
-import type { BreakerSettings } from "./lib/circuit-breaker";
+import type { BreakerSettings } from "./lib/infra/circuit-breaker";
 import { AppErrorRegenerator, ConfigError, countsAgainstBreaker } from "./lib/errors";
-import { ResilientAmqpTransporter } from "./lib/amqp-transporter";
-import { parseFaultRules } from "./lib/faults";
-import { replCommands } from "./lib/repl-commands";
+import { ResilientAmqpTransporter } from "./lib/infra/amqp-transporter";
+import { parseFaultRules } from "./lib/infra/faults";
+import { replCommands } from "./lib/consumer/repl-commands";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];

@@ -4,7 +4,7 @@
  */
 import { Errors } from "moleculer";
 import { loadConfig } from "../moleculer.config";
-import { createNode } from "../lib/node";
+import { createNode } from "./node";
 
 async function main(): Promise<void> {
 	const config = loadConfig();

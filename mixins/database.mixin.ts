@@ -8,13 +8,11 @@ import DbService from "moleculer-db";
 import SequelizeAdapter from "moleculer-db-adapter-sequelize";
 import type { Service, ServiceSchema } from "moleculer";
 import type { Model, ModelStatic } from "sequelize";
-import type { Database } from "../lib/database";
+import type { Database, DatabaseProbe } from "../lib/storage/database";
 import { DatabaseUnavailableError, isDatabaseUnavailable } from "../lib/errors";
 
-export interface DatabaseMethods {
-	/** `SELECT 1` with a deadline, for /api/ready. */
-	checkDatabase(): Promise<{ status: "UP" | "DOWN"; dialect: string; message?: string }>;
-}
+/** `checkDatabase()`: `SELECT 1` with a deadline, for /api/ready. */
+export type DatabaseMethods = DatabaseProbe;
 
 export const DATABASE_READY_TIMEOUT_MS = 2000;
 

@@ -4,15 +4,15 @@
  * the engine with the service's lifecycle. Also the internal dead-letter actions.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import type { Checkpoints } from "../lib/checkpoints";
+import type { Checkpoints } from "../lib/consumer/checkpoints";
 import { type ConsumerDeclaration, METRICS } from "../lib/constants";
 import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
 import type { Projection } from "../lib/consumer/projection";
-import type { Database } from "../lib/database";
-import type { DomainEvent, EventPage } from "../lib/events";
-import type { FaultInjector } from "../lib/faults";
-import { count, observe, registerMetrics } from "../lib/metrics";
-import type { DeadLetter, RetryStore } from "../lib/retries";
+import type { Database } from "../lib/storage/database";
+import type { DomainEvent, EventPage } from "../lib/domain/events";
+import type { FaultInjector } from "../lib/infra/faults";
+import { count, observe, registerMetrics } from "../lib/infra/metrics";
+import type { DeadLetter, RetryStore } from "../lib/consumer/retries";
 import type { EventLogMethods } from "./event-log.mixin";
 
 export interface ConsumerOptions<E extends DomainEvent> {

@@ -6,14 +6,14 @@
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
-import type { Effects } from "../lib/effects";
-import type { DomainEvent } from "../lib/events";
-import type { Database } from "../lib/database";
-import type { EventLog } from "../lib/event-log";
+import type { Effects } from "../lib/event-log/effects";
+import type { DomainEvent } from "../lib/domain/events";
+import type { Database } from "../lib/storage/database";
+import type { EventLog } from "../lib/event-log/event-log";
 import type { Sql } from "../lib/storage/sql";
-import { CacheEvictor } from "../lib/cache-evictor";
-import type { FaultInjector } from "../lib/faults";
-import { count, registerMetrics } from "../lib/metrics";
+import { CacheEvictor } from "../lib/infra/cache-evictor";
+import type { FaultInjector } from "../lib/infra/faults";
+import { count, registerMetrics } from "../lib/infra/metrics";
 
 export interface EventLogMethods {
 	settle(effects: Effects, ctx?: Context): Promise<void>;

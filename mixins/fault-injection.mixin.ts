@@ -4,7 +4,7 @@
  * Mixed in only when FAULT_INJECTION is set; internal visibility keeps it off HTTP.
  */
 import type { Context, ServiceSchema } from "moleculer";
-import type { FaultInjector, FaultRules } from "../lib/faults";
+import type { FaultInjector, FaultRules } from "../lib/infra/faults";
 
 export function FaultInjectionMixin(faults: FaultInjector): Partial<ServiceSchema> {
 	return {

@@ -6,12 +6,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "moleculer-web";
-import { isAdmin } from "../lib/admin-auth";
-import { listDeadLetters, retryDeadLetter } from "../lib/dead-letters";
+import { isAdmin } from "../lib/http/admin-auth";
+import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
-import { toPublicError } from "../lib/http-errors";
-import { checkReadiness } from "../lib/readiness";
-import type { DeadLetter } from "../lib/retries";
+import { toPublicError } from "../lib/http/http-errors";
+import { checkReadiness } from "../lib/infra/readiness";
+import type { DeadLetter } from "../lib/consumer/retries";
 
 export interface ApiOptions {
 	port: number;

@@ -3,19 +3,19 @@
  * client's goals from goal.* events (consumer group "clients").
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { cacheKeys } from "../lib/cache-keys";
-import { Checkpoints } from "../lib/checkpoints";
+import { cacheKeys } from "../lib/infra/cache-keys";
+import { Checkpoints } from "../lib/consumer/checkpoints";
 import { ClientStore, clientEventFields } from "../lib/clients/client-store";
 import { GoalProjection } from "../lib/clients/goal-projection";
 import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
-import { Database } from "../lib/database";
+import { Database } from "../lib/storage/database";
 import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
-import type { ClientEvent } from "../lib/events";
-import { EventLog } from "../lib/event-log";
-import { FaultInjector, type FaultRules } from "../lib/faults";
-import { RetryStore } from "../lib/retries";
-import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
-import { emailParam, idParam, nameParam, requireChanges } from "../lib/params";
+import type { ClientEvent } from "../lib/domain/events";
+import { EventLog } from "../lib/event-log/event-log";
+import { FaultInjector, type FaultRules } from "../lib/infra/faults";
+import { RetryStore } from "../lib/consumer/retries";
+import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
+import { emailParam, idParam, nameParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";

@@ -4,13 +4,13 @@
  * that a deleted client's goals are deleted and no new goal can be attached to it.
  */
 import type { Context, Logger, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { cacheKeys } from "../lib/cache-keys";
-import { Checkpoints } from "../lib/checkpoints";
-import { type BreakerSettings, CircuitBreaker } from "../lib/circuit-breaker";
+import { cacheKeys } from "../lib/infra/cache-keys";
+import { Checkpoints } from "../lib/consumer/checkpoints";
+import { type BreakerSettings, CircuitBreaker } from "../lib/infra/circuit-breaker";
 import type { ClientLookup } from "../lib/clients/client-store";
 import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
-import { Database } from "../lib/database";
-import { mergeEffects, noEffects } from "../lib/effects";
+import { Database } from "../lib/storage/database";
+import { mergeEffects, noEffects } from "../lib/event-log/effects";
 import {
 	CircuitOpenError,
 	countsAgainstBreaker,
@@ -19,15 +19,15 @@ import {
 	FieldValidationError,
 	isUnavailable,
 } from "../lib/errors";
-import type { GoalEvent } from "../lib/events";
-import { EventLog } from "../lib/event-log";
-import { FaultInjector, type FaultRules } from "../lib/faults";
-import { RetryStore } from "../lib/retries";
+import type { GoalEvent } from "../lib/domain/events";
+import { EventLog } from "../lib/event-log/event-log";
+import { FaultInjector, type FaultRules } from "../lib/infra/faults";
+import { RetryStore } from "../lib/consumer/retries";
 import { ClientProjection } from "../lib/goals/client-projection";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
-import { toCents } from "../lib/money";
-import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/pagination";
-import { amountParam, idParam, nameParam, requireChanges } from "../lib/params";
+import { toCents } from "../lib/domain/money";
+import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
+import { amountParam, idParam, nameParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";

@@ -11,10 +11,10 @@ import {
 	ModelStatic,
 	Op,
 } from "sequelize";
-import type { Database } from "../database";
+import type { Database } from "../storage/database";
 import { ConflictError, EntityNotFoundError } from "../errors";
-import type { ClientEventFields } from "../events";
-import { fromCents } from "../money";
+import type { ClientEventFields } from "../domain/events";
+import { fromCents } from "../domain/money";
 import { forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
 
 export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreationAttributes<ClientRow>> {

@@ -2,11 +2,11 @@
  * The client service's copy of goals (`Client.goals`), kept from goal events by the rules of
  * lib/domain/projection-rules.ts.
  */
-import { cacheKeys } from "../cache-keys";
+import { cacheKeys } from "../infra/cache-keys";
 import type { BatchResult, Projection } from "../consumer/projection";
 import { foldEvents } from "../domain/projection-rules";
-import type { GoalEvent } from "../events";
-import { toCents } from "../money";
+import type { GoalEvent } from "../domain/events";
+import { toCents } from "../domain/money";
 import type { Sql } from "../storage/sql";
 import type { ClientStore } from "./client-store";
 

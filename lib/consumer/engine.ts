@@ -16,13 +16,13 @@
  *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
  *   and catch-up reads those events again.
  */
-import type { Checkpoints } from "../checkpoints";
+import type { Checkpoints } from "./checkpoints";
 import type { Source } from "../constants";
-import type { Database } from "../database";
-import { type Effects, mergeEffects, noEffects } from "../effects";
-import type { DomainEvent, EventPage } from "../events";
-import type { FaultInjector } from "../faults";
-import type { RetryStore } from "../retries";
+import type { Database } from "../storage/database";
+import { type Effects, mergeEffects, noEffects } from "../event-log/effects";
+import type { DomainEvent, EventPage } from "../domain/events";
+import type { FaultInjector } from "../infra/faults";
+import type { RetryStore } from "./retries";
 import type { Sql } from "../storage/sql";
 import type { BatchResult, Projection } from "./projection";
 

@@ -2,8 +2,8 @@
  * What a consumer engine needs from the service that keeps a projection: how to apply a batch
  * of the producer's events inside a transaction, set-based and version-guarded.
  */
-import type { Effects } from "../effects";
-import type { DomainEvent } from "../events";
+import type { Effects } from "../event-log/effects";
+import type { DomainEvent } from "../domain/events";
 import type { Sql } from "../storage/sql";
 
 export interface BatchResult<E extends DomainEvent> {

@@ -6,12 +6,12 @@
  * - a tombstone deletes every living goal of the client, each with its own goal DELETED event
  *   appended to our log in the same transaction.
  */
-import { cacheKeys } from "../cache-keys";
+import { cacheKeys } from "../infra/cache-keys";
 import type { BatchResult, Projection } from "../consumer/projection";
 import { type ClientCopy, clientCopyConsequences, foldEvents } from "../domain/projection-rules";
-import { type Effects, noEffects } from "../effects";
-import type { ClientEvent, GoalEvent } from "../events";
-import type { EventLog } from "../event-log";
+import { type Effects, noEffects } from "../event-log/effects";
+import type { ClientEvent, GoalEvent } from "../domain/events";
+import type { EventLog } from "../event-log/event-log";
 import type { Sql } from "../storage/sql";
 import { type GoalStore, goalEventFields } from "./goal-store";
 

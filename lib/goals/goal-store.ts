@@ -11,12 +11,12 @@ import {
 	ModelStatic,
 	type WhereOptions,
 } from "sequelize";
-import type { Database } from "../database";
+import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
 import { EntityNotFoundError } from "../errors";
 import { forUpdate, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
-import type { GoalEventFields } from "../events";
-import { fromCents } from "../money";
+import type { GoalEventFields } from "../domain/events";
+import { fromCents } from "../domain/money";
 
 export interface GoalRow extends Model<InferAttributes<GoalRow>, InferCreationAttributes<GoalRow>> {
 	id: number | null;

@@ -9,7 +9,7 @@ import path from "node:path";
 import type { Server } from "node:http";
 import type { Service, ServiceBroker } from "moleculer";
 import { loadConfig } from "../../moleculer.config";
-import { createNode } from "../../lib/node";
+import { createNode } from "../../bin/node";
 import { client } from "./http";
 
 export interface TestSystem {

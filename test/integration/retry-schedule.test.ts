@@ -5,14 +5,14 @@
  * and cannot be thrown off by a busy machine.
  */
 import path from "node:path";
-import { Checkpoints } from "../../lib/checkpoints";
+import { Checkpoints } from "../../lib/consumer/checkpoints";
 import { SOURCES } from "../../lib/constants";
 import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
 import type { BatchResult, Projection } from "../../lib/consumer/projection";
-import { Database } from "../../lib/database";
-import { noEffects } from "../../lib/effects";
-import type { ClientEvent } from "../../lib/events";
-import { RETRY_POLICY, RetryStore } from "../../lib/retries";
+import { Database } from "../../lib/storage/database";
+import { noEffects } from "../../lib/event-log/effects";
+import type { ClientEvent } from "../../lib/domain/events";
+import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
 import { removeDir, tempDataDir } from "../helpers/system";
 
 /** A projection that fails for the entities in `failing`, and remembers what it applied. */

@@ -4,7 +4,7 @@
  * the key a write cleans.
  */
 import type { Context, Service } from "moleculer";
-import { cacheKeygen, cacheKeys } from "../../lib/cache-keys";
+import { cacheKeygen, cacheKeys } from "../../lib/infra/cache-keys";
 
 type KeygenArgs = Parameters<typeof cacheKeygen>;
 

@@ -1,5 +1,5 @@
 import { Errors } from "moleculer";
-import { CircuitBreaker, type CircuitState } from "../../lib/circuit-breaker";
+import { CircuitBreaker, type CircuitState } from "../../lib/infra/circuit-breaker";
 import { CircuitOpenError, countsAgainstBreaker, DependencyUnavailableError, EntityNotFoundError, FieldValidationError } from "../../lib/errors";
 
 const SETTINGS = { threshold: 0.5, minRequestCount: 5, windowMs: 20_000, halfOpenMs: 5_000 };

@@ -3,12 +3,12 @@
  * object (loadConfig) and turned into BrokerOptions (createBrokerOptions). Every test passes its
  * own env: nothing here depends on the shell the tests run in.
  */
-import { ResilientAmqpTransporter } from "../../lib/amqp-transporter";
+import { ResilientAmqpTransporter } from "../../lib/infra/amqp-transporter";
 import os from "node:os";
 import Redis from "ioredis";
 import { Transporters } from "moleculer";
 import { createBrokerOptions, loadConfig } from "../../moleculer.config";
-import { cacheKeygen } from "../../lib/cache-keys";
+import { cacheKeygen } from "../../lib/infra/cache-keys";
 import { ConfigError } from "../../lib/errors";
 
 const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";

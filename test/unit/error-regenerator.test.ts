@@ -1,6 +1,6 @@
 import { Errors, ServiceBroker } from "moleculer";
 import { AppErrorRegenerator, ConflictError, DependencyUnavailableError, EntityNotFoundError, FieldValidationError } from "../../lib/errors";
-import { toPublicError } from "../../lib/http-errors";
+import { toPublicError } from "../../lib/http/http-errors";
 
 /** An error as it leaves one node and is rebuilt on another. */
 function crossTheWire(err: Error): Error {

@@ -4,7 +4,7 @@
  */
 import { Errors } from "moleculer";
 import { ConflictError, EntityNotFoundError, FieldValidationError } from "../../lib/errors";
-import { toPublicError } from "../../lib/http-errors";
+import { toPublicError } from "../../lib/http/http-errors";
 
 const PUBLIC_KEYS = ["code", "data", "message", "name", "type"];
 

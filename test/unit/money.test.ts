@@ -1,7 +1,7 @@
 /** lib/money: amounts become exact integer cents on the way in and JSON numbers on the way out. */
 import { Errors } from "moleculer";
 import { FieldValidationError } from "../../lib/errors";
-import { fromCents, toCents } from "../../lib/money";
+import { fromCents, toCents } from "../../lib/domain/money";
 
 describe("toCents", () => {
 	test.each([

@@ -1,6 +1,6 @@
 /** lib/pagination: page from 1, pageSize 1..100 (default 10), and the page envelope. */
 import Validator from "fastest-validator";
-import { pageParams, pageWindow, toPage } from "../../lib/pagination";
+import { pageParams, pageWindow, toPage } from "../../lib/domain/pagination";
 
 describe("pageWindow", () => {
 	test("defaults: first page of 10", () => {

@@ -4,7 +4,7 @@
  * same, tombstone), then the fold of a batch, the goal service's consequences and the
  * checkpoint's advance.
  */
-import { advanceOver } from "../../lib/checkpoints";
+import { advanceOver } from "../../lib/consumer/checkpoints";
 import type { EventType } from "../../lib/constants";
 import {
 	type ClientCopy,

@@ -19,7 +19,7 @@
  * its outcome closes the circuit or opens it again. Only what `counts` says is trouble (timeouts,
  * 5xx) is a failure: a 4xx is an answer, so the service is up.
  */
-import { CircuitOpenError } from "./errors";
+import { CircuitOpenError } from "../errors";
 
 export type CircuitState = "closed" | "open" | "half-open";
 

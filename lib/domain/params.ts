@@ -2,8 +2,8 @@
  * Parameter rules shared by the services' action schemas (fastest-validator). Every schema is
  * strict: an unknown field is a 422 naming it, never silently dropped.
  */
-import { AMOUNT_MAX, ID_MAX } from "./constants";
-import { FieldValidationError } from "./errors";
+import { AMOUNT_MAX, ID_MAX } from "../constants";
+import { FieldValidationError } from "../errors";
 
 /**
  * No rule converts types: JSON bodies carry real numbers, and the gateway turns the decimal

@@ -6,7 +6,7 @@
  * the keys they stale.
  */
 import type { CacherKeygen } from "moleculer/src/cachers/base";
-import type { Source } from "./constants";
+import type { Source } from "../constants";
 
 export const cacheKeys = {
 	entity: (service: Source, id: number) => `${service}.get:id=${id}`,

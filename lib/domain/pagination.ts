@@ -1,5 +1,5 @@
 /** Paging rules shared by every list route: page from 1, pageSize 1..100 (default 10). */
-import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from "./constants";
+import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from "../constants";
 
 export const pageParams = {
 	page: { type: "number", integer: true, positive: true, optional: true },

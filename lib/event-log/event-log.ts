@@ -5,10 +5,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op } from "sequelize";
-import type { EventType, Source } from "./constants";
-import type { Database } from "./database";
-import type { DomainEvent, EventEnvelope, EventPage } from "./events";
-import type { Sql } from "./storage/sql";
+import type { EventType, Source } from "../constants";
+import type { Database } from "../storage/database";
+import type { DomainEvent, EventEnvelope, EventPage } from "../domain/events";
+import type { Sql } from "../storage/sql";
 
 /** The fields an event carries besides its envelope. */
 export type EventFields<E extends DomainEvent> = Omit<E, keyof EventEnvelope>;

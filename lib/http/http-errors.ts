@@ -4,7 +4,7 @@
  * with its detail.
  */
 import { Errors } from "moleculer";
-import { type FieldError, isDatabaseUnavailable } from "./errors";
+import { type FieldError, isDatabaseUnavailable } from "../errors";
 
 export interface PublicError {
 	name: string;

@@ -2,7 +2,7 @@
  * The events on the wire, exactly as CONTRACT.md lists them. Each carries the entity's full
  * state after the change, so a consumer never needs the events in between to be correct.
  */
-import type { EventType, Source } from "./constants";
+import type { EventType, Source } from "../constants";
 
 export interface EventEnvelope {
 	eventId: string;

@@ -14,10 +14,10 @@ import {
 	ModelStatic,
 	Op,
 } from "sequelize";
-import type { Source } from "./constants";
-import type { Database } from "./database";
-import type { DomainEvent } from "./events";
-import { readTime, type Sql, sqlTime } from "./storage/sql";
+import type { Source } from "../constants";
+import type { Database } from "../storage/database";
+import type { DomainEvent } from "../domain/events";
+import { readTime, type Sql, sqlTime } from "../storage/sql";
 
 export interface RetryPolicy {
 	/** attempts in all, the original delivery included */

@@ -3,8 +3,8 @@
  * on the path, so sums are exact (0.1 + 0.2 is 30 cents). Amounts go back out as JSON numbers,
  * whose shortest decimal form is the amount itself (30 cents -> 0.3).
  */
-import { AMOUNT_MAX } from "./constants";
-import { FieldValidationError } from "./errors";
+import { AMOUNT_MAX } from "../constants";
+import { FieldValidationError } from "../errors";
 
 /** Plain decimal notation with at most two decimals, as JavaScript prints the number. */
 const TWO_DECIMALS = /^\d+(\.\d{1,2})?$/;

@@ -11,7 +11,7 @@
  * An empty value enables the switch with no rule; rules can then be set at runtime.
  */
 import { Errors } from "moleculer";
-import { ConfigError } from "./errors";
+import { ConfigError } from "../errors";
 
 export interface ApplyFault {
 	entities: number[] | "all";

@@ -4,9 +4,9 @@
  * the projection change, so a crash can never leave one without the other.
  */
 import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic } from "sequelize";
-import type { Source } from "./constants";
-import type { Database } from "./database";
-import type { Sql } from "./storage/sql";
+import type { Source } from "../constants";
+import type { Database } from "../storage/database";
+import type { Sql } from "../storage/sql";
 
 interface CheckpointRow extends Model<InferAttributes<CheckpointRow>, InferCreationAttributes<CheckpointRow>> {
 	producer: string;

@@ -3,7 +3,7 @@
  * and exported by whatever reporter the broker has (Prometheus with METRICS_PORT).
  */
 import type { ServiceBroker } from "moleculer";
-import { METRICS } from "./constants";
+import { METRICS } from "../constants";
 
 const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.eventsPublished, "events published after commit", ["event"]],

@@ -5,8 +5,8 @@
  */
 import amqp from "amqplib";
 import type { Service, ServiceBroker } from "moleculer";
-import { CLIENT_EVENTS, CONSUMER_GROUPS, GOAL_EVENTS } from "./constants";
-import type { DatabaseMethods } from "../mixins/database.mixin";
+import { CLIENT_EVENTS, CONSUMER_GROUPS, GOAL_EVENTS } from "../constants";
+import type { DatabaseProbe } from "../storage/database";
 
 export type Status = "UP" | "DOWN";
 
@@ -41,8 +41,8 @@ async function withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
 async function databases(broker: ServiceBroker, owners: readonly string[]): Promise<Component> {
 	const checks: Record<string, Component> = {};
 	for (const name of owners) {
-		const service = broker.getLocalService(name) as (Service & DatabaseMethods) | undefined;
-		if (service) checks[name] = await service.checkDatabase();
+		const service = broker.getLocalService(name) as (Service & DatabaseProbe) | undefined;
+		if (service) checks[name] = { ...(await service.checkDatabase()) };
 	}
 	return { status: worst(Object.values(checks)), ...checks };
 }

@@ -3,7 +3,7 @@
  * Handlers collect these inside the transaction and settle them only after the commit, so a
  * rolled-back change never publishes and never evicts.
  */
-import type { DomainEvent } from "./events";
+import type { DomainEvent } from "../domain/events";
 
 export interface Effects {
 	cacheKeys: string[];

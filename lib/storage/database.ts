@@ -10,11 +10,23 @@
  */
 import { QueryTypes, Sequelize, type SyncOptions, Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
-import { ConfigError } from "./errors";
-import { GROUP_COMMIT_DEFAULTS, type GroupCommitOptions, GroupCommitter } from "./storage/group-commit";
-import { type Dialect, PgSql, type Sql, SqliteSql } from "./storage/sql";
+import { ConfigError } from "../errors";
+import { GROUP_COMMIT_DEFAULTS, type GroupCommitOptions, GroupCommitter } from "./group-commit";
+import { type Dialect, PgSql, type Sql, SqliteSql } from "./sql";
 
-export type { Dialect } from "./storage/sql";
+export type { Dialect } from "./sql";
+
+/** What a service says of its database in /api/ready. */
+export interface DatabaseStatus {
+	status: "UP" | "DOWN";
+	dialect: Dialect;
+	message?: string;
+}
+
+/** A service that can say so (mixins/database.mixin.ts gives it the method). */
+export interface DatabaseProbe {
+	checkDatabase(): Promise<DatabaseStatus>;
+}
 
 interface SqliteWriter {
 	sql: SqliteSql;

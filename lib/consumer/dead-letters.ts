@@ -3,7 +3,7 @@
  * REPL. A dead letter's id names its consumer and its row: `goals-12`.
  */
 import { Errors, type ServiceBroker } from "moleculer";
-import { CONSUMER_GROUPS, ID_MAX } from "./constants";
+import { CONSUMER_GROUPS, ID_MAX } from "../constants";
 import type { DeadLetter } from "./retries";
 
 const CONSUMERS = Object.values(CONSUMER_GROUPS);
