@@ -101,8 +101,9 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					const { id, ...changes } = ctx.params;
 					return this.write(ctx, async (sql) => {
 						const row = await store.update(sql, await store.getForUpdate(sql, id), changes);
-						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row));
+						// read before the append: the log's lock is then held for its INSERT and the COMMIT only
 						const [client] = await store.present([row], sql);
+						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row));
 						return { result: client, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
 				},
