@@ -15,7 +15,7 @@ import type { Database } from "../storage/database";
 import { ConflictError, EntityNotFoundError } from "../errors";
 import type { ClientEventFields } from "../domain/events";
 import { fromCents } from "../domain/money";
-import { forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
+import { chunks, forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
 
 export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreationAttributes<ClientRow>> {
 	id: number | null;
@@ -327,9 +327,3 @@ function goalCopy(row: GoalCopy): GoalCopy {
 	};
 }
 
-/** Statements with a list of values stay well below SQLite's limit of bound parameters. */
-function chunks<T>(items: readonly T[], size = 400): T[][] {
-	const out: T[][] = [];
-	for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-	return out;
-}

@@ -14,7 +14,7 @@ import {
 import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
 import { EntityNotFoundError } from "../errors";
-import { forUpdate, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
+import { chunks, forUpdate, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
 import type { GoalEventFields } from "../domain/events";
 import { fromCents } from "../domain/money";
 
@@ -287,12 +287,6 @@ function clientCopy(row: ClientCopy): ClientCopy {
 	};
 }
 
-/** Statements with a list of values stay well below SQLite's limit of bound parameters. */
-function chunks<T>(items: readonly T[], size = 400): T[][] {
-	const out: T[][] = [];
-	for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-	return out;
-}
 
 export function goalEventFields(row: GoalRecord): GoalEventFields {
 	return {

@@ -48,6 +48,13 @@ export function readBoolean(value: unknown): boolean {
 	return value === true || value === 1 || value === "1";
 }
 
+/** Statements with a list of values stay well below SQLite's limit of bound parameters. */
+export function chunks<T>(items: readonly T[], size = 400): T[][] {
+	const out: T[][] = [];
+	for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+	return out;
+}
+
 /** A unique index refused the write (SQLITE_CONSTRAINT … UNIQUE, or PostgreSQL 23505). */
 export function isUniqueViolation(err: unknown): boolean {
 	const e = err as { code?: unknown; message?: unknown } | null;
