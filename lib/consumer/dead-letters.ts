@@ -3,12 +3,12 @@
  * REPL. A dead letter's id names its consumer and its row: `goals-12`.
  */
 import { Errors, type ServiceBroker } from "moleculer";
-import { CONSUMER_GROUPS, ID_MAX } from "../constants";
+import { CONSUMERS, type ConsumerDeclaration, ID_MAX } from "../constants";
 import type { DeadLetter } from "./retries";
 
-const CONSUMERS = Object.values(CONSUMER_GROUPS);
+const ALL: readonly ConsumerDeclaration[] = Object.values(CONSUMERS);
 /** `<consumer>-<row id>`, the id written as the API writes it (no sign, no leading zero). */
-const DEAD_LETTER_ID = new RegExp(`^(${CONSUMERS.join("|")})-([1-9]\\d*)$`);
+const DEAD_LETTER_ID = new RegExp(`^(${ALL.map((consumer) => consumer.service).join("|")})-([1-9]\\d*)$`);
 
 export class DeadLetterNotFoundError extends Errors.MoleculerClientError {
 	constructor(id: string) {
@@ -23,11 +23,11 @@ function available(broker: ServiceBroker, service: string): boolean {
 
 /** Every consumer's dead letters, oldest failure first. 503 if no consumer can be asked. */
 export async function listDeadLetters(broker: ServiceBroker): Promise<DeadLetter[]> {
-	const reachable = CONSUMERS.filter((consumer) => available(broker, consumer));
+	const reachable = ALL.filter((consumer) => available(broker, consumer.service));
 	if (reachable.length === 0) {
 		throw new Errors.ServiceNotAvailableError({ action: "deadLetters", nodeID: broker.nodeID });
 	}
-	const lists = await Promise.all(reachable.map((consumer) => broker.call<DeadLetter[]>(`${consumer}.deadLetters`)));
+	const lists = await Promise.all(reachable.map((consumer) => broker.call<DeadLetter[]>(consumer.deadLettersAction)));
 	return lists.flat().sort((a, b) => a.failedAt.localeCompare(b.failedAt));
 }
 
@@ -36,8 +36,9 @@ export async function retryDeadLetter(broker: ServiceBroker, id: string): Promis
 	const match = DEAD_LETTER_ID.exec(id);
 	// No row has id 0 or one beyond the id range: unknown, not a malformed call to the consumer
 	// (`clients-0` would fail its params check, a huge id PostgreSQL's integer column).
-	if (!match || Number(match[2]) > ID_MAX) throw new DeadLetterNotFoundError(id);
-	const revived = await broker.call<DeadLetter | null, { id: number }>(`${match[1]}.retryDeadLetter`, { id: Number(match[2]) });
+	const consumer = ALL.find((declared) => declared.service === match?.[1]);
+	if (!match || !consumer || Number(match[2]) > ID_MAX) throw new DeadLetterNotFoundError(id);
+	const revived = await broker.call<DeadLetter | null, { id: number }>(consumer.retryDeadLetterAction, { id: Number(match[2]) });
 	if (!revived) throw new DeadLetterNotFoundError(id);
 	return revived;
 }

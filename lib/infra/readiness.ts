@@ -5,7 +5,7 @@
  */
 import amqp from "amqplib";
 import type { Service, ServiceBroker } from "moleculer";
-import { CLIENT_EVENTS, CONSUMER_GROUPS, GOAL_EVENTS } from "../constants";
+import { CONSUMERS, eventQueueName } from "../constants";
 import type { DatabaseProbe } from "../storage/database";
 
 export type Status = "UP" | "DOWN";
@@ -66,12 +66,6 @@ async function cacher(broker: ServiceBroker): Promise<Component> {
 	}
 }
 
-/** The event queues each consuming service reads, by the group it consumes in. */
-const CONSUMED: Record<string, { group: string; events: string[] }> = {
-	goals: { group: CONSUMER_GROUPS.goals, events: Object.values(CLIENT_EVENTS) },
-	clients: { group: CONSUMER_GROUPS.clients, events: Object.values(GOAL_EVENTS) },
-};
-
 /**
  * Depth and consumers of every event queue this node's services consume (AMQP only), asked on
  * a connection of its own: the transporter's channel is not ours to use, and a passive check of
@@ -79,10 +73,9 @@ const CONSUMED: Record<string, { group: string; events: string[] }> = {
  */
 async function queues(broker: ServiceBroker, owners: readonly string[]): Promise<Component> {
 	const url = (broker.transit?.tx as unknown as { opts?: { url?: string[] } } | undefined)?.opts?.url?.[0];
-	const consumed = owners.filter((name) => broker.getLocalService(name) && CONSUMED[name]);
+	const consumed = Object.values(CONSUMERS).filter((consumer) => owners.includes(consumer.service) && broker.getLocalService(consumer.service));
 	if (!url || consumed.length === 0) return { status: "UP" };
-	const prefix = `MOL${broker.namespace ? `-${broker.namespace}` : ""}.EVENTB`;
-	const names = consumed.flatMap((name) => CONSUMED[name].events.map((event) => `${prefix}.${CONSUMED[name].group}.${event}`));
+	const names = consumed.flatMap((consumer) => consumer.events.map((event) => eventQueueName(broker.namespace, consumer.group, event)));
 	try {
 		return await withDeadline(
 			(async () => {
