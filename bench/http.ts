@@ -1,46 +1,85 @@
 /**
- * REST throughput and latency in one process (SQLite, Memory cacher), next to a baseline from
- * the same gateway in the same run: GET /api/health, which crosses moleculer-web and the broker
- * but touches no database. The difference is what our write and read paths cost.
+ * The embedded node (one process, SQLite, Memory cacher) over REST, next to floors measured in
+ * the same run by the bare libraries in a process of their own:
+ *
+ * 1. `POST /api/clients`, 10 connections, vs node:http + `sqlite3`, one transaction per request
+ *    (WAL, synchronous=FULL, BEGIN IMMEDIATE; a client row and an event row; COMMIT): ratio >= 1.0.
+ * 3. `GET /api/clients/:id` (cached), 20 connections, vs node:http answering a small fixed JSON:
+ *    ratio >= 0.5.
+ * 6. RSS of the embedded node after those runs (process.memoryUsage().rss), next to the floor
+ *    server's after the same requests: <= 150 MiB.
+ *
+ * The load generator runs in its own process (bench/load.ts). `--smoke` or BENCH_SMOKE=1: tiny runs.
  */
-import { removeDir, startSystem } from "../test/helpers/system";
-import { measure, printTable, progress } from "./lib";
+import path from "node:path";
+import { removeDir, startSystem, type TestSystem } from "../test/helpers/system";
+import { startFloorServer, type FloorServer } from "./floors";
+import { boundResult, describeRate, exitCodeFor, loud, mib, printResults, progress, type Result, size, SMOKE, throughputResult } from "./lib";
+import { failures, LoadGenerator, type LoadResult } from "./load";
 
-const N = Number(process.argv[2] ?? 1000);
+const WRITES = size(2000, 150);
+const WRITE_WARMUP = size(200, 20);
+const READS = size(20_000, 1000);
+const READ_WARMUP = size(2000, 100);
+const READ_IDS = 50;
+const RSS_BOUND_MIB = 150;
+
+const rate = (r: LoadResult) => ({ value: r.perSecond, text: describeRate(r.perSecond, "req/s", r.p50, r.p99) });
+const problemOf = (...runs: LoadResult[]) => ({ problem: runs.map(failures).filter(Boolean).join("; ") || undefined });
 
 async function main(): Promise<void> {
-	const system = await startSystem();
-	const json = { "content-type": "application/json" };
-	const post = (path: string, body: unknown) => fetch(system.url + path, { method: "POST", headers: json, body: JSON.stringify(body) });
+	let system: TestSystem | undefined;
+	let floor: FloorServer | undefined;
+	let load: LoadGenerator | undefined;
+	const results: Result[] = [];
 	try {
-		progress(`baseline: ${N} × GET /api/health`);
-		const baseline = await measure(N, 10, async () => void (await (await fetch(`${system.url}/health`)).text()));
+		progress(`embedded node (SQLite, Memory cacher) and the sqlite3 floor server${SMOKE ? " — smoke mode" : ""}`);
+		system = await startSystem();
+		floor = await startFloorServer("sqlite", path.join(system.dataDir, "floor.sqlite"));
+		load = LoadGenerator.start();
 
-		progress(`${N} × POST /api/clients (concurrency 1)`);
-		const createSerial = await measure(N, 1, async (i) => void (await (await post("/clients", { name: `S${i}`, email: `s${i}@bench.test` })).text()));
+		// 1. writes
+		const write = { method: "POST" as const, path: "/clients", concurrency: 10, count: WRITES };
+		const floorWrites = await load.measure("floor POST /clients", { ...write, url: floor.url, body: '{"name":"Floor {i}","email":"floor{i}@bench.test"}' }, WRITE_WARMUP);
+		const writes = await load.measure("POST /api/clients", { ...write, url: system.url, body: '{"name":"Bench {i}","email":"bench{i}@bench.test"}' }, WRITE_WARMUP);
+		results.push(throughputResult("embedded `POST /api/clients`, 10 connections", rate(writes), rate(floorWrites), 1.0, problemOf(writes, floorWrites)));
 
-		progress(`${N} × POST /api/clients (concurrency 10)`);
-		const createParallel = await measure(N, 10, async (i) => void (await (await post("/clients", { name: `P${i}`, email: `p${i}@bench.test` })).text()));
+		// 3. cached reads of clients that exist (made by the writes above)
+		const ids = Array.from({ length: READ_IDS }, (_, i) => i + 1);
+		const read = { method: "GET" as const, path: "/clients/{id}", ids, concurrency: 20, count: READS };
+		const floorReads = await load.measure("floor GET fixed JSON", { ...read, url: floor.url }, READ_WARMUP);
+		const reads = await load.measure("GET /api/clients/:id", { ...read, url: system.url }, READ_WARMUP);
+		results.push(throughputResult("embedded `GET /api/clients/:id` (cached), 20 connections", rate(reads), rate(floorReads), 0.5, problemOf(reads, floorReads)));
 
-		progress(`${N} × POST /api/goals (concurrency 10)`);
-		const goals = await measure(N, 10, async (i) => void (await (await post("/goals", { clientId: (i % 100) + 1, goalName: `G${i}`, targetAmount: 100.25 })).text()));
-
-		progress(`${N} × GET /api/clients/:id (concurrency 10, cached after first read)`);
-		const reads = await measure(N, 10, async (i) => void (await (await fetch(`${system.url}/clients/${(i % 50) + 1}`)).text()));
-
-		const mem = process.memoryUsage();
-		printTable(`REST in one process, SQLite (${N} operations per case)`, [
-			["baseline GET /health (c=10)", baseline],
-			["POST /clients (c=1)", createSerial],
-			["POST /clients (c=10)", createParallel],
-			["POST /goals (c=10, sync client check)", goals],
-			["GET /clients/:id (c=10, cached)", reads],
-		]);
-		console.log(`\nRSS ${(mem.rss / 1048576).toFixed(0)} MiB, heap used ${(mem.heapUsed / 1048576).toFixed(0)} MiB`);
+		// 6. memory after the runs
+		const rss = mib(process.memoryUsage().rss);
+		const floorRss = floor.rss();
+		results.push(
+			boundResult(
+				"RSS of the embedded node after the runs",
+				{ value: rss, text: `${rss.toFixed(1)} MiB` },
+				{ value: floorRss, text: floorRss === null ? "n/a" : `${floorRss.toFixed(1)} MiB` },
+				{ value: RSS_BOUND_MIB, text: `<= ${RSS_BOUND_MIB} MiB` },
+			),
+		);
+	} catch (err) {
+		loud(`bench/http.ts failed: ${(err as Error).stack ?? err}`);
+		process.exitCode = 1;
 	} finally {
-		await system.stop();
-		removeDir(system.dataDir);
+		load?.close();
+		await floor?.stop().catch(() => undefined);
+		if (system) {
+			await system.stop().catch(() => undefined);
+			removeDir(system.dataDir);
+		}
 	}
+	if (results.length === 0) return;
+	printResults("Embedded node over REST (one process, SQLite)", results, [
+		"floor: node:http + the bare library doing the same work, in a process of its own; the load generator is a third process",
+		"ratio: figure ÷ floor for throughputs, floor ÷ figure for memory (1.00 = as good as the bare libraries)",
+		`requests per case: ${WRITES} writes, ${READS} reads, each after a warm-up that is not counted`,
+	]);
+	if (process.exitCode !== 1) process.exitCode = exitCodeFor(results);
 }
 
 void main();

@@ -1,0 +1,109 @@
+/**
+ * An HTTP load generator written in node: a child process (bench/load-worker.ts) with keep-alive
+ * sockets, fixed concurrency and a fixed number of requests, or a fixed offered rate; it answers
+ * throughput and latency percentiles. Requests are described, not coded, so that they cross the
+ * process boundary: `{i}` in `path`/`body` is the request's index, `{id}` is `ids[i % ids.length]`.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import path from "node:path";
+import { progress } from "./lib";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+export interface LoadSpec {
+	/** base URL, e.g. http://127.0.0.1:3000/api */
+	url: string;
+	method: "GET" | "POST" | "PUT" | "DELETE";
+	path: string;
+	body?: string;
+	ids?: number[];
+	/** index of the first request ({i}); lets a warm-up and the measured run use distinct values */
+	start?: number;
+	/** closed loop: requests in flight at once */
+	concurrency: number;
+	count: number;
+	/** open loop instead: requests per second, whatever the answers' pace */
+	rate?: number;
+}
+
+export interface LoadResult {
+	count: number;
+	/** 2xx answers */
+	ok: number;
+	failed: number;
+	/** count by HTTP status ("network" for no answer) */
+	statuses: Record<string, number>;
+	sampleErrors: string[];
+	seconds: number;
+	/** 2xx answers per second */
+	perSecond: number;
+	p50: number;
+	p95: number;
+	p99: number;
+	max: number;
+}
+
+export class LoadGenerator {
+	private nextId = 0;
+	private readonly pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
+
+	private constructor(private readonly child: ChildProcess) {
+		child.on("message", (message: { id: number; result?: LoadResult; error?: string }) => {
+			const waiter = this.pending.get(message.id);
+			this.pending.delete(message.id);
+			if (message.result) waiter?.resolve(message.result);
+			else waiter?.reject(new Error(`load generator: ${message.error}`));
+		});
+		child.on("exit", (code) => {
+			for (const waiter of this.pending.values()) waiter.reject(new Error(`load generator exited (${code})`));
+			this.pending.clear();
+		});
+	}
+
+	static start(): LoadGenerator {
+		const child = fork(path.join(__dirname, "load-worker.ts"), [], {
+			cwd: ROOT,
+			execArgv: ["--import", "tsx"],
+			stdio: ["ignore", "inherit", "inherit", "ipc"],
+		});
+		return new LoadGenerator(child);
+	}
+
+	run(spec: LoadSpec): Promise<LoadResult> {
+		const id = this.nextId++;
+		return new Promise((resolve, reject) => {
+			this.pending.set(id, { resolve, reject });
+			this.child.send({ id, spec });
+		});
+	}
+
+	/** A warm-up run (not counted), then the measured one, each logged to stderr. */
+	async measure(label: string, spec: LoadSpec, warmup: number): Promise<LoadResult> {
+		if (warmup > 0) {
+			progress(`${label}: warm-up, ${warmup} requests`);
+			const warm = await this.run({ ...spec, count: warmup, start: (spec.start ?? 0) + 1_000_000 });
+			if (warm.failed > 0) progress(`${label}: warm-up had ${warm.failed} failures: ${warm.sampleErrors.join(" / ")}`);
+		}
+		progress(`${label}: ${spec.count} requests, ${spec.rate ? `${spec.rate}/s offered` : `concurrency ${spec.concurrency}`}`);
+		const result = await this.run(spec);
+		progress(
+			`${label}: ${result.perSecond.toFixed(0)} ok/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms` +
+				(result.failed > 0 ? `, ${result.failed} FAILED ${JSON.stringify(result.statuses)}, e.g. ${result.sampleErrors.slice(0, 2).map((e) => e.slice(0, 160)).join(" / ")}` : ""),
+		);
+		return result;
+	}
+
+	close(): void {
+		if (this.child.connected) this.child.disconnect();
+	}
+}
+
+/** A short reason when a run had failed requests (a figure made of errors would lie). */
+export function failures(result: LoadResult): string | undefined {
+	if (result.failed === 0) return undefined;
+	const statuses = Object.entries(result.statuses)
+		.filter(([status]) => !/^2/.test(status))
+		.map(([status, n]) => `${n}× ${status}`)
+		.join(", ");
+	return `${result.failed} of ${result.count} failed: ${statuses}`;
+}
