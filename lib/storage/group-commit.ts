@@ -60,16 +60,26 @@ export class GroupCommitter {
 			}, this.options.timeoutMs);
 			job.timer.unref();
 			this.queue.push(job);
-			this.running ??= this.drain().finally(() => {
-				this.running = null;
-			});
+			this.kick();
+		});
+	}
+
+	/**
+	 * Drain the queue unless a drain runs. A write queued while a drain is finishing (after its
+	 * last look at the queue) is picked up by the drain that its `finally` starts.
+	 */
+	private kick(): void {
+		if (this.running) return;
+		this.running = this.drain().finally(() => {
+			this.running = null;
+			if (this.queue.length > 0) this.kick();
 		});
 	}
 
 	/** Refuse new writes and wait for the queued ones to commit. */
 	async close(): Promise<void> {
 		this.closed = true;
-		await this.running;
+		while (this.running) await this.running;
 	}
 
 	private async drain(): Promise<void> {

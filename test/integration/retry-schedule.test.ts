@@ -67,7 +67,7 @@ beforeAll(async () => {
 		propagation: () => undefined,
 		info: (message) => log.push(message),
 		warn: (message) => log.push(message),
-		error: (message) => log.push(message),
+		error: (message, err) => log.push(`${message} ${String(err)}`),
 	};
 	engine = new ConsumerEngine<ClientEvent>({
 		producer: SOURCES.clients,
