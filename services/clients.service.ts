@@ -100,7 +100,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					requireChanges(ctx.params, ["name", "email"]);
 					const { id, ...changes } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const row = await store.update(sql, await store.getForUpdate(sql, id), changes);
+						const row = await store.update(sql, id, changes);
 						// read before the append: the log's lock is then held for its INSERT and the COMMIT only
 						const [client] = await store.present([row], sql);
 						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row));
@@ -114,7 +114,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const row = await store.markDeleted(sql, await store.getForUpdate(sql, id));
+						const row = await store.markDeleted(sql, id);
 						const event = await log.append(sql, "DELETED", id, row.version, clientEventFields(row));
 						return { result: null, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});

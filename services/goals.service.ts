@@ -163,7 +163,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const { id, goalName, targetAmount } = ctx.params;
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
 					return this.write(ctx, async (sql) => {
-						const row = await store.update(sql, await store.getForUpdate(sql, id), { goalName, targetCents });
+						const row = await store.update(sql, id, { goalName, targetCents });
 						const event = await log.append(sql, "UPDATED", id, row.version, goalEventFields(row));
 						return { result: presentGoal(row), effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
@@ -175,7 +175,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const row = await store.markDeleted(sql, await store.getForUpdate(sql, id));
+						const row = await store.markDeleted(sql, id);
 						const event = await log.append(sql, "DELETED", id, row.version, goalEventFields(row));
 						return { result: null, effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});

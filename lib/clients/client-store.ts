@@ -130,48 +130,32 @@ export class ClientStore {
 		return clientRecord(rows[0]);
 	}
 
-	/** The living client, locked for update. */
-	async getForUpdate(sql: Sql, id: number): Promise<ClientRecord> {
-		const rows = await sql.all<ClientRecord>(
-			`SELECT ${CLIENT_COLUMNS} FROM clients WHERE "id" = ? AND "deletedAt" IS NULL${forUpdate(sql)}`,
-			[id],
+	/**
+	 * Change a living client: one statement, version + 1 (no read before: it would cost a round
+	 * trip to the database per write). 404 if absent or deleted, 409 if the email is taken.
+	 */
+	async update(sql: Sql, id: number, changes: { name?: string; email?: string }): Promise<ClientRecord> {
+		const rows = await this.uniqueEmail(changes.email ?? "", () =>
+			sql.all<ClientRecord>(
+				`UPDATE clients SET "name" = COALESCE(?, "name"), "email" = COALESCE(?, "email"), "emailKey" = COALESCE(?, "emailKey"),
+				 "version" = "version" + 1, "updatedAt" = ? WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${CLIENT_COLUMNS}`,
+				[changes.name ?? null, changes.email ?? null, changes.email?.toLowerCase() ?? null, sqlTime(sql, new Date()), id],
+			),
 		);
 		if (rows.length === 0) throw new EntityNotFoundError("Client", id);
 		return clientRecord(rows[0]);
 	}
 
-	async update(sql: Sql, row: ClientRecord, changes: { name?: string; email?: string }): Promise<ClientRecord> {
-		const next: ClientRecord = {
-			...row,
-			name: changes.name ?? row.name,
-			email: changes.email ?? row.email,
-			version: row.version + 1,
-			updatedAt: new Date(),
-		};
-		await this.uniqueEmail(next.email, () =>
-			sql.run(`UPDATE clients SET "name" = ?, "email" = ?, "emailKey" = ?, "version" = ?, "updatedAt" = ? WHERE "id" = ?`, [
-				next.name,
-				next.email,
-				next.email.toLowerCase(),
-				next.version,
-				sqlTime(sql, next.updatedAt),
-				next.id,
-			]),
+	/** Soft delete: the row stays for its version and audit; the email is free again. 404 if absent or deleted. */
+	async markDeleted(sql: Sql, id: number): Promise<ClientRecord> {
+		const now = sqlTime(sql, new Date());
+		const rows = await sql.all<ClientRecord>(
+			`UPDATE clients SET "version" = "version" + 1, "emailKey" = NULL, "deletedAt" = ?, "updatedAt" = ?
+			 WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${CLIENT_COLUMNS}`,
+			[now, now, id],
 		);
-		return next;
-	}
-
-	/** Soft delete: the row stays for its version and audit; the email is free again. */
-	async markDeleted(sql: Sql, row: ClientRecord): Promise<ClientRecord> {
-		const now = new Date();
-		const next: ClientRecord = { ...row, version: row.version + 1, deletedAt: now, updatedAt: now };
-		await sql.run(`UPDATE clients SET "version" = ?, "emailKey" = NULL, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ?`, [
-			next.version,
-			sqlTime(sql, now),
-			sqlTime(sql, now),
-			next.id,
-		]);
-		return next;
+		if (rows.length === 0) throw new EntityNotFoundError("Client", id);
+		return clientRecord(rows[0]);
 	}
 
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------

@@ -16,6 +16,7 @@
  *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
  *   and catch-up reads those events again.
  */
+import { Errors } from "moleculer";
 import type { Checkpoints } from "./checkpoints";
 import type { Source } from "../constants";
 import type { Database } from "../storage/database";
@@ -89,6 +90,20 @@ interface Applied<E extends DomainEvent> extends BatchResult<E> {
 	failed: Array<{ event: E; error: unknown }>;
 }
 
+/** A delivery's events after the fault check: those to apply, those that already failed. */
+interface Checked<E extends DomainEvent> {
+	ready: E[];
+	failed: Array<{ event: E; error: unknown }>;
+}
+
+/** A batch failed as a whole: the transaction is undone and the batch tried one by one (never leaves the engine). */
+class BatchFailedError extends Errors.MoleculerError {
+	constructor(reason: unknown) {
+		super(`A batch of events failed: ${String(reason)}`, 500, "BATCH_FAILED");
+		this.name = "BatchFailedError";
+	}
+}
+
 interface Waiting<E> {
 	event: E;
 	done(): void;
@@ -153,12 +168,15 @@ export class ConsumerEngine<E extends DomainEvent> {
 
 	private async applyLive(events: E[]): Promise<void> {
 		const { producer, db, checkpoints, report } = this.deps;
+		const checked = this.checkFaults(events);
 		try {
-			const { applied, position } = await db.transaction(async (sql) => {
-				const applied = await this.apply(sql, events);
-				const position = await checkpoints.advance(sql, producer, events.map((event) => event.sequence));
-				return { applied, position };
-			});
+			const { applied, position } = await this.withFallback((oneByOne) =>
+				db.transaction(async (sql) => {
+					const applied = await this.apply(sql, checked, oneByOne);
+					const position = await checkpoints.advance(sql, producer, events.map((event) => event.sequence));
+					return { applied, position };
+				}),
+			);
 			this.reportApplied(applied);
 			for (const event of applied.applied) report.propagation(this.now() - Date.parse(event.timestamp));
 			await this.deps.settle(applied.effects);
@@ -172,40 +190,63 @@ export class ConsumerEngine<E extends DomainEvent> {
 	}
 
 	/**
-	 * Apply events inside `sql`'s transaction: the whole batch at once, or, if that fails, one
-	 * by one, each in a savepoint. Every failure is recorded in the retry table here.
+	 * Run a transaction that applies a batch; if the batch itself failed, run it again with its
+	 * events one by one. The first try carries no savepoint: on PostgreSQL each costs two round
+	 * trips, paid only on this failure path.
 	 */
-	private async apply(sql: Sql, events: E[]): Promise<Applied<E>> {
-		const { projection, retries, producer, faults } = this.deps;
-		const failed: Applied<E>["failed"] = [];
-		const ready: E[] = [];
+	private async withFallback<T>(attempt: (oneByOne: boolean) => Promise<T>): Promise<T> {
+		try {
+			return await attempt(false);
+		} catch (err) {
+			if (!(err instanceof BatchFailedError)) throw err;
+			return attempt(true);
+		}
+	}
+
+	/** Injected faults (tests only), checked once per delivery whatever the tries: sorted by sequence. */
+	private checkFaults(events: E[]): Checked<E> {
+		const { projection, faults } = this.deps;
+		const checked: Checked<E> = { ready: [], failed: [] };
 		for (const event of [...events].sort((a, b) => a.sequence - b.sequence)) {
 			try {
 				faults?.checkApply(projection.entityOf(event));
-				ready.push(event);
+				checked.ready.push(event);
 			} catch (error) {
-				failed.push({ event, error });
+				checked.failed.push({ event, error });
 			}
 		}
+		return checked;
+	}
+
+	/**
+	 * Apply events inside `sql`'s transaction: the whole batch at once (a failure throws
+	 * BatchFailedError, undoing the transaction), or one by one, each in a savepoint. Every
+	 * failure is recorded in the retry table here.
+	 */
+	private async apply(sql: Sql, checked: Checked<E>, oneByOne: boolean): Promise<Applied<E>> {
+		const { projection, retries, producer } = this.deps;
+		const failed = [...checked.failed];
 		let result: BatchResult<E> = { applied: [], stale: [], effects: noEffects() };
-		if (ready.length > 0) {
+		if (checked.ready.length > 0 && !oneByOne) {
 			try {
-				result = await sql.savepoint(() => projection.applyBatch(sql, ready));
-			} catch {
-				const results: BatchResult<E>[] = [];
-				for (const event of ready) {
-					try {
-						results.push(await sql.savepoint(() => projection.applyBatch(sql, [event])));
-					} catch (error) {
-						failed.push({ event, error });
-					}
-				}
-				result = {
-					applied: results.flatMap((one) => one.applied),
-					stale: results.flatMap((one) => one.stale),
-					effects: mergeEffects(results.map((one) => one.effects)),
-				};
+				result = await projection.applyBatch(sql, checked.ready);
+			} catch (err) {
+				throw new BatchFailedError(err);
 			}
+		} else if (checked.ready.length > 0) {
+			const results: BatchResult<E>[] = [];
+			for (const event of checked.ready) {
+				try {
+					results.push(await sql.savepoint(() => projection.applyBatch(sql, [event])));
+				} catch (error) {
+					failed.push({ event, error });
+				}
+			}
+			result = {
+				applied: results.flatMap((one) => one.applied),
+				stale: results.flatMap((one) => one.stale),
+				effects: mergeEffects(results.map((one) => one.effects)),
+			};
 		}
 		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
 		if (failed.length > 0) this.wakeRetries(retries.policy.firstDelayMs);
@@ -266,15 +307,21 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const page = await this.deps.readLog(after, policy.pageSize);
 			if (page.events.length === 0) break;
 			const last = page.events[page.events.length - 1].sequence;
-			const applied = await db.transaction(async (sql) => {
-				// live events may have moved the checkpoint since the page was read: skip what
-				// they took care of (a failed one is in the retry table already)
-				const current = await checkpoints.get(sql, producer);
-				const fresh = page.events.filter((event) => event.sequence > current);
-				const applied = await this.apply(sql, fresh);
-				await checkpoints.moveTo(sql, producer, last);
-				return { ...applied, stale: [...applied.stale, ...page.events.filter((event) => event.sequence <= current)] };
-			});
+			const checked = this.checkFaults(page.events);
+			const applied = await this.withFallback((oneByOne) =>
+				db.transaction(async (sql) => {
+					// live events may have moved the checkpoint since the page was read: skip what
+					// they took care of (a failed one is in the retry table already)
+					const current = await checkpoints.get(sql, producer);
+					const fresh: Checked<E> = {
+						ready: checked.ready.filter((event) => event.sequence > current),
+						failed: checked.failed.filter(({ event }) => event.sequence > current),
+					};
+					const applied = await this.apply(sql, fresh, oneByOne);
+					await checkpoints.moveTo(sql, producer, last);
+					return { ...applied, stale: [...applied.stale, ...page.events.filter((event) => event.sequence <= current)] };
+				}),
+			);
 			report.caughtUp(page.events.length);
 			this.reportApplied(applied);
 			await this.deps.settle(applied.effects);

@@ -111,43 +111,27 @@ export class GoalStore {
 		return goalRecord(rows[0]);
 	}
 
-	async getForUpdate(sql: Sql, id: number): Promise<GoalRecord> {
+	/** Change a living goal: one statement, version + 1. 404 if absent or deleted. */
+	async update(sql: Sql, id: number, changes: { goalName?: string; targetCents?: number }): Promise<GoalRecord> {
 		const rows = await sql.all<GoalRecord>(
-			`SELECT ${GOAL_COLUMNS} FROM goals WHERE "id" = ? AND "deletedAt" IS NULL${forUpdate(sql)}`,
-			[id],
+			`UPDATE goals SET "goalName" = COALESCE(?, "goalName"), "targetCents" = COALESCE(?, "targetCents"),
+			 "version" = "version" + 1, "updatedAt" = ? WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${GOAL_COLUMNS}`,
+			[changes.goalName ?? null, changes.targetCents ?? null, sqlTime(sql, new Date()), id],
 		);
 		if (rows.length === 0) throw new EntityNotFoundError("Goal", id);
 		return goalRecord(rows[0]);
 	}
 
-	async update(sql: Sql, row: GoalRecord, changes: { goalName?: string; targetCents?: number }): Promise<GoalRecord> {
-		const next: GoalRecord = {
-			...row,
-			goalName: changes.goalName ?? row.goalName,
-			targetCents: changes.targetCents ?? row.targetCents,
-			version: row.version + 1,
-			updatedAt: new Date(),
-		};
-		await sql.run(`UPDATE goals SET "goalName" = ?, "targetCents" = ?, "version" = ?, "updatedAt" = ? WHERE "id" = ?`, [
-			next.goalName,
-			next.targetCents,
-			next.version,
-			sqlTime(sql, next.updatedAt),
-			next.id,
-		]);
-		return next;
-	}
-
-	async markDeleted(sql: Sql, row: GoalRecord): Promise<GoalRecord> {
-		const now = new Date();
-		const next: GoalRecord = { ...row, version: row.version + 1, deletedAt: now, updatedAt: now };
-		await sql.run(`UPDATE goals SET "version" = ?, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ?`, [
-			next.version,
-			sqlTime(sql, now),
-			sqlTime(sql, now),
-			next.id,
-		]);
-		return next;
+	/** Soft delete, version + 1. 404 if absent or deleted. */
+	async markDeleted(sql: Sql, id: number): Promise<GoalRecord> {
+		const now = sqlTime(sql, new Date());
+		const rows = await sql.all<GoalRecord>(
+			`UPDATE goals SET "version" = "version" + 1, "deletedAt" = ?, "updatedAt" = ?
+			 WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${GOAL_COLUMNS}`,
+			[now, now, id],
+		);
+		if (rows.length === 0) throw new EntityNotFoundError("Goal", id);
+		return goalRecord(rows[0]);
 	}
 
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------

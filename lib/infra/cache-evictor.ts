@@ -39,8 +39,11 @@ export class CacheEvictor {
 		const cacher = this.cacher as Cacher;
 		let timer: NodeJS.Timeout | undefined;
 		try {
+			// exact keys in one DEL; only patterns need a clean (a SCAN of the keyspace on Redis)
+			const exact = keys.filter((key) => !key.includes("*"));
+			const patterns = keys.filter((key) => key.includes("*"));
 			await Promise.race([
-				Promise.all(keys.map((key) => cacher.clean(key))),
+				Promise.all([...(exact.length > 0 ? [cacher.del(exact)] : []), ...patterns.map((pattern) => cacher.clean(pattern))]),
 				new Promise((_, reject) => {
 					timer = setTimeout(() => reject(new Error(`no answer within ${EVICT_TIMEOUT_MS} ms`)), EVICT_TIMEOUT_MS);
 				}),
