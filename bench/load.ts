@@ -93,12 +93,63 @@ export class LoadGenerator {
 		return result;
 	}
 
+	/**
+	 * Two cases measured in alternating rounds (A, B, A, B …) after one warm-up each, so that a
+	 * machine that gets faster or slower during the run (a shared 2-core VM does) weighs on both
+	 * alike. Each round takes its share of `count` with its own `{i}` range.
+	 */
+	async measureAlternating(
+		a: { label: string; spec: LoadSpec },
+		b: { label: string; spec: LoadSpec },
+		warmup: number,
+		rounds: number,
+	): Promise<[LoadResult, LoadResult]> {
+		const runs: [LoadResult[], LoadResult[]] = [[], []];
+		for (const [n, { label, spec }] of [a, b].entries()) {
+			if (warmup > 0) await this.run({ ...spec, count: warmup, start: (spec.start ?? 0) + 1_000_000 });
+			progress(`${label}: ${spec.count} requests in ${rounds} rounds, alternating with ${n === 0 ? b.label : a.label}`);
+		}
+		for (let round = 0; round < rounds; round++) {
+			for (const [n, { spec }] of [a, b].entries()) {
+				const count = Math.ceil(spec.count / rounds);
+				runs[n].push(await this.run({ ...spec, count, start: (spec.start ?? 0) + round * count }));
+			}
+		}
+		const combined = runs.map(combine) as [LoadResult, LoadResult];
+		for (const [n, { label }] of [a, b].entries()) {
+			progress(`${label}: ${combined[n].perSecond.toFixed(0)} ok/s, p50 ${combined[n].p50.toFixed(1)} ms, p99 ${combined[n].p99.toFixed(1)} ms`);
+		}
+		return combined;
+	}
+
 	close(): void {
 		if (this.child.connected) this.child.disconnect();
 	}
 }
 
 /** A short reason when a run had failed requests (a figure made of errors would lie). */
+/** Rounds of one case as one result: counts and time summed; latency percentiles the rounds' median. */
+function combine(rounds: LoadResult[]): LoadResult {
+	const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+	const statuses: Record<string, number> = {};
+	for (const round of rounds) for (const [status, n] of Object.entries(round.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
+	const ok = rounds.reduce((sum, round) => sum + round.ok, 0);
+	const seconds = rounds.reduce((sum, round) => sum + round.seconds, 0);
+	return {
+		count: rounds.reduce((sum, round) => sum + round.count, 0),
+		ok,
+		failed: rounds.reduce((sum, round) => sum + round.failed, 0),
+		statuses,
+		sampleErrors: rounds.flatMap((round) => round.sampleErrors).slice(0, 5),
+		seconds,
+		perSecond: ok / seconds,
+		p50: median(rounds.map((round) => round.p50)),
+		p95: median(rounds.map((round) => round.p95)),
+		p99: median(rounds.map((round) => round.p99)),
+		max: Math.max(...rounds.map((round) => round.max)),
+	};
+}
+
 export function failures(result: LoadResult): string | undefined {
 	if (result.failed === 0) return undefined;
 	const statuses = Object.entries(result.statuses)
