@@ -54,8 +54,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 	const cause = err as Error & { code?: unknown; parent?: { code?: unknown } };
 	const code = cause.parent?.code ?? cause.code;
 	if (typeof code === "string" && /^(57P0[123]|08|ECONNREFUSED|ECONNRESET|EPIPE)/.test(code)) return true;
-	// pg's own words for a connection cut under a query (no code)
-	return /Connection terminated|connection is closed/i.test(err.message);
+	// pg's own words for a connection cut under a query, a pool that cannot connect in time, or a
+	// statement on a connection that died without a word (no code on any of them)
+	return /Connection terminated|connection is closed|timeout exceeded when trying to connect|not queryable|Query read timeout/i.test(err.message);
 }
 
 /** 503 for a database that cannot be reached: a fault of ours, never the caller's. */

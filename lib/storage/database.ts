@@ -8,10 +8,10 @@
  *   long-lived writer connection with group commit (lib/storage/group-commit.ts); on
  *   PostgreSQL each is a transaction of its own from the pool.
  */
-import { Pool } from "pg";
+import { Pool, type PoolClient } from "pg";
 import { QueryTypes, Sequelize, type SyncOptions, Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
-import { ConfigError } from "../errors";
+import { ConfigError, isDatabaseUnavailable } from "../errors";
 import { GROUP_COMMIT_DEFAULTS, type GroupCommitOptions, GroupCommitter } from "./group-commit";
 import { type Dialect, PgSql, type Sql, SqliteSql } from "./sql";
 
@@ -42,6 +42,27 @@ function openSqlite(file: string): Promise<sqlite3.Database> {
 	});
 }
 
+/** How long a ROLLBACK may take before its connection is given up. */
+const ROLLBACK_TIMEOUT_MS = 2000;
+
+/** ROLLBACK, bounded in time; resolves with the error that makes the connection unusable, if any. */
+async function rollback(client: PoolClient): Promise<Error | undefined> {
+	let timer: NodeJS.Timeout | undefined;
+	try {
+		await Promise.race([
+			client.query("ROLLBACK"),
+			new Promise((_, reject) => {
+				timer = setTimeout(() => reject(new Error(`ROLLBACK took over ${ROLLBACK_TIMEOUT_MS} ms`)), ROLLBACK_TIMEOUT_MS);
+			}),
+		]);
+		return undefined;
+	} catch (err) {
+		return err as Error;
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
 export class Database {
 	readonly sequelize: Sequelize;
 	readonly dialect: Dialect;
@@ -68,7 +89,15 @@ export class Database {
 				logging: false,
 				pool: { max: 10, min: 0, idle: 10_000, acquire: 10_000 },
 			});
-			this.pgPool = new Pool({ connectionString: uri, max: 10, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000 });
+			this.pgPool = new Pool({
+				connectionString: uri,
+				max: 10,
+				idleTimeoutMillis: 10_000,
+				connectionTimeoutMillis: 10_000,
+				// a statement on a connection that died without a word fails instead of hanging
+				query_timeout: 10_000,
+				keepAlive: true,
+			});
 			// an idle connection cut by a database restart: the pool drops it; nothing to crash for
 			this.pgPool.on("error", () => undefined);
 		} else {
@@ -97,12 +126,16 @@ export class Database {
 			await client.query("COMMIT");
 			return result;
 		} catch (err) {
-			await client.query("ROLLBACK").catch((rollbackError: Error) => {
-				// the connection is gone or unusable: the pool must not hand it out again
-				broken = rollbackError;
-			});
+			if (isDatabaseUnavailable(err)) {
+				// The connection died under the query (a database restart): a ROLLBACK sent on it
+				// would wait for an answer that never comes, and hold the pool's slot with it.
+				broken = err as Error;
+			} else {
+				broken = await rollback(client);
+			}
 			throw err;
 		} finally {
+			// a broken connection is closed, never handed out again
 			client.release(broken);
 		}
 	}

@@ -119,6 +119,10 @@ describe("503: a needed service is unavailable", () => {
 	test.each<[string, Error & { parent?: { code: string } }]>([
 		["an admin shutdown cut the query (57P01)", Object.assign(new Error("terminating connection due to administrator command"), { name: "SequelizeDatabaseError", parent: { code: "57P01" } })],
 		["pg's own words for a cut connection", new Error("Connection terminated unexpectedly")],
+		["the pg pool could not connect in time", new Error("timeout exceeded when trying to connect")],
+		["a statement on a connection that died without a word", new Error("Query read timeout")],
+		["a pg client after its connection failed", new Error("Client has encountered a connection error and is not queryable")],
+		["a raw pg error with PostgreSQL's code (57P01)", Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" })],
 	])("a database restart: %s", (_what, err) => {
 		expect(toPublicError(err)).toMatchObject({ code: 503, message: "The database is unavailable" });
 	});
