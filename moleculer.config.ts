@@ -46,7 +46,7 @@ type Env = Record<string, string | undefined>;
 
 /**
  * One set of circuit breaker numbers, for Moleculer's breaker (createBrokerOptions) and for the
- * goal service's own breaker around its client check (lib/circuit-breaker.ts says why it has one).
+ * goal service's own breaker around its client check (lib/infra/circuit-breaker.ts says why it has one).
  */
 const BREAKER: BreakerSettings = { threshold: 0.5, minRequestCount: 5, windowMs: 20_000, halfOpenMs: 5_000 };
 
@@ -125,7 +125,7 @@ function transporterUrl(env: Env): string | null {
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
-	// tests only: present (even empty) enables fault injection; see lib/faults.ts
+	// tests only: present (even empty) enables fault injection; see lib/infra/faults.ts
 	const faults = env.FAULT_INJECTION === undefined ? null : parseFaultRules(env.FAULT_INJECTION);
 	return {
 		services: serviceList(env),
@@ -213,7 +213,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		// Moleculer's breaker counts 5xx answers, but in 0.15 it misses timeouts (the Timeout
 		// middleware wraps it), and with disableBalancer broker.call ignores an open circuit (only
 		// moleculer-web's endpoint lookup and a node's own local endpoints honour it). The goal
-		// service's client check therefore has its own breaker (lib/circuit-breaker.ts).
+		// service's client check therefore has its own breaker (lib/infra/circuit-breaker.ts).
 		circuitBreaker: {
 			enabled: true,
 			threshold: BREAKER.threshold,
@@ -226,7 +226,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 5_000 },
 		validator: true,
 		replOptions: { customCommands: replCommands },
-		// Built-in and our own metrics (lib/metrics.ts); Prometheus exports them when METRICS_PORT is set.
+		// Built-in and our own metrics (lib/infra/metrics.ts); Prometheus exports them when METRICS_PORT is set.
 		metrics: {
 			enabled: true,
 			reporter: config.metricsPort === null ? [] : [{ type: "Prometheus", options: { port: config.metricsPort } }],

@@ -36,7 +36,7 @@ const RENAME_RATE = 200;
 const STEADY_SECONDS = size(10, 2);
 const P99_BOUND_MS = 30;
 const RSS_BOUND_MIB = 150;
-/** the goal service's histogram buckets (lib/metrics.ts); the floor is read through the same ones */
+/** the goal service's histogram buckets (lib/infra/metrics.ts); the floor is read through the same ones */
 const FALLBACK_BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
 const rate = (r: LoadResult) => ({ value: r.perSecond, text: describeRate(r.perSecond, "req/s", r.p50, r.p99) });

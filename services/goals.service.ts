@@ -67,7 +67,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const clients = new ClientProjection(store, log);
 	let logger: Logger | undefined;
 	// Our own breaker, not Moleculer's: that one misses timeouts and, with disableBalancer, would
-	// not spare this call its timeout even when open (see lib/circuit-breaker.ts).
+	// not spare this call its timeout even when open (see lib/infra/circuit-breaker.ts).
 	const clientCheck = new CircuitBreaker(INTERNAL_ACTIONS.clientsLookup, {
 		...options.clientCheckBreaker,
 		counts: countsAgainstBreaker,

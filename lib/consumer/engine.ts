@@ -8,10 +8,11 @@
  *   partition, so never applied concurrently; events of different entities are.
  * - Catch-up reads the producer's log after the checkpoint a page at a time (never more than a
  *   page in memory), each page one transaction.
- * - A batch is applied set-based; only if it fails is it applied again one event at a time,
- *   each in a savepoint, so that only the failing event goes to the durable retry table (in the
- *   transaction that moves the checkpoint past it). Due retries are re-applied with backoff;
- *   after the last attempt the event is a dead letter (lib/retries.ts).
+ * - A batch is applied set-based, without a savepoint; only if it fails is its transaction
+ *   redone with the events one at a time, each in a savepoint, so that only the failing event
+ *   goes to the durable retry table (in the transaction that moves the checkpoint past it). Due
+ *   retries are re-applied with backoff; after the last attempt the event is a dead letter
+ *   (lib/consumer/retries.ts).
  * - Nothing here throws at the transporter: Moleculer would ack the message anyway
  *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
  *   and catch-up reads those events again.

@@ -1,5 +1,5 @@
 /**
- * The circuit breaker on goal creation's client check (lib/circuit-breaker.ts), with real
+ * The circuit breaker on goal creation's client check (lib/infra/circuit-breaker.ts), with real
  * processes. The client node is frozen (SIGSTOP), so calls to it hang as on a stuck node instead
  * of failing fast as on a stopped one. Once the breaker is open goal creation answers from the
  * goal service's own copy of the clients at once, without calling the client service; once the

@@ -1,5 +1,5 @@
 /**
- * lib/cache-keys: Moleculer's cacher runs before validation, so the key must not depend on how a
+ * lib/infra/cache-keys: Moleculer's cacher runs before validation, so the key must not depend on how a
  * value was typed ("5" from a URL, 5 from the REPL), must cover every param, and must be exactly
  * the key a write cleans.
  */

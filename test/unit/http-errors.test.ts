@@ -1,5 +1,5 @@
 /**
- * lib/http-errors: what an HTTP client sees of any error: `{ name, message, code, type, data }`,
+ * lib/http/http-errors: what an HTTP client sees of any error: `{ name, message, code, type, data }`,
  * never a stack, never the detail of a 500, and body-parser's errors as the 4xx they are.
  */
 import { Errors } from "moleculer";

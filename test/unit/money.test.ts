@@ -1,4 +1,4 @@
-/** lib/money: amounts become exact integer cents on the way in and JSON numbers on the way out. */
+/** lib/domain/money: amounts become exact integer cents on the way in and JSON numbers on the way out. */
 import { Errors } from "moleculer";
 import { FieldValidationError } from "../../lib/errors";
 import { fromCents, toCents } from "../../lib/domain/money";
