@@ -8,7 +8,7 @@
  *   long-lived writer connection with group commit (lib/storage/group-commit.ts); on
  *   PostgreSQL each is a transaction of its own from the pool.
  */
-import { Pool, type PoolClient } from "pg";
+import type { Pool, PoolClient } from "pg";
 import { QueryTypes, Sequelize, type SyncOptions, Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
 import { ConfigError, isDatabaseUnavailable } from "../errors";
@@ -89,7 +89,9 @@ export class Database {
 				logging: false,
 				pool: { max: 10, min: 0, idle: 10_000, acquire: 10_000 },
 			});
-			this.pgPool = new Pool({
+			// pg is loaded only here: an embedded node (SQLite) does not carry it in memory
+			const { Pool: PgPool } = require("pg") as typeof import("pg");
+			this.pgPool = new PgPool({
 				connectionString: uri,
 				max: 10,
 				idleTimeoutMillis: 10_000,
