@@ -17,8 +17,9 @@ import { startFloorServer, type FloorServer } from "./floors";
 import { boundResult, describeRate, exitCodeFor, loud, mib, printResults, progress, type Result, size, SMOKE, throughputResult } from "./lib";
 import { failures, LoadGenerator, type LoadResult } from "./load";
 
-const WRITES = size(2000, 150);
-const WRITE_WARMUP = size(200, 20);
+const WRITES = size(4000, 150);
+/** long enough for the JIT: the first ~1,000 writes of a fresh node run at half speed */
+const WRITE_WARMUP = size(1500, 20);
 const READS = size(20_000, 1000);
 const READ_WARMUP = size(2000, 100);
 const READ_IDS = 50;
