@@ -3,33 +3,13 @@
  * and PostgreSQL, each run with its own namespace, databases and queues (removed afterwards).
  */
 import { METRICS } from "../../lib/constants";
-import { Cluster } from "../helpers/cluster";
+import { Cluster, clientsAndCopies } from "../helpers/cluster";
 import { client } from "../helpers/http";
 import { describeWithInfra, listQueues } from "../helpers/infra";
 import { waitFor } from "../helpers/wait";
 
 jest.setTimeout(120_000);
 
-interface ClientRow {
-	id: number;
-	name: string;
-	email: string;
-	version: number;
-	deleted: boolean;
-}
-
-/** The client service's truth and the goal service's copy, in the same shape, ordered by id. */
-async function clientsAndCopies(cluster: Cluster): Promise<{ truth: ClientRow[]; copy: ClientRow[] }> {
-	const truth = await cluster.query<ClientRow>(
-		"clients",
-		`SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`,
-	);
-	const copy = await cluster.query<ClientRow>(
-		"goals",
-		`SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`,
-	);
-	return { truth, copy };
-}
 
 /** `count` client changes over REST: creates, renames and some deletes. Returns how many events they made. */
 async function makeChanges(api: ReturnType<typeof client>, count: number, tag: string): Promise<number> {

@@ -12,7 +12,7 @@
  */
 import { Client as PgClient } from "pg";
 import { METRICS } from "../../lib/constants";
-import { Cluster } from "../helpers/cluster";
+import { Cluster, clientsAndCopies } from "../helpers/cluster";
 import { client } from "../helpers/http";
 import { describeWithInfra } from "../helpers/infra";
 import { waitFor } from "../helpers/wait";
@@ -31,26 +31,6 @@ const CONCURRENT_GOALS = 5;
 const CHANGES = 300;
 const CHANGE_CONCURRENCY = 10;
 
-interface ClientRow {
-	id: number;
-	name: string;
-	email: string;
-	version: number;
-	deleted: boolean;
-}
-
-/** The client service's truth and the goal service's copy, in the same shape, ordered by id. */
-async function clientsAndCopies(cluster: Cluster): Promise<{ truth: ClientRow[]; copy: ClientRow[] }> {
-	const truth = await cluster.query<ClientRow>(
-		"clients",
-		`SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`,
-	);
-	const copy = await cluster.query<ClientRow>(
-		"goals",
-		`SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`,
-	);
-	return { truth, copy };
-}
 
 /** A consumer counter (cg.events.*) on one node for events of one producer (0 when never incremented). */
 async function counterFrom(cluster: Cluster, nodeID: string, metric: string, producer: string): Promise<number> {

@@ -130,3 +130,25 @@ export class Cluster {
 		return [...this.nodes.values()].map((node) => `--- ${node.name}\n${node.output()}`).join("\n");
 	}
 }
+
+/** A client as both services hold it: the client service's row and the goal service's copy. */
+export interface ClientRow {
+	id: number;
+	name: string;
+	email: string;
+	version: number;
+	deleted: boolean;
+}
+
+/** The client service's truth and the goal service's copy, in the same shape, ordered by id. */
+export async function clientsAndCopies(cluster: Cluster): Promise<{ truth: ClientRow[]; copy: ClientRow[] }> {
+	const truth = await cluster.query<ClientRow>(
+		"clients",
+		`SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`,
+	);
+	const copy = await cluster.query<ClientRow>(
+		"goals",
+		`SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`,
+	);
+	return { truth, copy };
+}
