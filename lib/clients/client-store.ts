@@ -50,14 +50,8 @@ export interface GoalCopy {
 	deleted: boolean;
 }
 
-export interface GoalCopyRow extends Model<InferAttributes<GoalCopyRow>, InferCreationAttributes<GoalCopyRow>> {
-	goalId: number;
-	clientId: number;
-	goalName: string;
-	targetCents: number;
-	version: number;
-	deleted: boolean;
-}
+/** The same row as Sequelize's model holds it (schema and reads). */
+export interface GoalCopyRow extends GoalCopy, Model<InferAttributes<GoalCopyRow>, InferCreationAttributes<GoalCopyRow>> {}
 
 /** A client as the API shows it. */
 export interface Client {

@@ -62,7 +62,10 @@ export interface ConsumerReport {
 	failed(count: number): void;
 	retried(): void;
 	deadLettered(): void;
+	/** a page of the log read by catch-up */
 	caughtUp(read: number): void;
+	/** a catch-up run that changed something */
+	catchUpRun(): void;
 	propagation(ms: number): void;
 	info(message: string): void;
 	warn(message: string): void;
@@ -285,7 +288,10 @@ export class ConsumerEngine<E extends DomainEvent> {
 				this.catchUpAgain = false;
 				try {
 					const applied = await this.catchUp();
-					if (applied > 0) this.deps.report.info(`Caught up ${applied} ${this.deps.producer} event(s) (${reason}).`);
+					if (applied > 0) {
+						this.deps.report.catchUpRun();
+						this.deps.report.info(`Caught up ${applied} ${this.deps.producer} event(s) (${reason}).`);
+					}
 				} catch (err) {
 					this.deps.report.warn(`Catch-up from ${this.deps.producer} failed (${(err as Error).message}); retrying on the next tick.`);
 					return;
@@ -308,12 +314,14 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const page = await this.deps.readLog(after, policy.pageSize);
 			if (page.events.length === 0) break;
 			const last = page.events[page.events.length - 1].sequence;
-			const checked = this.checkFaults(page.events);
+			// faults are checked once, for the events the first try finds fresh (a redo finds fewer)
+			let checked: Checked<E> | undefined;
 			const applied = await this.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
 					// live events may have moved the checkpoint since the page was read: skip what
 					// they took care of (a failed one is in the retry table already)
 					const current = await checkpoints.get(sql, producer);
+					checked ??= this.checkFaults(page.events.filter((event) => event.sequence > current));
 					const fresh: Checked<E> = {
 						ready: checked.ready.filter((event) => event.sequence > current),
 						failed: checked.failed.filter(({ event }) => event.sequence > current),

@@ -24,15 +24,8 @@ interface EventLogRecord {
 	timestamp: string;
 }
 
-interface EventLogRow extends Model<InferAttributes<EventLogRow>, InferCreationAttributes<EventLogRow>> {
-	sequence: number | null;
-	eventId: string;
-	eventType: EventType;
-	entityId: number;
-	version: number;
-	payload: string;
-	timestamp: string;
-}
+/** The same row as Sequelize's model holds it (schema and reads). */
+interface EventLogRow extends EventLogRecord, Model<InferAttributes<EventLogRow>, InferCreationAttributes<EventLogRow>> {}
 
 function defineEventLogModel(db: Database): ModelStatic<EventLogRow> {
 	return db.sequelize.define<EventLogRow>(

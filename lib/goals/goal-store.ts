@@ -31,14 +31,8 @@ export interface GoalRow extends Model<InferAttributes<GoalRow>, InferCreationAt
 	updatedAt?: Date;
 }
 
-export interface ClientCopyRow extends Model<InferAttributes<ClientCopyRow>, InferCreationAttributes<ClientCopyRow>> {
-	clientId: number;
-	name: string;
-	email: string;
-	version: number;
-	/** a tombstone: a late CREATED/UPDATED with a lower version can never bring it back */
-	deleted: boolean;
-}
+/** A client copy as Sequelize's model holds it (schema and reads); `deleted` is a tombstone. */
+export interface ClientCopyRow extends ClientCopy, Model<InferAttributes<ClientCopyRow>, InferCreationAttributes<ClientCopyRow>> {}
 
 /** A goal as the API shows it. */
 export interface Goal {

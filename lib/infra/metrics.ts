@@ -12,7 +12,7 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.eventsFailed, "handler failures (each goes to the retry table)", ["producer"]],
 	[METRICS.eventsRetried, "retry attempts made", ["producer"]],
 	[METRICS.eventsDeadLettered, "events that exhausted their attempts", ["producer"]],
-	[METRICS.catchUpRuns, "catch-up runs that applied at least one page", ["producer"]],
+	[METRICS.catchUpRuns, "catch-up runs that changed something", ["producer"]],
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
 ];
 

@@ -28,9 +28,8 @@ interface Job {
 	work: (sql: Sql) => Promise<unknown>;
 	resolve(value: unknown): void;
 	reject(err: unknown): void;
+	/** refuses the write if it is still queued when its wait is up */
 	timer?: NodeJS.Timeout;
-	/** refused after waiting too long: skipped when its batch runs */
-	expired: boolean;
 }
 
 type Outcome = { job: Job; ok: true; value: unknown } | { job: Job; ok: false; error: unknown };
@@ -52,9 +51,8 @@ export class GroupCommitter {
 			return Promise.reject(new DatabaseBusyError(`${this.queue.length} writes are already waiting`));
 		}
 		return new Promise<T>((resolve, reject) => {
-			const job: Job = { work, resolve: resolve as (value: unknown) => void, reject, expired: false };
+			const job: Job = { work, resolve: resolve as (value: unknown) => void, reject };
 			job.timer = setTimeout(() => {
-				job.expired = true;
 				this.queue = this.queue.filter((queued) => queued !== job);
 				reject(new DatabaseBusyError(`a write waited ${this.options.timeoutMs} ms for its turn`));
 			}, this.options.timeoutMs);
@@ -84,9 +82,10 @@ export class GroupCommitter {
 
 	private async drain(): Promise<void> {
 		while (this.queue.length > 0) {
+			// taken from the queue and its timer cleared in one step: a write in a batch cannot expire
 			const batch = this.queue.splice(0, this.options.maxBatch);
 			for (const job of batch) clearTimeout(job.timer);
-			await this.commitBatch(batch.filter((job) => !job.expired));
+			await this.commitBatch(batch);
 		}
 	}
 

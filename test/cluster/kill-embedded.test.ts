@@ -9,7 +9,7 @@
  * gap, and after the restart the goal service's copy of the clients catches up to the table.
  */
 import { client, type Reply } from "../helpers/http";
-import { freePort, type NodeProcess, startNode, waitHealthy } from "../helpers/node-process";
+import { CONFIG_VARIABLES, freePort, type NodeProcess, startNode, waitHealthy } from "../helpers/node-process";
 import { querySqlite } from "../helpers/sqlite";
 import { removeDir, tempDataDir } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
@@ -22,28 +22,6 @@ const ANSWERED_BEFORE_KILL = 150;
 const START_DEADLINE_MS = 30_000;
 const CONVERGE_DEADLINE_MS = 30_000;
 
-/** The variables of CONTRACT.md's configuration table: the test's own shell must not leak them in. */
-const CONFIG_VARIABLES = [
-	"SERVICES",
-	"TRANSPORTER",
-	"CACHER",
-	"NAMESPACE",
-	"NODEID",
-	"PORT",
-	"HOST",
-	"CLIENTS_DB_URI",
-	"GOALS_DB_URI",
-	"ADMIN_TOKEN",
-	"RATE_LIMIT",
-	"TRUST_PROXY",
-	"CORS_ORIGINS",
-	"TRANSPORTER_SECRET",
-	"LOG_LEVEL",
-	"CATCHUP_INTERVAL",
-	"CLIENT_CHECK_TIMEOUT",
-	"METRICS_PORT",
-	"FAULT_INJECTION",
-];
 
 interface ClientBody {
 	id: number;

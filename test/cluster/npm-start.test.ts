@@ -15,30 +15,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { client } from "../helpers/http";
-import { freePort } from "../helpers/node-process";
+import { CONFIG_VARIABLES, freePort } from "../helpers/node-process";
 import { waitFor } from "../helpers/wait";
 
 const ROOT = path.resolve(__dirname, "../..");
 const START_DEADLINE_MS = 30_000;
 const STOP_DEADLINE_MS = 15_000;
 
-/** The variables of CONTRACT.md's configuration table: a developer's shell must not leak them in. */
-const CONFIG_VARIABLES = [
-	"SERVICES",
-	"TRANSPORTER",
-	"CACHER",
-	"NAMESPACE",
-	"NODEID",
-	"PORT",
-	"HOST",
-	"CLIENTS_DB_URI",
-	"GOALS_DB_URI",
-	"ADMIN_TOKEN",
-	"RATE_LIMIT",
-	"LOG_LEVEL",
-	"CATCHUP_INTERVAL",
-	"CLIENT_CHECK_TIMEOUT",
-];
 
 interface Exit {
 	code: number | null;

@@ -9,6 +9,34 @@ import { waitFor } from "./wait";
 
 const ROOT = path.resolve(__dirname, "../..");
 
+/**
+ * The configuration variables (CONTRACT.md's table and our extensions): a test that starts the
+ * program as a user would removes them from the environment it inherits, so a developer's shell
+ * cannot leak them in.
+ */
+export const CONFIG_VARIABLES = [
+	"SERVICES",
+	"TRANSPORTER",
+	"CACHER",
+	"NAMESPACE",
+	"NODEID",
+	"PORT",
+	"HOST",
+	"CLIENTS_DB_URI",
+	"GOALS_DB_URI",
+	"ADMIN_TOKEN",
+	"RATE_LIMIT",
+	"TRUST_PROXY",
+	"CORS_ORIGINS",
+	"TRANSPORTER_SECRET",
+	"LOG_LEVEL",
+	"CATCHUP_INTERVAL",
+	"CLIENT_CHECK_TIMEOUT",
+	"AMQP_PREFETCH",
+	"METRICS_PORT",
+	"FAULT_INJECTION",
+] as const;
+
 export interface NodeProcess {
 	name: string;
 	child: ChildProcess;

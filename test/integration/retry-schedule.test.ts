@@ -64,6 +64,7 @@ beforeAll(async () => {
 		retried: () => undefined,
 		deadLettered: () => log.push("dead"),
 		caughtUp: () => undefined,
+		catchUpRun: () => undefined,
 		propagation: () => undefined,
 		info: (message) => log.push(message),
 		warn: (message) => log.push(message),
