@@ -123,10 +123,8 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					failed: (n) => count(broker, METRICS.eventsFailed, labels, n),
 					retried: () => count(broker, METRICS.eventsRetried, labels),
 					deadLettered: () => count(broker, METRICS.eventsDeadLettered, labels),
-					caughtUp: (read) => {
-						count(broker, METRICS.catchUpRuns, labels);
-						count(broker, METRICS.catchUpEvents, labels, read);
-					},
+					caughtUp: (read) => count(broker, METRICS.catchUpEvents, labels, read),
+					catchUpRun: () => count(broker, METRICS.catchUpRuns, labels),
 					propagation: (ms) => observe(broker, METRICS.propagationMs, ms, labels),
 					info: (message) => logger.info(message),
 					warn: (message) => logger.warn(message),
