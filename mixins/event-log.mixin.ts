@@ -70,6 +70,10 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 				await this.cacheEvictor.evict(effects.cacheKeys);
 				for (const event of effects.events) {
 					const name = eventName(event);
+					const failed = (err: unknown) =>
+						this.logger.warn(
+							`Publishing ${name} #${event.sequence} failed (${(err as Error).message}); consumers will catch up from the log.`,
+						);
 					try {
 						// With a transporter, emit to every known consumer group explicitly: Moleculer
 						// publishes nothing to a group none of whose nodes is online.
@@ -77,12 +81,19 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 							? [...new Set([...KNOWN_CONSUMERS[source], ...this.broker.getEventGroups(name)])]
 							: undefined;
 						const opts = groups ? { groups } : undefined;
-						await (ctx ? ctx.emit(name, event, opts) : this.broker.emit(name, event, opts));
+						const delivered = ctx ? ctx.emit(name, event, opts) : this.broker.emit(name, event, opts);
+						if (this.broker.transit) {
+							// the publish to the broker: quick, and it holds a producer back when the broker does
+							await delivered;
+						} else {
+							// Without a transporter the "publish" is the local consumers applying the event (a
+							// second commit, on the other database); the writer is not kept waiting for it.
+							// Events are handed over in commit order all the same: emit runs them synchronously.
+							Promise.resolve(delivered).catch(failed);
+						}
 						count(this.broker, METRICS.eventsPublished, { event: name });
 					} catch (err) {
-						this.logger.warn(
-							`Publishing ${name} #${event.sequence} failed (${(err as Error).message}); consumers will catch up from the log.`,
-						);
+						failed(err);
 					}
 				}
 			},

@@ -43,6 +43,11 @@ export interface ConsumerPolicy {
 	retryBatch: number;
 	/** wait this long after a live event showed a gap before catching up (the gap often fills by itself) */
 	gapGraceMs: number;
+	/**
+	 * live events held in memory at most (queued or being applied); one beyond it is left to
+	 * catch-up, which reads it from the log: a consumer that falls behind does not grow without bound
+	 */
+	liveBacklogMax: number;
 }
 
 export const CONSUMER_POLICY: ConsumerPolicy = {
@@ -53,6 +58,7 @@ export const CONSUMER_POLICY: ConsumerPolicy = {
 	retryIdleLookMs: 5000,
 	retryBatch: 50,
 	gapGraceMs: 250,
+	liveBacklogMax: 10_000,
 };
 
 /** What the engine tells its owner: metrics and logs. */
@@ -124,6 +130,8 @@ export class ConsumerEngine<E extends DomainEvent> {
 	/** when the retry table is next worth reading (the next due retry, or the idle look) */
 	private retryLookAt = 0;
 	private gapTimer?: NodeJS.Timeout;
+	/** live events queued or being applied */
+	private backlog = 0;
 	private timers: NodeJS.Timeout[] = [];
 
 	constructor(private readonly deps: ConsumerDeps<E>) {
@@ -151,8 +159,16 @@ export class ConsumerEngine<E extends DomainEvent> {
 		await Promise.all([...this.lanes.map((lane) => lane.running), this.catchUpRunning, this.retryRunning]);
 	}
 
-	/** A live event: resolves once it is applied (or recorded for retry) and committed. Never rejects. */
+	/**
+	 * A live event: resolves once it is applied (or recorded for retry) and committed, or at once
+	 * when the backlog is full (catch-up then reads it from the log). Never rejects.
+	 */
 	live(event: E): Promise<void> {
+		if (this.backlog >= this.policy.liveBacklogMax) {
+			this.gapSeen();
+			return Promise.resolve();
+		}
+		this.backlog++;
 		const lane = this.lanes[Math.abs(this.deps.projection.entityOf(event)) % this.lanes.length];
 		return new Promise((done) => {
 			lane.queue.push({ event, done });
@@ -166,6 +182,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 		while (lane.queue.length > 0) {
 			const batch = lane.queue.splice(0, this.policy.liveBatchMax);
 			await this.applyLive(batch.map((waiting) => waiting.event));
+			this.backlog -= batch.length;
 			for (const waiting of batch) waiting.done();
 		}
 	}

@@ -9,6 +9,7 @@
 import { ERROR_KEYS, expectErrorShape } from "../helpers/expect-error";
 import { request } from "../helpers/http";
 import { type TestSystem, useSystem } from "../helpers/system";
+import { waitFor } from "../helpers/wait";
 
 const TOKEN = "t0ken-admin-5ecret";
 const BEARER = { authorization: `Bearer ${TOKEN}` };
@@ -198,7 +199,9 @@ describe("internal actions are not reachable over HTTP", () => {
 		const goal = await request("POST", `${guarded.system.url}/goals`, { clientId: created.body.id, goalName: "House", targetAmount: 1 });
 		expect(goal.status).toBe(201);
 		expect((await request("PUT", `${guarded.system.url}/clients/${created.body.id}`, { name: "Ann Two" })).status).toBe(200);
-		expect((await request("GET", `${guarded.system.url}/goals/${goal.body.id}`)).body.clientName).toBe("Ann Two");
+		await waitFor(async () => (await request("GET", `${guarded.system.url}/goals/${goal.body.id}`)).body.clientName === "Ann Two", {
+			what: "the rename to reach the goal service",
+		});
 		expect((await call(guarded, "GET", "/api/admin/dead-letters", BEARER)).body).toEqual([]);
 	});
 });
