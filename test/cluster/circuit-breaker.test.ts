@@ -99,7 +99,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 		await cluster.tearDown();
 	}, 60_000);
 
-	test("client node hung: it opens at the threshold, answers from the copy in < 50 ms without calling, and closes within the half-open window once the node is back", async () => {
+	test("client node hung: it opens at the threshold, answers from the copy without calling the client service, and closes within the half-open window once the node is back", async () => {
 		// A client the goal service's copy knows alive and one it knows deleted, learned from
 		// events alone: no client check has been made yet, so the breaker's window is empty.
 		const alive = await createClient("alive");
@@ -124,16 +124,18 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 			const frozenAt = Date.now();
 
 			// Closed, each check waits for its timeout, then the copy answers (201). At the threshold
-			// (at least 5 calls, half of them failed) it opens: the next answer does not wait.
+			// (at least 5 calls, half of them failed) it opens: the next answer makes no check (the
+			// goals node's count of clients.lookup calls stands still; no clock involved).
 			const slow: number[] = [];
 			let first: number | undefined;
 			// it opened during the last slow request, when its check timed out, and before it answered
 			let openedAt = { earliest: 0, latest: 0 };
 			while (first === undefined && slow.length < 2 * MIN_REQUEST_COUNT) {
+				const lookups = await lookupsMade();
 				const started = Date.now();
 				const res = await createGoal(alive);
 				expect(res.status).toBe(201);
-				if (res.ms < CHECK_TIMEOUT_MS) first = res.ms;
+				if ((await lookupsMade()) === lookups) first = res.ms;
 				else {
 					slow.push(res.ms);
 					openedAt = { earliest: started + CHECK_TIMEOUT_MS, latest: Date.now() };
@@ -157,12 +159,8 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 			expect(answers.map(({ who, status }) => [who, status])).toEqual(
 				Array.from({ length: SAMPLES }, () => [["alive", 201], ["deleted", 422], ["unknown", 503]]).flat(),
 			);
-			for (const who of ["alive", "deleted", "unknown"]) {
-				const times = answers.filter((a) => a.who === who).map((a) => a.ms);
-				// no answer waited for a check (that takes CHECK_TIMEOUT_MS); how much faster than that
-				// depends on the machine's load, so it is printed below, not asserted
-				expect({ who, waited: Math.max(...times) >= CHECK_TIMEOUT_MS, times }).toEqual({ who, waited: false, times });
-			}
+			// no answer made a check (so none waited for one); how fast they were depends on the
+			// machine's load, so it is printed below, not asserted
 			expect(await lookupsMade()).toBe(lookupsBefore);
 
 			// From now on the goal service learns no new client from events, so a client created now
@@ -184,9 +182,8 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 				},
 				{ timeoutMs: HALF_OPEN_MS + 5_000, intervalMs: 200, what: `a goal for client ${fresh} to be accepted\n${cluster.logs()}` },
 			);
+			// 503: answered from the copy, which does not know the client; a check would have found it
 			expect(whileOpen.map(({ status }) => status)).toEqual(whileOpen.map(() => 503));
-			const openTimes = whileOpen.map(({ ms }) => ms);
-			expect({ waited: Math.max(...openTimes) >= CHECK_TIMEOUT_MS, openTimes }).toEqual({ waited: false, openTimes });
 			// never before the half-open time; after it, as soon as the next request came (every 200 ms)
 			expect(accepted.at - openedAt.earliest).toBeGreaterThanOrEqual(HALF_OPEN_MS);
 			await waitFor(() => goalsNode.output().includes("Client check circuit closed"), { what: "the goals node to log the closing" });
@@ -199,7 +196,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 				`circuit breaker: healthy goal creation ${healthy.map(Math.round).join(", ")} ms (budget ${Math.round(budget)} ms); opened after ${slow.length} checks of ${slow.map(Math.round).join(", ")} ms ` +
 					`(${openedAt.latest - frozenAt} ms after the freeze); open answers ${[first as number, ...answers.map((a) => a.ms)].map(Math.round).join(", ")} ms ` +
 					`(alive, deleted, unknown); ` +
-					`resumed ${resumedAt - openedAt.latest} ms after opening; then 503 in ${openTimes.map(Math.round).join(", ")} ms, then 201 ` +
+					`resumed ${resumedAt - openedAt.latest} ms after opening; then 503 in ${whileOpen.map(({ ms }) => Math.round(ms)).join(", ")} ms, then 201 ` +
 					`${accepted.at - openedAt.latest} ms after opening (${Math.round(accepted.ms)} ms)`,
 			);
 		} finally {
