@@ -3,6 +3,7 @@
  * real gateway on an ephemeral port, with real SQLite files.
  */
 import { useSystem } from "../helpers/system";
+import { waitFor } from "../helpers/wait";
 
 const { api } = useSystem();
 
@@ -83,7 +84,11 @@ describe("goals", () => {
 		expect(ofClient.status).toBe(200);
 		expect(ofClient.body.map((row: { id: number }) => row.id)).toEqual([goal.id, second.id]);
 
-		const withGoals = (await api.get(`/clients/${owner.id}`)).body;
+		// the client's own copy of its goals, kept from goal events: eventually consistent
+		const withGoals = await waitFor(async () => {
+			const body = (await api.get(`/clients/${owner.id}`)).body;
+			return body.goals.length === 2 && body;
+		}, { what: "the client's copy of its two goals" });
 		expect(withGoals.goals).toEqual([
 			{ id: goal.id, goalName: "House", targetAmount: 0.1 },
 			{ id: second.id, goalName: "Car", targetAmount: 0.2 },
@@ -95,6 +100,7 @@ describe("goals", () => {
 		expect((await api.del(`/goals/${goal.id}`)).status).toBe(204);
 		expect((await api.get(`/goals/${goal.id}`)).status).toBe(404);
 		expect((await api.del(`/goals/${goal.id}`)).status).toBe(404);
+		await waitFor(async () => (await api.get(`/clients/${owner.id}`)).body.goals.length === 1, { what: "the deletion in the client's copy" });
 		expect((await api.get(`/clients/${owner.id}`)).body.goals.map((g: { id: number }) => g.id)).toEqual([second.id]);
 	});
 
