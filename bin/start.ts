@@ -4,11 +4,16 @@
  */
 import { Errors } from "moleculer";
 import { loadConfig } from "../moleculer.config";
+import { Heartbeat } from "../lib/infra/heartbeat";
 import { createNode } from "./node";
 
 async function main(): Promise<void> {
 	const config = loadConfig();
 	const broker = createNode(config);
+	const heartbeat =
+		config.heartbeatFile === null
+			? null
+			: new Heartbeat(config.heartbeatFile, (err) => broker.logger.warn(`Heartbeat file not written: ${err.message}`));
 
 	let stopping = false;
 	const stop = async (signal: string) => {
@@ -16,6 +21,7 @@ async function main(): Promise<void> {
 		stopping = true;
 		broker.logger.info(`${signal} received, stopping…`);
 		try {
+			await heartbeat?.stop();
 			await broker.stop();
 			process.exit(0);
 		} catch (err) {
@@ -27,6 +33,7 @@ async function main(): Promise<void> {
 	process.on("SIGTERM", () => void stop("SIGTERM"));
 
 	await broker.start();
+	heartbeat?.start();
 	if (config.services.includes("api")) {
 		broker.logger.info(`REST API on http://${config.api.host}:${config.api.port}/api`);
 	}

@@ -10,15 +10,14 @@
  * Signalling npm alone is not Ctrl-C: npm forwards SIGINT to `sh`, and dash (Debian's /bin/sh)
  * catches it and waits for its child, so the app never hears of it.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
+import { freshCopy } from "../helpers/fresh-copy";
 import { client } from "../helpers/http";
 import { CONFIG_VARIABLES, freePort } from "../helpers/node-process";
 import { waitFor } from "../helpers/wait";
 
-const ROOT = path.resolve(__dirname, "../..");
 const START_DEADLINE_MS = 30_000;
 const STOP_DEADLINE_MS = 15_000;
 
@@ -42,24 +41,6 @@ interface Run {
 
 const runs: Run[] = [];
 let dir = "";
-
-/** A fresh copy of the working tree as a clone would have it, with node_modules linked in. */
-function freshCopy(): string {
-	const target = fs.mkdtempSync(path.join(os.tmpdir(), "cg-fresh-clone-"));
-	const listed = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
-		cwd: ROOT,
-		encoding: "utf8",
-		maxBuffer: 16 * 1024 * 1024,
-	});
-	for (const file of new Set(listed.split("\0").filter(Boolean))) {
-		const from = path.join(ROOT, file);
-		if (!fs.existsSync(from)) continue; // tracked but deleted in the working tree
-		fs.mkdirSync(path.dirname(path.join(target, file)), { recursive: true });
-		fs.cpSync(from, path.join(target, file));
-	}
-	fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(target, "node_modules"), "dir");
-	return target;
-}
 
 /** The environment of a user's shell: ours without the app's configuration variables, plus PORT. */
 function userEnv(port: number): NodeJS.ProcessEnv {

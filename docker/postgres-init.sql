@@ -1,2 +1,0 @@
--- Each service owns its database; "clients" is created by POSTGRES_DB.
-CREATE DATABASE goals;

@@ -1,0 +1,195 @@
+/**
+ * What the image runs, run here: `npm run build` in a fresh copy of the repository, then the
+ * compiled program (`node dist/bin/start.js`, no tsx) with only the production dependencies in
+ * node_modules, as the Dockerfile's runtime stage has them, and its healthcheck
+ * (`node dist/bin/healthcheck.js`): an api node through GET /api/health, a node without HTTP
+ * through its heartbeat file.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { freshCopy, ROOT } from "../helpers/fresh-copy";
+import { client } from "../helpers/http";
+import { deleteQueues, describeWithInfra, INFRA_URLS, uniqueName } from "../helpers/infra";
+import { CONFIG_VARIABLES, freePort } from "../helpers/node-process";
+import { waitFor } from "../helpers/wait";
+
+jest.setTimeout(60_000);
+
+const run = promisify(execFile);
+
+let dir = "";
+let dataDir = "";
+const children: ChildProcess[] = [];
+
+/** The environment of a container: nothing of ours that configures the app, plus `env`. */
+function nodeEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+	const clean: NodeJS.ProcessEnv = { ...process.env };
+	for (const name of CONFIG_VARIABLES) delete clean[name];
+	delete clean.NODE_ENV;
+	return { ...clean, NODE_ENV: "production", LOG_LEVEL: "warn", ...env };
+}
+
+/**
+ * node_modules with the production dependencies only (`npm prune --omit=dev` in the image):
+ * each top-level package `npm ls --omit=dev` lists, linked from the real node_modules.
+ */
+function productionNodeModules(target: string): number {
+	// npm ls exits non-zero on a mere peer warning; its list is what matters
+	let listed: string;
+	try {
+		listed = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], { cwd: ROOT, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
+	} catch (err) {
+		listed = (err as { stdout?: string }).stdout ?? "";
+	}
+	const top = path.join(ROOT, "node_modules") + path.sep;
+	const packages = new Set<string>();
+	for (const line of listed.split("\n")) {
+		if (!line.startsWith(top)) continue;
+		const parts = line.slice(top.length).split(path.sep);
+		const name = parts[0].startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+		if (parts[name.startsWith("@") ? 2 : 1] === undefined) packages.add(name); // top level only
+	}
+	fs.rmSync(target, { recursive: true, force: true });
+	for (const name of packages) {
+		fs.mkdirSync(path.dirname(path.join(target, name)), { recursive: true });
+		fs.symlinkSync(path.join(top, name), path.join(target, name), "dir");
+	}
+	return packages.size;
+}
+
+function start(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | string> } {
+	const child = spawn(process.execPath, ["dist/bin/start.js"], { cwd: dir, env: nodeEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+	children.push(child);
+	let output = "";
+	child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+	child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+	const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? String(signal))));
+	return { child, output: () => output, exited };
+}
+
+/** `node dist/bin/healthcheck.js` with a node's environment: its exit code and its one line. */
+async function healthcheck(env: Record<string, string>): Promise<{ code: number; line: string }> {
+	try {
+		const { stdout } = await run(process.execPath, ["dist/bin/healthcheck.js"], { cwd: dir, env: nodeEnv(env), timeout: 10_000 });
+		return { code: 0, line: stdout.trim() };
+	} catch (err) {
+		const failed = err as { code?: number; stdout?: string };
+		return { code: typeof failed.code === "number" ? failed.code : -1, line: (failed.stdout ?? "").trim() };
+	}
+}
+
+beforeAll(async () => {
+	dir = freshCopy("cg-build-");
+	dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cg-build-data-"));
+	await run("npm", ["run", "build"], { cwd: dir, timeout: 50_000 });
+	// from here on, what the runtime stage has: dist and production node_modules
+	fs.unlinkSync(path.join(dir, "node_modules"));
+	expect(productionNodeModules(path.join(dir, "node_modules"))).toBeGreaterThan(10);
+}, 60_000);
+
+afterAll(async () => {
+	for (const child of children) {
+		if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+	}
+	if (dir) fs.rmSync(dir, { recursive: true, force: true });
+	if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("npm run build compiles the program into dist/: JavaScript only, no tests, no benchmarks", () => {
+	const files = (fs.readdirSync(path.join(dir, "dist"), { recursive: true }) as string[]).map((file) => file.split(path.sep).join("/"));
+	expect(files).toEqual(expect.arrayContaining(["bin/start.js", "bin/node.js", "bin/healthcheck.js", "moleculer.config.js"]));
+	expect(files.filter((file) => /\.ts$/.test(file) && !file.endsWith(".d.ts"))).toEqual([]);
+	expect(files.filter((file) => /^(test|bench)\//.test(file))).toEqual([]);
+	// devDependencies are really gone: the runtime would fail if the program needed one
+	expect(fs.existsSync(path.join(dir, "node_modules", "jest"))).toBe(false);
+	expect(fs.existsSync(path.join(dir, "node_modules", "moleculer"))).toBe(true);
+});
+
+test("node dist/bin/start.js runs the whole system: /api/health answers, a client and its goal are created; the healthcheck follows the node", async () => {
+	const port = await freePort();
+	const env = {
+		PORT: String(port),
+		CLIENTS_DB_URI: `sqlite:${path.join(dataDir, "clients.sqlite")}`,
+		GOALS_DB_URI: `sqlite:${path.join(dataDir, "goals.sqlite")}`,
+	};
+	const node = start(env);
+	const api = client(`http://127.0.0.1:${port}/api`);
+	await waitFor(
+		async () => {
+			if (node.child.exitCode !== null) throw new Error(`exited:\n${node.output()}`);
+			return (await api.get("/health").catch(() => null))?.status === 200;
+		},
+		{ timeoutMs: 30_000, intervalMs: 100, what: `GET /api/health of node dist/bin/start.js\n${node.output()}` },
+	);
+	expect((await api.get("/health")).body).toEqual({ status: "UP" });
+
+	const created = await waitFor(
+		async () => {
+			const res = await api.post("/clients", { name: "Compiled", email: "compiled@example.com" });
+			return res.status === 201 ? res.body : false; // 503 until clients has registered
+		},
+		{ timeoutMs: 10_000, intervalMs: 100, what: "POST /api/clients" },
+	);
+	const goal = await api.post("/goals", { clientId: created.id, goalName: "Boat", targetAmount: 99.99 });
+	expect(goal.status).toBe(201);
+	expect(goal.body).toMatchObject({ clientId: created.id, clientName: "Compiled", targetAmount: 99.99 });
+
+	expect(await healthcheck(env)).toEqual({ code: 0, line: `healthy: GET http://127.0.0.1:${port}/api/health answered 200` });
+
+	node.child.kill("SIGTERM");
+	expect(await node.exited).toBe(0);
+	expect(await healthcheck(env)).toEqual({ code: 1, line: expect.stringMatching(/^unhealthy: fetch failed: ECONNREFUSED/) });
+});
+
+describeWithInfra(["rabbitmq"], "a node without HTTP (SERVICES=clients over RabbitMQ)", () => {
+	const namespace = uniqueName("build");
+
+	afterAll(() => deleteQueues(`MOL-${namespace}`));
+
+	test("is healthy while its heartbeat file is fresh, unhealthy when it ages or the node stops", async () => {
+		const heartbeatFile = path.join(dataDir, "heartbeat");
+		const env = {
+			SERVICES: "clients",
+			TRANSPORTER: INFRA_URLS.rabbitmq,
+			NAMESPACE: namespace,
+			CLIENTS_DB_URI: `sqlite:${path.join(dataDir, "clients-only.sqlite")}`,
+			HEARTBEAT_FILE: heartbeatFile,
+		};
+		const leftover = "left by an earlier life\n";
+		fs.writeFileSync(heartbeatFile, leftover);
+		const node = start(env);
+		// the node removes the leftover at once and writes its own (an ISO time) once its broker has started
+		await waitFor(
+			() => {
+				if (node.child.exitCode !== null) throw new Error(`exited:\n${node.output()}`);
+				const beat = fs.existsSync(heartbeatFile) ? fs.readFileSync(heartbeatFile, "utf8") : leftover;
+				return beat !== leftover && /^\d{4}-\d\d-\d\dT[\d:.]+Z\n$/.test(beat);
+			},
+			{ timeoutMs: 30_000, intervalMs: 100, what: `the node's first heartbeat\n${node.output()}` },
+		);
+		expect((await healthcheck(env)).code).toBe(0);
+		expect((await healthcheck(env)).line).toMatch(/^healthy: heartbeat \d+ s old$/);
+
+		// a stuck node stops beating: aged by hand, the file is unhealthy until the next beat (≤ 5 s);
+		// aged again if a beat lands between the ageing and the check
+		const aged = await waitFor(
+			async () => {
+				const old = new Date(Date.now() - 60_000);
+				fs.utimesSync(heartbeatFile, old, old);
+				const result = await healthcheck(env);
+				return result.code !== 0 ? result : false;
+			},
+			{ timeoutMs: 15_000, intervalMs: 0, what: "an unhealthy answer for an aged heartbeat" },
+		);
+		expect(aged).toEqual({ code: 1, line: expect.stringMatching(/^unhealthy: heartbeat is \d+ s old \(limit 30 s\)$/) });
+		await waitFor(async () => (await healthcheck(env)).code === 0, { timeoutMs: 15_000, intervalMs: 250, what: "the next beat" });
+
+		node.child.kill("SIGTERM");
+		expect(await node.exited).toBe(0);
+		expect(fs.existsSync(heartbeatFile)).toBe(false);
+		expect(await healthcheck(env)).toEqual({ code: 1, line: `unhealthy: no heartbeat file at ${heartbeatFile}` });
+	});
+});
