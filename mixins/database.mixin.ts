@@ -6,10 +6,10 @@
  */
 import DbService from "moleculer-db";
 import SequelizeAdapter from "moleculer-db-adapter-sequelize";
-import type { Service, ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Model, ModelStatic } from "sequelize";
 import type { Database, DatabaseProbe } from "../lib/storage/database";
-import { DatabaseUnavailableError, isDatabaseUnavailable } from "../lib/errors";
+import { DatabaseUnavailableError, InvalidDataError, isDatabaseUnavailable, isInvalidData } from "../lib/errors";
 
 /** `checkDatabase()`: `SELECT 1` with a deadline, for /api/ready. */
 export type DatabaseMethods = DatabaseProbe;
@@ -35,9 +35,18 @@ export function DatabaseMixin<M extends Model>(db: Database, mainModel: ModelSta
 		},
 		hooks: {
 			error: {
-				/** A database outage is a 503 the gateway can name, not an anonymous 500. */
-				"*"(_ctx: unknown, err: Error): never {
-					throw isDatabaseUnavailable(err) ? new DatabaseUnavailableError(err) : err;
+				/**
+				 * A database outage is a 503 the gateway can name, not an anonymous 500; a value the
+				 * database refuses (PostgreSQL class 22) is the caller's 422.
+				 */
+				"*"(this: Service, ctx: Context, err: Error): never {
+					if (isDatabaseUnavailable(err)) throw new DatabaseUnavailableError(err);
+					if (isInvalidData(err)) {
+						// validation should have refused it: logged to be looked at, with the driver's words
+						this.logger.warn(`${ctx.action?.name ?? "an action"}: the database refused a value, answered 422: ${err.message}`);
+						throw new InvalidDataError();
+					}
+					throw err;
 				},
 			},
 		},

@@ -14,7 +14,7 @@ import type { ClientEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
-import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
+import { type HistoryRequest, historyParams, historyWindow, type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
 import { emailParam, idParam, nameParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
@@ -138,12 +138,16 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				},
 			},
 
-			/** GET /clients/:id/events: the audit trail, kept after deletion. */
+			/** GET /clients/:id/events: the audit trail, kept after deletion; at most 1,000 events an answer. */
 			history: {
-				params: { id: idParam, $$strict: true },
-				async handler(ctx: Context<{ id: number }>) {
-					const events = await log.history(ctx.params.id);
-					if (events.length === 0) throw new EntityNotFoundError("Client", ctx.params.id);
+				params: { id: idParam, ...historyParams, $$strict: true },
+				async handler(ctx: Context<{ id: number } & HistoryRequest>) {
+					const { afterVersion, limit } = historyWindow(ctx.params);
+					const events = await log.history(ctx.params.id, afterVersion, limit);
+					// nothing after a version the trail already holds is an empty page, not a 404
+					if (events.length === 0 && (afterVersion === 0 || !(await log.hasHistory(ctx.params.id)))) {
+						throw new EntityNotFoundError("Client", ctx.params.id);
+					}
 					return events;
 				},
 			},

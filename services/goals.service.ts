@@ -8,7 +8,7 @@ import { cacheKeys } from "../lib/infra/cache-keys";
 import { Checkpoints } from "../lib/consumer/checkpoints";
 import { type BreakerSettings, CircuitBreaker } from "../lib/infra/circuit-breaker";
 import type { ClientLookup } from "../lib/clients/client-store";
-import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
+import { CLIENT_GOALS_MAX, CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
 import { mergeEffects, noEffects } from "../lib/event-log/effects";
 import {
@@ -26,7 +26,7 @@ import { RetryStore } from "../lib/consumer/retries";
 import { ClientProjection } from "../lib/goals/client-projection";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/domain/money";
-import { type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
+import { type HistoryRequest, historyParams, historyWindow, type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
 import { amountParam, idParam, nameParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
@@ -182,22 +182,26 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				},
 			},
 
-			/** GET /goals/:id/events: the audit trail, kept after deletion. */
+			/** GET /goals/:id/events: the audit trail, kept after deletion; at most 1,000 events an answer. */
 			history: {
-				params: { id: idParam, $$strict: true },
-				async handler(ctx: Context<{ id: number }>) {
-					const events = await log.history(ctx.params.id);
-					if (events.length === 0) throw new EntityNotFoundError("Goal", ctx.params.id);
+				params: { id: idParam, ...historyParams, $$strict: true },
+				async handler(ctx: Context<{ id: number } & HistoryRequest>) {
+					const { afterVersion, limit } = historyWindow(ctx.params);
+					const events = await log.history(ctx.params.id, afterVersion, limit);
+					// nothing after a version the trail already holds is an empty page, not a 404
+					if (events.length === 0 && (afterVersion === 0 || !(await log.hasHistory(ctx.params.id)))) {
+						throw new EntityNotFoundError("Goal", ctx.params.id);
+					}
 					return events;
 				},
 			},
 
-			/** Internal: a client's living goals, for GET /clients/:id/goals. */
+			/** Internal: a client's living goals, for GET /clients/:id/goals: its first CLIENT_GOALS_MAX by id. */
 			ofClient: {
 				visibility: "public",
 				params: { clientId: idParam, $$strict: true },
 				async handler(ctx: Context<{ clientId: number }>) {
-					return (await store.allAliveOf(ctx.params.clientId)).map(presentGoal);
+					return (await store.aliveOf(ctx.params.clientId, CLIENT_GOALS_MAX)).map(presentGoal);
 				},
 			},
 		},

@@ -9,9 +9,11 @@ import {
 	InferCreationAttributes,
 	Model,
 	ModelStatic,
-	Op,
+	QueryTypes,
+	type Sequelize,
 } from "sequelize";
 import type { Database } from "../storage/database";
+import { CLIENT_GOALS_MAX } from "../constants";
 import { ConflictError, EntityNotFoundError } from "../errors";
 import type { ClientEventFields } from "../domain/events";
 import { fromCents } from "../domain/money";
@@ -82,8 +84,11 @@ export interface ClientLookup {
 export class ClientStore {
 	readonly clients: ModelStatic<ClientRow>;
 	readonly goalCopies: ModelStatic<GoalCopyRow>;
+	/** for the reads that are plain SQL */
+	private readonly sequelize: Sequelize;
 
 	constructor(db: Database) {
+		this.sequelize = db.sequelize;
 		this.clients = db.sequelize.define<ClientRow>(
 			"Client",
 			{
@@ -241,24 +246,26 @@ export class ClientStore {
 		return saved;
 	}
 
+	/**
+	 * Each client's living goals, its first CLIENT_GOALS_MAX by id: a client shown (alone or on
+	 * a list page of 100) never carries an unbounded list. One statement for every client.
+	 */
 	private async goalsOf(clientIds: number[], sql?: Sql): Promise<Map<number, ClientGoal[]>> {
 		const byClient = new Map<number, ClientGoal[]>();
 		if (clientIds.length === 0) return byClient;
+		const text = `SELECT "goalId", "clientId", "goalName", "targetCents" FROM (
+			SELECT "goalId", "clientId", "goalName", "targetCents", ROW_NUMBER() OVER (PARTITION BY "clientId" ORDER BY "goalId") AS "rank"
+			FROM goal_projection WHERE "clientId" IN (${clientIds.map(() => "?").join(", ")}) AND NOT "deleted"
+		) ranked WHERE "rank" <= ? ORDER BY "goalId"`;
+		const params = [...clientIds, CLIENT_GOALS_MAX];
 		const rows: Array<{ goalId: number; clientId: number; goalName: string; targetCents: number | string }> = sql
-			? await sql.all(
-					`SELECT "goalId", "clientId", "goalName", "targetCents" FROM goal_projection
-					 WHERE "clientId" IN (${clientIds.map(() => "?").join(", ")}) AND "deleted" = ? ORDER BY "goalId"`,
-					[...clientIds, false],
-				)
-			: await this.goalCopies.findAll({
-					where: { clientId: { [Op.in]: clientIds }, deleted: false },
-					order: [["goalId", "ASC"]],
-					raw: true,
-				});
+			? await sql.all(text, params)
+			: await this.sequelize.query(text, { replacements: params, type: QueryTypes.SELECT });
 		for (const row of rows) {
-			const list = byClient.get(row.clientId) ?? [];
-			list.push({ id: row.goalId, goalName: row.goalName, targetAmount: fromCents(row.targetCents) });
-			byClient.set(row.clientId, list);
+			const clientId = Number(row.clientId);
+			const list = byClient.get(clientId) ?? [];
+			list.push({ id: Number(row.goalId), goalName: row.goalName, targetAmount: fromCents(row.targetCents) });
+			byClient.set(clientId, list);
 		}
 		return byClient;
 	}

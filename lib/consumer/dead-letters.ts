@@ -4,6 +4,7 @@
  */
 import { Errors, type ServiceBroker } from "moleculer";
 import { CONSUMERS, type ConsumerDeclaration, ID_MAX } from "../constants";
+import { type Page, type PageRequest, pageWindow, toPage } from "../domain/pagination";
 import type { DeadLetter } from "./retries";
 
 const ALL: readonly ConsumerDeclaration[] = Object.values(CONSUMERS);
@@ -21,14 +22,30 @@ function available(broker: ServiceBroker, service: string): boolean {
 	return broker.registry.getServiceList({ onlyAvailable: true }).some((item) => item.name === service);
 }
 
-/** Every consumer's dead letters, oldest failure first. 503 if no consumer can be asked. */
-export async function listDeadLetters(broker: ServiceBroker): Promise<DeadLetter[]> {
+/**
+ * One page of every consumer's dead letters: the consumers in their declared order (goals, then
+ * clients), each one's by id. Each consumer is asked for the part of the page it holds, so no
+ * answer and no call carries more than a page, however many dead letters there are.
+ * 503 if no consumer can be asked.
+ */
+export async function listDeadLetters(broker: ServiceBroker, request: PageRequest = {}): Promise<Page<DeadLetter>> {
 	const reachable = ALL.filter((consumer) => available(broker, consumer.service));
 	if (reachable.length === 0) {
 		throw new Errors.ServiceNotAvailableError({ action: "deadLetters", nodeID: broker.nodeID });
 	}
-	const lists = await Promise.all(reachable.map((consumer) => broker.call<DeadLetter[]>(consumer.deadLettersAction)));
-	return lists.flat().sort((a, b) => a.failedAt.localeCompare(b.failedAt));
+	const { page, pageSize, offset } = pageWindow(request);
+	const rows: DeadLetter[] = [];
+	let total = 0;
+	// in turn: where the page starts in a consumer's letters depends on how many the ones before it hold
+	for (const consumer of reachable) {
+		const slice = await broker.call<{ rows: DeadLetter[]; total: number }, { offset: number; limit: number }>(consumer.deadLettersAction, {
+			offset: Math.max(0, offset - total),
+			limit: pageSize - rows.length,
+		});
+		rows.push(...slice.rows);
+		total += slice.total;
+	}
+	return toPage(rows, total, page, pageSize);
 }
 
 /** Give a dead letter a fresh set of attempts, starting now; it is applied within moments. */

@@ -4,6 +4,8 @@
  */
 import { AMOUNT_MAX, ID_MAX } from "../constants";
 import { FieldValidationError } from "../errors";
+import { EMAIL_MAX, emailAddress } from "./email";
+import { TEXT_MESSAGES, wellFormedText } from "./text";
 
 /**
  * No rule converts types: JSON bodies carry real numbers, and the gateway turns the decimal
@@ -11,10 +13,15 @@ import { FieldValidationError } from "../errors";
  */
 export const idParam = { type: "number", integer: true, positive: true, max: ID_MAX } as const;
 
-export const nameParam = { type: "string", trim: true, min: 1, max: 100 } as const;
+/** Names (a client's, a goal's): trimmed, 1..100 characters, well-formed text (lib/domain/text.ts). */
+export const nameParam = { type: "string", trim: true, min: 1, max: 100, custom: wellFormedText, messages: TEXT_MESSAGES } as const;
 
-/** precise: the default pattern (\S+@\S+\.\S+) takes "ann@@example.com" for an address. */
-export const emailParam = { type: "email", mode: "precise", max: 254 } as const;
+/**
+ * Not fastest-validator's `email` rule: its precise pattern refuses internationalised top-level
+ * domains, and it cannot check the lower-cased length or the text (lib/domain/email.ts does).
+ * Its wording stays: a bad address is an `email` error, a long one `stringMax` or `emailMax`.
+ */
+export const emailParam = { type: "string", max: EMAIL_MAX, custom: emailAddress, messages: TEXT_MESSAGES } as const;
 
 /** Range and type here; the two-decimals rule is checked exactly by money.toCents. */
 export const amountParam = { type: "number", positive: true, max: AMOUNT_MAX } as const;
@@ -30,7 +37,8 @@ export function requireChanges(params: Record<string, unknown>, fields: readonly
 			nulls.map((field) => ({ type: "notNull", field, message: `The '${field}' field cannot be null.`, actual: null })),
 		);
 	}
-	if (fields.some((field) => field in params)) return;
+	// not `in`: a rule with a `custom` check writes its field back, so an absent one is there as undefined
+	if (fields.some((field) => params[field] !== undefined)) return;
 	throw new FieldValidationError(
 		fields.map((field) => ({
 			type: "required",

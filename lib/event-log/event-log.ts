@@ -95,10 +95,23 @@ export class EventLog<E extends DomainEvent> {
 		return { events: rows.map((row) => this.toEvent(row)), lastSequence };
 	}
 
-	/** Every event of one entity, by version: the audit trail. */
-	async history(entityId: number): Promise<E[]> {
-		const rows = await this.model.findAll({ where: { entityId }, order: [["version", "ASC"]], raw: true });
+	/**
+	 * One entity's audit trail, by version: at most `limit` events after `afterVersion` (the
+	 * unique (entityId, version) index serves it), so no answer grows with the entity's history.
+	 */
+	async history(entityId: number, afterVersion: number, limit: number): Promise<E[]> {
+		const rows = await this.model.findAll({
+			where: { entityId, version: { [Op.gt]: afterVersion } },
+			order: [["version", "ASC"]],
+			limit,
+			raw: true,
+		});
 		return rows.map((row) => this.toEvent(row));
+	}
+
+	/** Whether the entity has any event: an audit trail that exists, whatever page was asked. */
+	async hasHistory(entityId: number): Promise<boolean> {
+		return (await this.model.findOne({ where: { entityId }, attributes: ["sequence"], raw: true })) !== null;
 	}
 
 	async lastSequence(): Promise<number> {

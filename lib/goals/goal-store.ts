@@ -146,8 +146,9 @@ export class GoalStore {
 		return { rows: rows.map((row) => goalRecord(row as unknown as GoalRecord)), total: count };
 	}
 
-	async allAliveOf(clientId: number): Promise<GoalRecord[]> {
-		const rows = await this.goals.findAll({ where: { clientId, deletedAt: null }, order: [["id", "ASC"]], raw: true });
+	/** A client's living goals, the first `limit` by id (GET /goals?clientId= pages through all). */
+	async aliveOf(clientId: number, limit: number): Promise<GoalRecord[]> {
+		const rows = await this.goals.findAll({ where: { clientId, deletedAt: null }, order: [["id", "ASC"]], limit, raw: true });
 		return rows.map((row) => goalRecord(row as unknown as GoalRecord));
 	}
 

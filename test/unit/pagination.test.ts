@@ -1,6 +1,9 @@
-/** lib/pagination: page from 1, pageSize 1..100 (default 10), and the page envelope. */
+/**
+ * lib/domain/pagination: page 1..1,000,000, pageSize 1..100 (default 10), and the page envelope;
+ * the audit trail's afterVersion and limit (1..1,000, default 1,000).
+ */
 import Validator from "fastest-validator";
-import { pageParams, pageWindow, toPage } from "../../lib/domain/pagination";
+import { historyParams, historyWindow, pageParams, pageWindow, toPage } from "../../lib/domain/pagination";
 
 describe("pageWindow", () => {
 	test("defaults: first page of 10", () => {
@@ -52,6 +55,13 @@ describe("pageParams (as the broker's validator applies them)", () => {
 		expect(valid({ pageSize: 101 })).toBe(false);
 	});
 
+	test("page 1,000,000 is the maximum allowed: its offset (99,999,900) fits either database", () => {
+		expect(valid({ page: 1_000_000, pageSize: 100 })).toBe(true);
+		expect(pageWindow({ page: 1_000_000, pageSize: 100 }).offset).toBe(99_999_900);
+		expect(valid({ page: 1_000_001 })).toBe(false);
+		expect(valid({ page: 1e17 })).toBe(false);
+	});
+
 	test.each([
 		["page", 0],
 		["page", -1],
@@ -66,5 +76,33 @@ describe("pageParams (as the broker's validator applies them)", () => {
 
 	test("unknown fields are rejected", () => {
 		expect(valid({ page: 1, sort: "name" })).toBe(false);
+	});
+});
+
+describe("historyParams and historyWindow", () => {
+	const check = new Validator().compile({ ...historyParams, $$strict: true });
+	const valid = (params: Record<string, unknown>) => check({ ...params }) === true;
+
+	test("defaults: from the first version, 1,000 events at most", () => {
+		expect(historyWindow({})).toEqual({ afterVersion: 0, limit: 1000 });
+		expect(historyWindow({ afterVersion: 7, limit: 5 })).toEqual({ afterVersion: 7, limit: 5 });
+	});
+
+	test("afterVersion 0..2^31-1 and limit 1..1,000 are accepted, and both are optional", () => {
+		expect(valid({})).toBe(true);
+		expect(valid({ afterVersion: 0, limit: 1 })).toBe(true);
+		expect(valid({ afterVersion: 2_147_483_647, limit: 1000 })).toBe(true);
+	});
+
+	test.each([
+		["afterVersion", -1],
+		["afterVersion", 1.5],
+		["afterVersion", 2_147_483_648],
+		["afterVersion", "3"],
+		["limit", 0],
+		["limit", 1001],
+		["limit", "10"],
+	])("%s=%p is rejected", (field, value) => {
+		expect(valid({ [field]: value })).toBe(false);
 	});
 });
