@@ -1,16 +1,20 @@
 /**
- * Tests only: the internal `faults` action that changes a node's fault rules at runtime
- * (`call goals.faults --apply.entities all --apply.times always`, or from a test's broker).
- * Mixed in only when FAULT_INJECTION is set; internal visibility keeps it off HTTP.
+ * Tests only: the `faults` action that changes a service's fault rules at runtime. Mixed in only
+ * when FAULT_INJECTION=1 (moleculer.config.ts), and said loudly at start.
+ *
+ * Private: not in the registry, so no other node can call it (no request queue is even
+ * subscribed for it; a `protected` action would still be served to a request packet that names
+ * it). It is reached through the service's own `actions` object, in this process only: by the
+ * REPL's `faults` command and by tests (lib/infra/fault-commands.ts, `setFaults`).
  */
 import type { Context, ServiceSchema } from "moleculer";
-import type { FaultInjector, FaultRules } from "../lib/infra/faults";
+import { type FaultInjector, type FaultRules, formatFaultRules } from "../lib/infra/faults";
 
 export function FaultInjectionMixin(faults: FaultInjector): Partial<ServiceSchema> {
 	return {
 		actions: {
 			faults: {
-				visibility: "public",
+				visibility: "private",
 				params: {
 					apply: {
 						type: "object",
@@ -26,12 +30,21 @@ export function FaultInjectionMixin(faults: FaultInjector): Partial<ServiceSchem
 				},
 				handler(ctx: Context<Partial<FaultRules>>): FaultRules {
 					const current = faults.current();
-					return faults.set({
+					const rules = faults.set({
 						apply: ctx.params.apply === undefined ? current.apply : ctx.params.apply,
 						crashAfterCommit: ctx.params.crashAfterCommit ?? current.crashAfterCommit,
 					});
+					this.logger.warn(`FAULT INJECTION: rules now ${formatFaultRules(rules)}`);
+					return rules;
 				},
 			},
+		},
+
+		started() {
+			this.logger.warn(
+				`FAULT INJECTION IS ON in '${this.name}' (FAULT_INJECTION=1): this node can be made to fail on purpose; ` +
+					`rules ${formatFaultRules(faults.current())}. Never run it like this in production.`,
+			);
 		},
 	};
 }

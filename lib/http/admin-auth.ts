@@ -1,5 +1,19 @@
-/** Bearer-token check for /api/admin/*: constant-time, and no token configured means no access. */
+/**
+ * Bearer-token check for /api/admin/*: constant-time, and no token configured means no access.
+ * The gateway's first step (lib/http/request-gate.ts) makes it for every request under
+ * ADMIN_PATH before the request is routed or its body read, and limits failed attempts per
+ * client IP; the admin route checks it again before calling an action.
+ */
 import { createHash, timingSafeEqual } from "node:crypto";
+
+/** moleculer-web route of the admin API. */
+export const ADMIN_PATH = "/api/admin";
+
+/** ADMIN_TOKEN shorter than this is refused at start: a token is guessed by trying. */
+export const ADMIN_TOKEN_MIN_LENGTH = 32;
+
+/** Failed admin attempts a client IP may make in one window (RATE_WINDOW_MS); beyond it every admin call is 429. */
+export const ADMIN_FAILURES_PER_WINDOW = 10;
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
@@ -9,4 +23,13 @@ export function isAdmin(authorization: string | undefined, adminToken: string | 
 	const match = /^Bearer +(.+)$/i.exec(authorization ?? "");
 	// Compare fixed-length digests: timingSafeEqual needs equal lengths and must not leak them.
 	return match !== null && timingSafeEqual(digest(match[1]), digest(adminToken));
+}
+
+/**
+ * Whether a raw request URL (`req.url`, query included) is one the admin route would take:
+ * moleculer-web matches a route by plain prefix, so `/api/adminx` is taken too (and answered
+ * 404 there, after its body was parsed): the token guards all of it.
+ */
+export function isAdminPath(url: string | undefined): boolean {
+	return (url ?? "").split("?")[0].startsWith(ADMIN_PATH);
 }

@@ -1,14 +1,15 @@
 /**
- * Fault injection, for tests only. It exists only when FAULT_INJECTION is set (read in
- * moleculer.config.ts) and is reachable only through the broker (internal `faults` actions on
- * the transporter, the REPL), never over HTTP.
+ * Fault injection, for tests only. It exists only with FAULT_INJECTION=1 (or true), never with
+ * NODE_ENV=production (moleculer.config.ts), and is reachable only inside the node's own
+ * process: the REPL's `faults` command and tests in that process (lib/infra/fault-commands.ts),
+ * never over HTTP or from another node.
  *
- * FAULT_INJECTION rules, separated by ";":
+ * Rules (FAULT_RULES at start, or the REPL's `faults <service> <rules>`), separated by ";":
  *   apply:<ids|all>:<times|always>  a consumer's handler fails for those entity ids (client ids
  *                                   in the goal service, goal ids in the client service)
  *   crash-after-commit:<times>      the producer kills its own process (SIGKILL) right after a
  *                                   commit and before publishing, as a crash would
- * An empty value enables the switch with no rule; rules can then be set at runtime.
+ * No rule (FAULT_RULES unset) enables the switch with none; rules can then be set at runtime.
  */
 import { Errors } from "moleculer";
 import { ConfigError } from "../errors";
@@ -30,7 +31,7 @@ export class InjectedFaultError extends Errors.MoleculerRetryableError {
 	}
 }
 
-export function parseFaultRules(raw: string, variable = "FAULT_INJECTION"): FaultRules {
+export function parseFaultRules(raw: string, variable = "FAULT_RULES"): FaultRules {
 	const rules: FaultRules = { apply: null, crashAfterCommit: 0 };
 	for (const rule of raw.split(";").map((part) => part.trim()).filter(Boolean)) {
 		const [kind, ...args] = rule.split(":");
@@ -50,6 +51,17 @@ export function parseFaultRules(raw: string, variable = "FAULT_INJECTION"): Faul
 	return rules;
 }
 
+/** The rules in FAULT_RULES's syntax (what parseFaultRules reads back), or `none`. */
+export function formatFaultRules(rules: FaultRules): string {
+	const parts: string[] = [];
+	if (rules.apply) {
+		const entities = rules.apply.entities === "all" ? "all" : rules.apply.entities.join(",");
+		parts.push(`apply:${entities}:${rules.apply.times}`);
+	}
+	if (rules.crashAfterCommit > 0) parts.push(`crash-after-commit:${rules.crashAfterCommit}`);
+	return parts.join(";") || "none";
+}
+
 /** A copy that shares nothing with `rules`: the counters in it are counted down in place. */
 function copyRules(rules: FaultRules): FaultRules {
 	const apply = rules.apply && {
@@ -63,7 +75,7 @@ export class FaultInjector {
 	private rules: FaultRules;
 
 	/**
-	 * The rules are copied: the configuration hands the same FAULT_INJECTION rules to each
+	 * The rules are copied: the configuration hands the same FAULT_RULES to each
 	 * service, and each must count its own failures and crashes.
 	 */
 	constructor(rules: FaultRules) {

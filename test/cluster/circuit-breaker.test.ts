@@ -8,7 +8,7 @@
 import { Cluster } from "../helpers/cluster";
 import { client } from "../helpers/http";
 import { describeWithInfra } from "../helpers/infra";
-import type { NodeProcess } from "../helpers/node-process";
+import { type NodeProcess, replFaults } from "../helpers/node-process";
 import { waitFor } from "../helpers/wait";
 
 jest.setTimeout(120_000);
@@ -84,12 +84,14 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 	beforeAll(async () => {
 		await cluster.setUp();
 		clientsNode = await cluster.start("clients-1", "clients");
-		// FAULT_INJECTION (empty: no rule yet) lets the test stop the goals node learning new clients
-		goalsNode = await cluster.start("goals-1", "goals", {
-			CLIENT_CHECK_TIMEOUT: String(CHECK_TIMEOUT_MS),
-			FAULT_INJECTION: "",
-			LOG_LEVEL: "info",
-		});
+		// FAULT_INJECTION (no rule yet) lets the test stop the goals node learning new clients, through
+		// the node's own REPL (the faults action is private: no other node can call it)
+		goalsNode = await cluster.start(
+			"goals-1",
+			"goals",
+			{ CLIENT_CHECK_TIMEOUT: String(CHECK_TIMEOUT_MS), FAULT_INJECTION: "1", LOG_LEVEL: "info" },
+			{ repl: true },
+		);
 		api = client(await cluster.startApi("api-1"));
 	}, 90_000);
 
@@ -165,7 +167,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 
 			// From now on the goal service learns no new client from events, so a client created now
 			// is known to the client service only: a 201 for it proves the check asked it again.
-			await cluster.probe.call("goals.faults", { apply: { entities: "all", times: "always" } }, { nodeID: "goals-1" });
+			await replFaults(goalsNode, "goals", "apply:all:always");
 			resume();
 			const resumedAt = Date.now();
 			const fresh = await createClient("fresh");
@@ -201,7 +203,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 			);
 		} finally {
 			resume();
-			await cluster.probe.call("goals.faults", { apply: null }, { nodeID: "goals-1" }).catch(() => undefined);
+			await replFaults(goalsNode, "goals", "none").catch(() => undefined);
 		}
 	});
 

@@ -8,6 +8,7 @@
 import { METRICS } from "../../lib/constants";
 import { Cluster, type ClusterInfra } from "./cluster";
 import { client } from "./http";
+import { replFaults } from "./node-process";
 import { PrivatePostgres, PrivateRabbit, PrivateRedis } from "./private-infra";
 import { waitFor } from "./wait";
 
@@ -77,9 +78,10 @@ export class FaultMatrix {
 			dropDatabase: (name) => this.postgres.dropDatabase(name),
 			cleanQueues: false,
 		};
-		this.cluster = new Cluster({ CATCHUP_INTERVAL: "2000", FAULT_INJECTION: "" }, infra);
+		this.cluster = new Cluster({ CATCHUP_INTERVAL: "2000", FAULT_INJECTION: "1" }, infra);
 		await this.cluster.setUp();
-		await this.cluster.start("clients-1", "clients");
+		// with its REPL: the fault "kill after a commit" is set through it (the faults action is private)
+		await this.cluster.start("clients-1", "clients", {}, { repl: true });
 		await Promise.all([this.cluster.start("goals-1", "goals"), this.cluster.start("goals-2", "goals")]);
 		this.apiUrl = await this.cluster.startApi("api-1");
 	}
@@ -254,9 +256,10 @@ export const FAULTS: Record<string, Fault> = {
 	"kill -9 clients after a commit, before its emit": async ({ cluster }, progress) => {
 		await progress.reached(Math.floor(progress.total * 0.3));
 		const node = cluster.nodes.get("clients-1");
-		await cluster.probe.call("clients.faults", { crashAfterCommit: 1 }, { nodeID: "clients-1" });
-		await node?.exited;
+		if (!node) throw new Error("clients-1 is not running");
+		await replFaults(node, "clients", "crash-after-commit:1");
+		await node.exited;
 		cluster.nodes.delete("clients-1");
-		await cluster.start("clients-1", "clients");
+		await cluster.start("clients-1", "clients", {}, { repl: true });
 	},
 };

@@ -5,19 +5,34 @@
  * reachable through those two paths only, and no internal action (the test-only `faults`,
  * the consumers' `deadLetters`/`retryDeadLetter`, the producers' `eventsAfter`, `lookup`) is
  * reachable over HTTP at all.
+ *
+ * The token is checked first, before the request is routed or its body read, for everything
+ * the admin route would take (its path prefix): without it, a huge or malformed body is a 401
+ * too. Failed attempts are limited per client IP (ADMIN_FAILURES_PER_WINDOW a minute, then 429).
  */
+import { ADMIN_FAILURES_PER_WINDOW, ADMIN_PATH } from "../../lib/http/admin-auth";
+import { setFaults } from "../../lib/infra/fault-commands";
 import { ERROR_KEYS, expectErrorShape } from "../helpers/expect-error";
 import { request } from "../helpers/http";
 import { type TestSystem, useSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
 
-const TOKEN = "t0ken-admin-5ecret";
+const TOKEN = "t0ken-admin-5ecret-0f-32-characters-at-least";
 const BEARER = { authorization: `Bearer ${TOKEN}` };
 
-// FAULT_INJECTION: the `faults` actions exist, so that their absence from HTTP means something
-const guarded = useSystem({ env: { ADMIN_TOKEN: TOKEN, FAULT_INJECTION: "" } });
+// FAULT_INJECTION: the `faults` actions exist, so that their absence from HTTP means something.
+// TRUST_PROXY=1: each call below comes from an address of its own (X-Forwarded-For), so that the
+// many refusals this file makes do not add up to the failed-attempt limit, which has its own tests.
+const guarded = useSystem({ env: { ADMIN_TOKEN: TOKEN, FAULT_INJECTION: "1", TRUST_PROXY: "1" } });
 // the same node without ADMIN_TOKEN ("" is unset, as is whitespace)
-const open = useSystem({ env: { ADMIN_TOKEN: "  ", FAULT_INJECTION: "" } });
+const open = useSystem({ env: { ADMIN_TOKEN: "  ", FAULT_INJECTION: "1", TRUST_PROXY: "1" } });
+
+let lastAddress = 0;
+/** A client address used by no other call (10.0.0.0/8). */
+function freshAddress(): string {
+	lastAddress += 1;
+	return `10.${(lastAddress >> 16) & 255}.${(lastAddress >> 8) & 255}.${lastAddress & 255}`;
+}
 
 /** Origin of a system's gateway, for paths outside `/api`. */
 function origin(system: TestSystem): string {
@@ -31,8 +46,11 @@ const ADMIN_CALLS: Array<[string, string]> = [
 
 /** Takes useSystem's handle, not the system: that is there only once beforeAll has run. */
 function call({ system }: { system: TestSystem }, method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
-	return request(method, origin(system) + path, body, { headers });
+	return request(method, origin(system) + path, body, { headers: { "x-forwarded-for": freshAddress(), ...headers } });
 }
+
+/** Paths the admin route takes: without the token they are 401 before anything else. */
+const underAdmin = (path: string) => path.startsWith(ADMIN_PATH);
 
 describe("authentication", () => {
 	const sameLength = TOKEN.slice(0, -1) + (TOKEN.endsWith("t") ? "u" : "t");
@@ -66,7 +84,7 @@ describe("authentication", () => {
 	test("the right token is let through: the list, and 404 for a dead letter that does not exist", async () => {
 		const list = await call(guarded, "GET", "/api/admin/dead-letters", BEARER);
 		expect(list.status).toBe(200);
-		expect(list.body).toEqual([]);
+		expect(list.body).toMatchObject({ rows: [], total: 0 });
 		expectErrorShape(await call(guarded, "POST", "/api/admin/dead-letters/goals-1/retry", BEARER), 404);
 	});
 
@@ -142,9 +160,12 @@ describe("only the two admin routes, only under /api/admin", () => {
 		["GET", "/api/admin/ready"],
 	];
 
-	test.each(elsewhere)("%s %s is 404, even with the token", async (method, path) => {
-		expectErrorShape(await call(guarded, method, path, BEARER), 404);
-		expectErrorShape(await call(open, method, path, BEARER), 404);
+	test.each(elsewhere)("%s %s is 404 (or 405) with the token; 401 under /api/admin where no token is configured", async (method, path) => {
+		const res = await call(guarded, method, path, BEARER);
+		// a path that is an admin route's with another method may say so (the contract's "404 or 405")
+		expect([404, 405]).toContain(res.status);
+		expectErrorShape(res, res.status);
+		expectErrorShape(await call(open, method, path, BEARER), underAdmin(path) ? 401 : 404);
 	});
 });
 
@@ -178,8 +199,10 @@ describe("internal actions are not reachable over HTTP", () => {
 				const res = await call(guarded, method, path, headers, body);
 				// `GET /api/goals/faults` is `GET /api/goals/:id` with a bad id: the public route's
 				// 422, not the action; everything else has no route at all
-				const collides = /^\/api\/(goals|clients)\/[^/]+$/.test(path) && method !== "POST";
-				const expected = collides ? [404, 422] : [404];
+				const collides = /^\/api\/(goals|clients)\/[^/]+$/.test(path);
+				// under /api/admin, no token is a 401 before the path is looked at
+				// (405 where the path is a route's with other methods: the contract's "404 or 405")
+				const expected = underAdmin(path) && headers !== BEARER ? [401] : collides ? [404, 405, 422] : [404];
 				if (!expected.includes(res.status)) statuses[`${method} ${path} ${JSON.stringify(headers)}`] = [res.status];
 				expect(res.headers.get("content-type")).toMatch(/^application\/json/);
 				expect(Object.keys(res.body).filter((key) => !ERROR_KEYS.includes(key))).toEqual([]);
@@ -191,7 +214,7 @@ describe("internal actions are not reachable over HTTP", () => {
 	test("the faults actions were never reached: no rule was set on either service", async () => {
 		// runs after the requests above (jest runs a file's tests in order)
 		for (const service of ["goals", "clients"]) {
-			expect(await guarded.system.broker.call(`${service}.faults`, {})).toEqual({ apply: null, crashAfterCommit: 0 });
+			expect(await setFaults(guarded.system.broker, service, {})).toEqual({ apply: null, crashAfterCommit: 0 });
 		}
 		// and the system still applies events: a rename reaches the goal service
 		const created = await request("POST", `${guarded.system.url}/clients`, { name: "Ann", email: "ann.admin@example.com" });
@@ -199,10 +222,11 @@ describe("internal actions are not reachable over HTTP", () => {
 		const goal = await request("POST", `${guarded.system.url}/goals`, { clientId: created.body.id, goalName: "House", targetAmount: 1 });
 		expect(goal.status).toBe(201);
 		expect((await request("PUT", `${guarded.system.url}/clients/${created.body.id}`, { name: "Ann Two" })).status).toBe(200);
+		// eventually consistent (the contract: within a second)
 		await waitFor(async () => (await request("GET", `${guarded.system.url}/goals/${goal.body.id}`)).body.clientName === "Ann Two", {
 			what: "the rename to reach the goal service",
 		});
-		expect((await call(guarded, "GET", "/api/admin/dead-letters", BEARER)).body).toEqual([]);
+		expect((await call(guarded, "GET", "/api/admin/dead-letters", BEARER)).body).toMatchObject({ rows: [], total: 0 });
 	});
 });
 
@@ -214,5 +238,68 @@ describe("an unauthenticated request is refused before its input is looked at", 
 		["an unknown field", { force: true }],
 	])("POST retry with %s and no token is 401", async (_what, body) => {
 		expectErrorShape(await call(guarded, "POST", "/api/admin/dead-letters/goals-1/retry", {}, body), 401);
+	});
+
+	// the body is neither read nor parsed: the same requests with the token get the body parser's answer
+	const RETRY = "/api/admin/dead-letters/goals-1/retry";
+	const huge = JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) });
+
+	test("a 2 MB body without the token (or with a wrong one) is 401, not 413; with the token it is 413", async () => {
+		expectErrorShape(await call(guarded, "POST", RETRY, { "content-type": "application/json" }, undefined), 401);
+		for (const headers of [{}, { authorization: "Bearer nope" }]) {
+			const res = await request("POST", origin(guarded.system) + RETRY, undefined, { raw: huge, headers: { "x-forwarded-for": freshAddress(), ...headers } });
+			expectErrorShape(res, 401);
+		}
+		const admitted = await request("POST", origin(guarded.system) + RETRY, undefined, { raw: huge, headers: { "x-forwarded-for": freshAddress(), ...BEARER } });
+		expectErrorShape(admitted, 413);
+	});
+
+	test("malformed JSON without the token is 401, not 400; with the token it is 400", async () => {
+		const malformed = '{"id": "goals-1",';
+		const without = await request("POST", origin(guarded.system) + RETRY, undefined, { raw: malformed, headers: { "x-forwarded-for": freshAddress() } });
+		expectErrorShape(without, 401);
+		const admitted = await request("POST", origin(guarded.system) + RETRY, undefined, { raw: malformed, headers: { "x-forwarded-for": freshAddress(), ...BEARER } });
+		expectErrorShape(admitted, 400);
+	});
+});
+
+describe(`failed admin attempts: ${ADMIN_FAILURES_PER_WINDOW} a minute per client IP, then 429`, () => {
+	const LIST = "/api/admin/dead-letters";
+	const wrong = { authorization: `Bearer ${TOKEN.slice(0, -1)}#` };
+	const from = (address: string, headers: Record<string, string> = {}) => ({ "x-forwarded-for": address, ...headers });
+
+	test("the failures are 401s; then every admin call from that address is 429 with Retry-After, the right token included; other addresses and the public API are not affected", async () => {
+		const attacker = freshAddress();
+		const failures: number[] = [];
+		for (let i = 0; i < ADMIN_FAILURES_PER_WINDOW; i++) failures.push((await call(guarded, "GET", LIST, from(attacker, wrong))).status);
+		expect(failures).toEqual(Array.from({ length: ADMIN_FAILURES_PER_WINDOW }, () => 401));
+
+		const locked = await call(guarded, "POST", "/api/admin/dead-letters/goals-1/retry", from(attacker, wrong));
+		expectErrorShape(locked, 429);
+		const retryAfter = Number(locked.headers.get("retry-after"));
+		expect(retryAfter).toBeGreaterThanOrEqual(1);
+		expect(retryAfter).toBeLessThanOrEqual(60);
+		expect(locked.body.data).toEqual({ retryAfter });
+		// the guess that hits is not told, and no token at all is no way round either
+		expectErrorShape(await call(guarded, "GET", LIST, from(attacker, BEARER)), 429);
+		expectErrorShape(await call(guarded, "GET", LIST, from(attacker)), 429);
+
+		// RATE_LIMIT is unset: the public API does not care; another address with the token is let in
+		expect((await call(guarded, "GET", "/api/health", from(attacker))).status).toBe(200);
+		expect((await call(guarded, "GET", LIST, from(freshAddress(), BEARER))).status).toBe(200);
+	});
+
+	test("the limit is on failures: an admin with the token is never locked out by its own calls", async () => {
+		const admin = freshAddress();
+		const statuses: number[] = [];
+		for (let i = 0; i < ADMIN_FAILURES_PER_WINDOW + 5; i++) statuses.push((await call(guarded, "GET", LIST, from(admin, BEARER))).status);
+		expect(statuses).toEqual(statuses.map(() => 200));
+	});
+
+	test("without ADMIN_TOKEN nothing is counted (there is no token to guess): always 401", async () => {
+		const someone = freshAddress();
+		const statuses: number[] = [];
+		for (let i = 0; i < ADMIN_FAILURES_PER_WINDOW + 5; i++) statuses.push((await call(open, "GET", LIST, from(someone, wrong))).status);
+		expect(statuses).toEqual(statuses.map(() => 401));
 	});
 });

@@ -5,6 +5,7 @@
  * applied on its retry.
  */
 import { METRICS } from "../../lib/constants";
+import { setFaults } from "../../lib/infra/fault-commands";
 import { checkpointOf, lastSequenceOf, querySqlite } from "../helpers/sqlite";
 import { removeDir, startSystem, tempDataDir, type TestSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
@@ -77,7 +78,7 @@ test(`a goal service that missed ${CHANGES} client changes converges to exactly 
 	// the goal service starts with its copy empty; the one event of FAILING_CLIENT fails until repaired
 	const system = await startSystem({
 		dataDir,
-		env: { SERVICES: "clients,goals", LOG_LEVEL: "fatal", CATCHUP_INTERVAL: "3600000", FAULT_INJECTION: `apply:${FAILING_CLIENT}:always` },
+		env: { SERVICES: "clients,goals", LOG_LEVEL: "fatal", CATCHUP_INTERVAL: "3600000", FAULT_INJECTION: "1", FAULT_RULES: `apply:${FAILING_CLIENT}:always` },
 	});
 	running.push(system);
 	await waitFor(async () => (await checkpointOf(dataDir, "goals", "clients")) === last, {
@@ -95,7 +96,7 @@ test(`a goal service that missed ${CHANGES} client changes converges to exactly 
 	expect(copy).toEqual((await producerState()).filter((row) => row.id !== FAILING_CLIENT));
 
 	// repaired: a pending retry applies it on its next attempt, a dead letter once an operator retries it
-	await system.broker.call("goals.faults", { apply: null });
+	await setFaults(system.broker, "goals", { apply: null });
 	const [row] = await querySqlite<{ id: number; status: string }>(dataDir, "goals", "SELECT id, status FROM event_retries");
 	if (row?.status === "dead") await system.broker.call("goals.retryDeadLetter", { id: row.id });
 	await waitFor(async () => JSON.stringify(await consumerCopy()) === JSON.stringify(await producerState()), {

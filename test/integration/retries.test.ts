@@ -3,8 +3,8 @@
  * dead letter that the admin API and the REPL list and retry; other events keep flowing
  * meanwhile, and a pending retry survives a restart.
  *
- * Failures come from the test-only fault injection (FAULT_INJECTION set, rules changed at
- * runtime through the internal `goals.faults` action): in the goal service the entity ids are
+ * Failures come from the test-only fault injection (FAULT_INJECTION=1, rules changed at
+ * runtime through the private `goals.faults` action, in this process): in the goal service the entity ids are
  * client ids, so a rename of that client fails in the goal service's consumer.
  *
  * Without a transporter a PUT resolves once the local event handlers have finished, so the
@@ -17,7 +17,8 @@ import path from "node:path";
 import type { Sequelize } from "sequelize";
 import { QueryTypes } from "sequelize";
 import { METRICS } from "../../lib/constants";
-import { FaultInjector } from "../../lib/infra/faults";
+import { FaultInjector, type FaultRules } from "../../lib/infra/faults";
+import { setFaults as setServiceFaults } from "../../lib/infra/fault-commands";
 import { replCommands } from "../../lib/consumer/repl-commands";
 import { createNode } from "../../bin/node";
 import { loadConfig } from "../../moleculer.config";
@@ -26,7 +27,7 @@ import { checkpointOf, lastSequenceOf, querySqlite, withSqlite } from "../helper
 import { removeDir, tempDataDir, type TestSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
 
-const TOKEN = "t0ken-for-retries";
+const TOKEN = "t0ken-for-retries-0f-32-characters-or-more";
 const running = new Set<TestSystem>();
 const dirs: string[] = [];
 
@@ -121,8 +122,8 @@ async function counters(system: TestSystem, producer: "clients" | "goals" = "cli
 	};
 }
 
-function setFaults(system: TestSystem, rules: Record<string, unknown>) {
-	return system.broker.call("goals.faults", rules);
+function setFaults(system: TestSystem, rules: Partial<FaultRules>) {
+	return setServiceFaults(system.broker, "goals", rules);
 }
 
 async function createClientWithGoal(api: Api, name: string, email: string) {
@@ -150,13 +151,17 @@ async function goalsCaughtUp(dataDir: string): Promise<void> {
 function admin(system: TestSystem) {
 	const headers = { authorization: `Bearer ${TOKEN}` };
 	return {
-		list: () => request("GET", `${system.url}/admin/dead-letters`, undefined, { headers }),
+		/** the first page's rows as `body` (the page itself is test/integration/bounds.test.ts's) */
+		list: async () => {
+			const res = await request("GET", `${system.url}/admin/dead-letters?pageSize=100`, undefined, { headers });
+			return { ...res, body: res.status === 200 ? res.body.rows : res.body };
+		},
 		retry: (id: string) => request("POST", `${system.url}/admin/dead-letters/${id}/retry`, undefined, { headers }),
 	};
 }
 
 test("a handler failing twice is applied on attempt 3, about 1 s and 3 s after the first failure", async () => {
-	const system = await start({ FAULT_INJECTION: "" });
+	const system = await start({ FAULT_INJECTION: "1" });
 	const api = client(system.url);
 	const { clientId, goalId } = await createClientWithGoal(api, "Ann", "ann.retry@example.com");
 	await goalsCaughtUp(system.dataDir);
@@ -213,7 +218,7 @@ test("a handler failing twice is applied on attempt 3, about 1 s and 3 s after t
 });
 
 test("a handler failing always is dead-lettered after 3 attempts while 100 other events flow; an operator's retry applies it", async () => {
-	const system = await start({ FAULT_INJECTION: "", ADMIN_TOKEN: TOKEN });
+	const system = await start({ FAULT_INJECTION: "1", ADMIN_TOKEN: TOKEN });
 	const api = client(system.url);
 	const dlq = admin(system);
 	const stuck = await createClientWithGoal(api, "Stuck", "stuck@example.com");
@@ -308,7 +313,7 @@ test("a handler failing always is dead-lettered after 3 attempts while 100 other
 });
 
 test("a revived dead letter that fails again gets a fresh set of 3 attempts", async () => {
-	const system = await start({ FAULT_INJECTION: "", ADMIN_TOKEN: TOKEN });
+	const system = await start({ FAULT_INJECTION: "1", ADMIN_TOKEN: TOKEN });
 	const api = client(system.url);
 	const dlq = admin(system);
 	const { clientId, goalId } = await createClientWithGoal(api, "Eve", "eve.again@example.com");
@@ -341,7 +346,7 @@ test("a revived dead letter that fails again gets a fresh set of 3 attempts", as
 });
 
 test("a pending retry survives a restart and is applied by the next broker", async () => {
-	const first = await start({ FAULT_INJECTION: "" });
+	const first = await start({ FAULT_INJECTION: "1" });
 	const dataDir = first.dataDir;
 	let api = client(first.url);
 	const { clientId, goalId } = await createClientWithGoal(api, "Dan", "dan.restart@example.com");
@@ -371,7 +376,7 @@ test("a pending retry survives a restart and is applied by the next broker", asy
 });
 
 test("the REPL's dlq command lists and retries dead letters", async () => {
-	const system = await start({ FAULT_INJECTION: "" });
+	const system = await start({ FAULT_INJECTION: "1" });
 	const api = client(system.url);
 	const { clientId, goalId } = await createClientWithGoal(api, "Fay", "fay.repl@example.com");
 	await goalsCaughtUp(system.dataDir);
@@ -405,8 +410,9 @@ test("the REPL's dlq command lists and retries dead letters", async () => {
 
 	expect(await run({ verb: "retry", id: "nonsense" })).toEqual(["dlq retry failed: Dead letter 'nonsense' not found"]);
 	expect(await run({ verb: "retry", id: "clients-0" })).toEqual(["dlq retry failed: Dead letter 'clients-0' not found"]);
-	expect(await run({ verb: "retry" })).toEqual(["Usage: dlq list | dlq retry <id>"]);
-	expect(await run({ verb: "bogus" })).toEqual(["Usage: dlq list | dlq retry <id>"]);
+	expect(await run({ verb: "retry" })).toEqual(["Usage: dlq list [page] | dlq retry <id>"]);
+	expect(await run({ verb: "bogus" })).toEqual(["Usage: dlq list [page] | dlq retry <id>"]);
+	expect(await run({ verb: "list", id: "0" })).toEqual(["Usage: dlq list [page] | dlq retry <id>"]);
 
 	await setFaults(system, { apply: null });
 	expect(await run({ verb: "retry", id: `goals-${row.id}` })).toEqual([`goals-${row.id} queued for retry now.`]);
@@ -415,9 +421,9 @@ test("the REPL's dlq command lists and retries dead letters", async () => {
 	expect(await run({ verb: "retry", id: `goals-${row.id}` })).toEqual([`dlq retry failed: Dead letter 'goals-${row.id}' not found`]);
 });
 
-test("each service counts its own injected failures, even when FAULT_INJECTION names the same id for both", async () => {
+test("each service counts its own injected failures, even when FAULT_RULES names the same id for both", async () => {
 	// one rule from the environment: client 1 in the goal service, goal 1 in the client service
-	const config = loadConfig({ FAULT_INJECTION: "apply:1:1" });
+	const config = loadConfig({ FAULT_INJECTION: "1", FAULT_RULES: "apply:1:1" });
 	const inGoals = new FaultInjector(config.goals.faults!);
 	const inClients = new FaultInjector(config.clients.faults!);
 	expect(() => inGoals.checkApply(1)).toThrow("Injected fault for entity 1");
@@ -425,7 +431,7 @@ test("each service counts its own injected failures, even when FAULT_INJECTION n
 	expect(() => inGoals.checkApply(1)).not.toThrow();
 
 	// and so on real brokers: client 1's CREATED fails once in the goal service, goal 1's CREATED once in the client service
-	const system = await start({ FAULT_INJECTION: "apply:1:1" });
+	const system = await start({ FAULT_INJECTION: "1", FAULT_RULES: "apply:1:1" });
 	const api = client(system.url);
 	const { clientId, goalId } = await createClientWithGoal(api, "Gil", "gil.faults@example.com");
 	expect([clientId, goalId]).toEqual([1, 1]);
