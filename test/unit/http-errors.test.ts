@@ -3,7 +3,15 @@
  * never a stack, never the detail of a 500, and body-parser's errors as the 4xx they are.
  */
 import { Errors } from "moleculer";
-import { ConflictError, EntityNotFoundError, FieldValidationError } from "../../lib/errors";
+import {
+	CircuitOpenError,
+	ConflictError,
+	DatabaseUnavailableError,
+	DependencyUnavailableError,
+	EntityNotFoundError,
+	FieldValidationError,
+	MethodNotAllowedError,
+} from "../../lib/errors";
 import { toPublicError } from "../../lib/http/http-errors";
 
 const PUBLIC_KEYS = ["code", "data", "message", "name", "type"];
@@ -50,7 +58,7 @@ describe("500: the message is hidden", () => {
 		["a thrown string", "secret detail"],
 		["null", null],
 	])("%s", (_what, err) => {
-		expect(toPublicError(err)).toEqual({ name: "InternalServerError", message: "Internal server error", code: 500, type: "INTERNAL_ERROR" });
+		expect(toPublicError(err)).toEqual({ name: "InternalServerError", message: "Internal server error", code: 500, type: "INTERNAL_ERROR", data: null });
 	});
 });
 
@@ -113,7 +121,7 @@ describe("503: a needed service is unavailable", () => {
 		["this node's transporter disconnected (Moleculer's 502)", new Errors.BrokerDisconnectedError("The broker's transporter has disconnected.", 502, "BAD_GATEWAY")],
 	])("%s, without naming actions or nodes", (_what, err) => {
 		const pub = toPublicError(err);
-		expect(pub).toEqual({ name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE" });
+		expect(pub).toEqual({ name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE", data: null });
 	});
 
 	test.each<[string, Error & { parent?: { code: string } }]>([
@@ -154,12 +162,13 @@ describe("body-parser errors map to 4xx with our own wording (the parser's messa
 		}
 	});
 
-	test("malformed JSON is a 400 BadRequestError", () => {
+	test("malformed JSON is a 400 BadRequestError, in the whole shape (data too)", () => {
 		expect(toPublicError(bodyParserError("entity.parse.failed", 400, "Unexpected token"))).toEqual({
 			name: "BadRequestError",
 			message: "Malformed JSON in request body",
 			code: 400,
 			type: "INVALID_JSON",
+			data: null,
 		});
 	});
 
@@ -177,5 +186,69 @@ describe("body-parser errors map to 4xx with our own wording (the parser's messa
 	test("a type named like an Object.prototype member is not a body-parser type", () => {
 		expect(toPublicError(bodyParserError("toString", 400, "detail"))).toMatchObject({ code: 500 });
 		expect(toPublicError(bodyParserError("__proto__", 400, "detail"))).toMatchObject({ code: 500 });
+	});
+});
+
+describe("data is an allow-list: no driver message, host, port or node id (issue 9, item 7)", () => {
+	const driverError = Object.assign(new Error("connect ECONNREFUSED 10.0.0.5:5432"), { name: "SequelizeConnectionRefusedError" });
+
+	test("a database outage is a 503 without the driver's message", () => {
+		const err = new DatabaseUnavailableError(driverError);
+		expect(toPublicError(err)).toEqual({ name: "ServiceUnavailableError", message: "The database is unavailable", code: 503, type: "SERVICE_UNAVAILABLE", data: null });
+		// kept on the error for this node's log, never in what is serialised or sent
+		expect(err.cause).toBe(driverError);
+		expect(JSON.stringify(err.data)).not.toContain("ECONNREFUSED");
+	});
+
+	test.each<[string, Error]>([
+		["a request timeout (504)", new Errors.RequestTimeoutError({ action: "clients.get", nodeID: "vm-4242" })],
+		["a request skipped for its timeout", new Errors.RequestSkippedError({ action: "clients.get", nodeID: "vm-4242" })],
+	])("%s: fixed wording, no node, no action", (_what, err) => {
+		const pub = toPublicError(err);
+		expect(pub).toEqual({ name: "RequestTimeoutError", message: "The request timed out", code: 504, type: "REQUEST_TIMEOUT", data: null });
+	});
+
+	test.each<[string, Error]>([
+		["a rejected request", new Errors.RequestRejectedError({ action: "clients.get", nodeID: "vm-4242" })],
+		["a full request queue", new Errors.QueueIsFullError({ action: "clients.get", nodeID: "vm-4242", size: 100, limit: 100 })],
+		["a service missing on a node, rebuilt from another node as its type only", new Errors.MoleculerRetryableError("Service 'x' is not available on 'vm-4242' node.", 404, "SERVICE_NOT_AVAILABLE", { nodeID: "vm-4242" })],
+	])("%s: 503, no node, no action", (_what, err) => {
+		const pub = toPublicError(err);
+		expect(pub).toMatchObject({ code: 503, type: "SERVICE_UNAVAILABLE", data: null });
+		expect(JSON.stringify(pub)).not.toMatch(/vm-4242|clients\.get|nodeID/);
+	});
+
+	test("only the listed keys of a known type, and only plain values", () => {
+		const err = new ConflictError("Email taken", { field: "email", email: "a@example.com", nodeID: "vm-4242", sql: "INSERT …", cause: { message: "SQLITE_CONSTRAINT" } });
+		expect(toPublicError(err).data).toEqual({ field: "email", email: "a@example.com" });
+		const nested = new EntityNotFoundError("Client", 5);
+		(nested.data as Record<string, unknown>).id = { message: "relation clients does not exist" };
+		expect(toPublicError(nested).data).toEqual({ entity: "Client" });
+	});
+
+	test("an error type nobody listed shows no data at all", () => {
+		const err = new Errors.MoleculerClientError("Teapot", 418, "TEAPOT", { host: "10.0.0.5:5432", detail: "pg_hba.conf" });
+		expect(toPublicError(err)).toEqual({ name: "MoleculerClientError", message: "Teapot", code: 418, type: "TEAPOT", data: null });
+	});
+
+	test("our own 503s keep what helps the caller", () => {
+		expect(toPublicError(new DependencyUnavailableError("The goal service is unavailable", { service: "goals", nodeID: "vm-1" })).data).toEqual({ service: "goals" });
+		expect(toPublicError(new CircuitOpenError("clients.lookup", 1500)).data).toEqual({ retryInMs: 1500 });
+	});
+
+	test("405 names the method and what the path allows", () => {
+		expect(toPublicError(new MethodNotAllowedError("PATCH", ["GET", "HEAD"]))).toEqual({
+			name: "MethodNotAllowedError",
+			message: "Method PATCH is not allowed here",
+			code: 405,
+			type: "METHOD_NOT_ALLOWED",
+			data: { method: "PATCH", allow: ["GET", "HEAD"] },
+		});
+	});
+
+	test("every answer has `data`, as the contract's shape has it", () => {
+		for (const err of [new Error("x"), new EntityNotFoundError("Goal", 1), driverError, new Errors.MoleculerClientError("Gone", 410)]) {
+			expect(Object.keys(toPublicError(err)).sort()).toEqual(PUBLIC_KEYS);
+		}
 	});
 });
