@@ -5,11 +5,12 @@
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Checkpoints } from "../lib/consumer/checkpoints";
-import { type ConsumerDeclaration, METRICS } from "../lib/constants";
+import { type ConsumerDeclaration, METRICS, PAGE_SIZE_MAX } from "../lib/constants";
 import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
 import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/storage/database";
 import type { DomainEvent, EventPage } from "../lib/domain/events";
+import { checkEvent } from "../lib/domain/event-schema";
 import type { FaultInjector } from "../lib/infra/faults";
 import { count, observe, registerMetrics } from "../lib/infra/metrics";
 import type { DeadLetter, RetryStore } from "../lib/consumer/retries";
@@ -52,7 +53,8 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		events[name] = {
 			group: consumer.group,
 			handler(this: ConsumerThis, ctx: Context<DomainEvent>) {
-				return this.consumerEngine.live(ctx.params);
+				// the engine checks the payload against this event's schema before anything else
+				return this.consumerEngine.live(ctx.params, name);
 			},
 		};
 	}
@@ -79,11 +81,16 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, ConsumerMethods & EventLogMethods, ConsumerState>> = {
 		events,
 		actions: {
-			/** Internal (transporter and REPL only): this consumer's dead letters. */
+			/** Internal (transporter and REPL only): a slice of this consumer's dead letters, by id, and their number. */
 			deadLetters: {
 				visibility: "public",
-				handler(): Promise<DeadLetter[]> {
-					return retries.deadLetters();
+				params: {
+					offset: { type: "number", integer: true, min: 0 },
+					limit: { type: "number", integer: true, min: 0, max: PAGE_SIZE_MAX },
+					$$strict: true,
+				},
+				handler(ctx: Context<{ offset: number; limit: number }>): Promise<{ rows: DeadLetter[]; total: number }> {
+					return retries.deadLetters(ctx.params.offset, ctx.params.limit);
 				},
 			},
 			/** Internal: give a dead letter a fresh set of attempts, starting now. */
@@ -115,6 +122,10 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 				// SQLite has one writer: lanes would only split its batches into more, smaller ones
 				policy: options.policy ?? { ...CONSUMER_POLICY, partitions: options.db.dialect === "sqlite" ? 1 : CONSUMER_POLICY.partitions },
 				faults: options.faults,
+				check: (payload, name) => {
+					const checked = checkEvent(consumer.producer, payload, name);
+					return checked.ok ? [] : checked.problems;
+				},
 				readLog: (after, limit) => broker.call<EventPage<E>, { after: number; limit: number }>(consumer.readLogAction, { after, limit }),
 				settle: (effects) => this.settle(effects),
 				report: {
@@ -126,6 +137,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					caughtUp: (read) => count(broker, METRICS.catchUpEvents, labels, read),
 					catchUpRun: () => count(broker, METRICS.catchUpRuns, labels),
 					propagation: (ms) => observe(broker, METRICS.propagationMs, ms, labels),
+					rejected: () => count(broker, METRICS.eventsRejected, labels),
 					info: (message) => logger.info(message),
 					warn: (message) => logger.warn(message),
 					error: (message, err) => logger.error(message, err ?? ""),

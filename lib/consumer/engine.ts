@@ -73,6 +73,8 @@ export interface ConsumerReport {
 	/** a catch-up run that changed something */
 	catchUpRun(): void;
 	propagation(ms: number): void;
+	/** a live event that failed its schema check (dead-lettered, never applied) */
+	rejected?(): void;
 	info(message: string): void;
 	warn(message: string): void;
 	error(message: string, err?: unknown): void;
@@ -94,6 +96,12 @@ export interface ConsumerDeps<E extends DomainEvent> {
 	now?(): number;
 	/** tests only: makes handlers fail on demand */
 	faults?: FaultInjector;
+	/**
+	 * The schema check of a consumed payload (lib/domain/event-schema.ts), delivered as the event
+	 * `name` when known: what is wrong with it, nothing when it may be applied. Without it every
+	 * payload is taken as an event (the engine's own tests).
+	 */
+	check?(payload: unknown, name?: string): string[];
 }
 
 interface Applied<E extends DomainEvent> extends BatchResult<E> {
@@ -104,6 +112,14 @@ interface Applied<E extends DomainEvent> extends BatchResult<E> {
 interface Checked<E extends DomainEvent> {
 	ready: E[];
 	failed: Array<{ event: E; error: unknown }>;
+}
+
+/** A payload that failed its schema check: never applied, kept as a dead letter with this message. */
+class InvalidEventError extends Errors.MoleculerError {
+	constructor(problems: readonly string[]) {
+		super(`The event failed its schema check: ${problems.join(" ")}`, 422, "INVALID_EVENT");
+		this.name = "InvalidEventError";
+	}
 }
 
 /** A batch failed as a whole: the transaction is undone and the batch tried one by one (never leaves the engine). */
@@ -160,10 +176,13 @@ export class ConsumerEngine<E extends DomainEvent> {
 	}
 
 	/**
-	 * A live event: resolves once it is applied (or recorded for retry) and committed, or at once
-	 * when the backlog is full (catch-up then reads it from the log). Never rejects.
+	 * A live event (delivered as `name`): resolves once it is applied (or recorded for retry, or
+	 * refused by the schema check and dead-lettered) and committed, or at once when the backlog is
+	 * full (catch-up then reads it from the log). Never rejects.
 	 */
-	live(event: E): Promise<void> {
+	live(event: E, name?: string): Promise<void> {
+		const problems = this.deps.check?.(event, name) ?? [];
+		if (problems.length > 0) return this.reject(event, problems);
 		if (this.backlog >= this.policy.liveBacklogMax) {
 			this.gapSeen();
 			return Promise.resolve();
@@ -176,6 +195,24 @@ export class ConsumerEngine<E extends DomainEvent> {
 				lane.running = null;
 			});
 		});
+	}
+
+	/**
+	 * A delivery that failed its schema check: kept as a dead letter with the reasons (visible and
+	 * retryable by an operator, where it fails the check again), never applied, never in a lane
+	 * (its entity id may be anything), never moving the checkpoint. Never rejects.
+	 */
+	private async reject(payload: unknown, problems: string[]): Promise<void> {
+		const { db, retries, producer, report } = this.deps;
+		const error = new InvalidEventError(problems);
+		try {
+			await db.transaction((sql) => retries.reject(sql, producer, payload, error));
+			report.rejected?.();
+			report.deadLettered();
+			report.warn(`A ${producer} event failed its schema check; dead-lettered, not applied. ${error.message}`.slice(0, 2000));
+		} catch (err) {
+			report.error(`Dead-lettering a ${producer} event that failed its schema check failed; it was not applied.`, err);
+		}
 	}
 
 	private async drainLane(lane: { queue: Waiting<E>[] }): Promise<void> {
@@ -393,6 +430,9 @@ export class ConsumerEngine<E extends DomainEvent> {
 			if (!row) return null;
 			const event = retries.event(row) as E;
 			try {
+				// an operator's retry of an event the schema check refused fails it again
+				const problems = this.deps.check?.(event) ?? [];
+				if (problems.length > 0) throw new InvalidEventError(problems);
 				faults?.checkApply(projection.entityOf(event));
 				const applied = await sql.savepoint(() => projection.applyBatch(sql, [event]));
 				await retries.succeeded(sql, row);

@@ -1,28 +1,33 @@
 /** REPL commands of our own: `dlq list` and `dlq retry <id>`. */
 import type { ReplCustomCommand } from "moleculer/src/service-broker";
+import { PAGE_MAX, PAGE_SIZE_MAX } from "../constants";
+import type { DomainEvent } from "../domain/events";
 import { listDeadLetters, retryDeadLetter } from "./dead-letters";
 
 export const replCommands: ReplCustomCommand[] = [
 	{
 		command: "dlq <verb> [id]",
-		description: "Dead letters: `dlq list`, `dlq retry <id>`",
+		description: "Dead letters: `dlq list [page]` (100 a page), `dlq retry <id>`",
 		async action(broker, args) {
 			const { verb, id } = args as unknown as { verb: string; id?: string };
 			try {
-				if (verb === "list") {
-					const letters = await listDeadLetters(broker);
-					if (letters.length === 0) console.log("No dead letters.");
-					for (const letter of letters) {
-						const event = letter.event;
+				const page = Number(id ?? 1);
+				if (verb === "list" && Number.isInteger(page) && page >= 1 && page <= PAGE_MAX) {
+					const letters = await listDeadLetters(broker, { page, pageSize: PAGE_SIZE_MAX });
+					if (letters.total === 0) console.log("No dead letters.");
+					for (const letter of letters.rows) {
+						// a payload the schema check refused is kept as it came: it may not even be an object
+						const event: Partial<DomainEvent> = typeof letter.event === "object" && letter.event !== null ? letter.event : {};
 						console.log(
 							`${letter.id}  ${event.source} #${event.sequence} ${event.eventType} v${event.version}  attempts ${letter.attempts}  ${letter.failedAt}  ${letter.lastError}`,
 						);
 					}
+					if (letters.totalPages > 1) console.log(`Page ${page} of ${letters.totalPages} (${letters.total} dead letters): dlq list <page>`);
 				} else if (verb === "retry" && id) {
 					const letter = await retryDeadLetter(broker, id);
 					console.log(`${letter.id} queued for retry now.`);
 				} else {
-					console.log("Usage: dlq list | dlq retry <id>");
+					console.log("Usage: dlq list [page] | dlq retry <id>");
 				}
 			} catch (err) {
 				console.log(`dlq ${verb} failed: ${(err as Error).message}`);

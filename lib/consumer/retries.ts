@@ -62,6 +62,9 @@ export interface DeadLetter {
 	event: DomainEvent;
 }
 
+/** Characters of a refused payload's JSON kept in its dead letter. */
+const REJECTED_PAYLOAD_MAX = 16_384;
+
 function describe(err: unknown): string {
 	const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 	return text.slice(0, 1000);
@@ -127,6 +130,23 @@ export class RetryStore {
 		);
 	}
 
+	/**
+	 * A consumed payload that failed its schema check: a dead letter at once, never retried by
+	 * itself. Its eventId and sequence are not trusted (not even to be a uuid or an integer): the
+	 * row gets none, so it can never stand in for a real event's retry (record() looks rows up by
+	 * eventId); the payload is kept as it came, up to REJECTED_PAYLOAD_MAX characters.
+	 */
+	async reject(sql: Sql, producer: Source, payload: unknown, err: unknown): Promise<void> {
+		const now = sqlTime(sql, this.now());
+		const json = JSON.stringify(payload ?? null);
+		const kept = json.length <= REJECTED_PAYLOAD_MAX ? json : JSON.stringify({ truncated: json.slice(0, REJECTED_PAYLOAD_MAX) });
+		await sql.run(
+			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt")
+			 VALUES (?, '', 0, ?, 1, 'dead', ?, ?, ?, ?)`,
+			[producer, kept, now, describe(err), now, now],
+		);
+	}
+
 	/** Ids of retries due now, oldest first. */
 	async due(limit: number): Promise<number[]> {
 		const rows = await this.model.findAll({
@@ -176,9 +196,13 @@ export class RetryStore {
 		await sql.run(`DELETE FROM event_retries WHERE "id" = ?`, [row.id]);
 	}
 
-	async deadLetters(): Promise<DeadLetter[]> {
-		const rows = await this.model.findAll({ where: { status: "dead" }, order: [["id", "ASC"]] });
-		return rows.map((row) => this.present(row));
+	/** A slice of the dead letters, by id, and how many there are: never the whole table at once. */
+	async deadLetters(offset: number, limit: number): Promise<{ rows: DeadLetter[]; total: number }> {
+		const where = { status: "dead" } as const;
+		// limit 0 asks for the number alone (Sequelize would take a 0 limit for none at all)
+		if (limit === 0) return { rows: [], total: await this.model.count({ where }) };
+		const { rows, count } = await this.model.findAndCountAll({ where, order: [["id", "ASC"]], offset, limit });
+		return { rows: rows.map((row) => this.present(row)), total: count };
 	}
 
 	async counts(): Promise<{ pending: number; dead: number }> {

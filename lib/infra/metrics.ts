@@ -14,6 +14,8 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.eventsDeadLettered, "events that exhausted their attempts", ["producer"]],
 	[METRICS.catchUpRuns, "catch-up runs that changed something", ["producer"]],
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
+	[METRICS.eventsRejected, "consumed events that failed their schema check (dead-lettered, never applied)", ["producer"]],
+	[METRICS.transitRejected, "packets from other nodes dropped: not authenticated with TRANSPORTER_SECRET", ["type", "reason"]],
 ];
 
 /** Register once per broker; a no-op when metrics are disabled. */

@@ -1,12 +1,13 @@
 /**
  * Readiness of this node, component by component, each checked with a deadline: the databases
  * of the services running here, the transporter, and the cacher. Event queue depths come with
- * the AMQP transporter.
+ * the AMQP transporter. No check throws past its own function: a component that cannot be
+ * asked, or answers with an error, is DOWN, and the node stays up.
  */
-import amqp from "amqplib";
 import type { Service, ServiceBroker } from "moleculer";
 import { CONSUMERS, eventQueueName } from "../constants";
 import type { DatabaseProbe } from "../storage/database";
+import { ResilientAmqpTransporter } from "./amqp-transporter";
 
 export type Status = "UP" | "DOWN";
 
@@ -42,7 +43,12 @@ async function databases(broker: ServiceBroker, owners: readonly string[]): Prom
 	const checks: Record<string, Component> = {};
 	for (const name of owners) {
 		const service = broker.getLocalService(name) as (Service & DatabaseProbe) | undefined;
-		if (service) checks[name] = { ...(await service.checkDatabase()) };
+		if (!service) continue;
+		try {
+			checks[name] = { ...(await withDeadline(service.checkDatabase(), `${name} database check`)) };
+		} catch (err) {
+			checks[name] = { status: "DOWN", message: (err as Error).message };
+		}
 	}
 	return { status: worst(Object.values(checks)), ...checks };
 }
@@ -67,40 +73,21 @@ async function cacher(broker: ServiceBroker): Promise<Component> {
 }
 
 /**
- * Depth and consumers of every event queue this node's services consume (AMQP only), asked on
- * a connection of its own: the transporter's channel is not ours to use, and a passive check of
- * a queue that is missing would close it.
+ * Depth and consumers of every event queue this node's services consume (AMQP only), asked by
+ * the transporter on a channel of its own (lib/infra/amqp-transporter.ts says why). A queue
+ * that does not exist (not declared yet, or deleted behind the node's back) is reported
+ * missing; it, or a queue without a consumer, makes the node DOWN.
  */
 async function queues(broker: ServiceBroker, owners: readonly string[]): Promise<Component> {
-	const url = (broker.transit?.tx as unknown as { opts?: { url?: string[] } } | undefined)?.opts?.url?.[0];
+	const tx = broker.transit?.tx;
 	const consumed = Object.values(CONSUMERS).filter((consumer) => owners.includes(consumer.service) && broker.getLocalService(consumer.service));
-	if (!url || consumed.length === 0) return { status: "UP" };
+	if (!(tx instanceof ResilientAmqpTransporter) || consumed.length === 0) return { status: "UP" };
 	const names = consumed.flatMap((consumer) => consumer.events.map((event) => eventQueueName(broker.namespace, consumer.group, event)));
 	try {
-		return await withDeadline(
-			(async () => {
-				const connection = await amqp.connect(url);
-				try {
-					const result: Component = { status: "UP" };
-					for (const name of names) {
-						const channel = await connection.createChannel();
-						try {
-							const { messageCount, consumerCount } = await channel.checkQueue(name);
-							result[name] = { messages: messageCount, consumers: consumerCount };
-						} catch {
-							result[name] = { messages: null, consumers: 0, missing: true };
-							result.status = "DOWN";
-						} finally {
-							await channel.close().catch(() => undefined);
-						}
-					}
-					return result;
-				} finally {
-					await connection.close().catch(() => undefined);
-				}
-			})(),
-			"RabbitMQ queue check",
-		);
+		const states = await withDeadline(tx.inspectQueues(names), "RabbitMQ queue check");
+		// this node consumes each of them: a queue nobody consumes is one this node is not consuming either
+		const healthy = Object.values(states).every((state) => state.messages !== null && state.consumers > 0);
+		return { status: healthy ? "UP" : "DOWN", ...states };
 	} catch (err) {
 		return { status: "DOWN", message: (err as Error).message };
 	}

@@ -1,9 +1,13 @@
 /**
  * A cluster of real node processes over the real RabbitMQ, Redis and PostgreSQL, with its own
  * namespace and databases, plus a probe: a ServiceBroker in the test process that joins the
- * cluster to call actions on chosen nodes and read their metrics.
+ * cluster to call actions on chosen nodes and read their metrics. Every cluster runs with a
+ * TRANSPORTER_SECRET of its own (packets authenticated and encrypted, lib/infra/transit-auth.ts),
+ * and the probe holds it too, as a node would.
  */
+import { randomBytes } from "node:crypto";
 import { ServiceBroker } from "moleculer";
+import { transitAuth } from "../../lib/infra/transit-auth";
 import { Client } from "pg";
 import { createDatabase, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "./infra";
 import { freePort, type NodeProcess, startNode, waitHealthy } from "./node-process";
@@ -33,12 +37,16 @@ export class Cluster {
 	clientsDb = "";
 	goalsDb = "";
 	probe!: ServiceBroker;
+	/** the cluster's TRANSPORTER_SECRET (a test may give its own in extraEnv; "" runs without one) */
+	readonly secret: string;
 	private readonly dbNames = [uniqueName("cg_clients"), uniqueName("cg_goals")];
 
 	constructor(
 		private readonly extraEnv: Record<string, string> = {},
 		private readonly infra: ClusterInfra = SHARED_INFRA,
-	) {}
+	) {
+		this.secret = extraEnv.TRANSPORTER_SECRET ?? randomBytes(24).toString("hex");
+	}
 
 	async setUp(): Promise<void> {
 		[this.clientsDb, this.goalsDb] = await Promise.all(this.dbNames.map((name) => this.infra.createDatabase(name)));
@@ -46,6 +54,7 @@ export class Cluster {
 			namespace: this.namespace,
 			nodeID: `probe-${process.pid}`,
 			transporter: { type: "AMQP", options: { url: this.infra.rabbitmq, autoDeleteQueues: false } },
+			middlewares: [transitAuth(this.secret || null)],
 			logger: false,
 		});
 		await this.probe.start();
@@ -59,6 +68,7 @@ export class Cluster {
 			CLIENTS_DB_URI: this.clientsDb,
 			GOALS_DB_URI: this.goalsDb,
 			CATCHUP_INTERVAL: "2000",
+			TRANSPORTER_SECRET: this.secret,
 			...this.extraEnv,
 			...extra,
 		};
@@ -105,15 +115,19 @@ export class Cluster {
 		}
 	}
 
-	/** A counter's value on one node, summed over its labels (0 when never incremented). */
-	async counter(nodeID: string, metric: string): Promise<number> {
+	/**
+	 * A counter's value on one node, summed over its labels, or over those values whose labels
+	 * include `labels` (0 when never incremented).
+	 */
+	async counter(nodeID: string, metric: string, labels: Record<string, string> = {}): Promise<number> {
 		const list = (await this.probe.call("$node.metrics", { includes: [metric] }, { nodeID })) as Array<{
 			name: string;
-			values: Array<{ value: number }>;
+			values: Array<{ value: number; labels: Record<string, string> }>;
 		}>;
 		return list
 			.filter((m) => m.name === metric)
 			.flatMap((m) => m.values)
+			.filter((v) => Object.entries(labels).every(([name, value]) => v.labels?.[name] === value))
 			.reduce((sum, v) => sum + v.value, 0);
 	}
 
