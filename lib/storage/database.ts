@@ -121,6 +121,10 @@ export class Database {
 
 	private async pgTransaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
 		const client = await (this.pgPool as Pool).connect();
+		// A connection reset mid-transaction is also emitted as 'error' on the checked-out client;
+		// unheard, it would kill the process. The query that was running fails with it anyway.
+		const onError = () => undefined;
+		client.on("error", onError);
 		let broken: Error | undefined;
 		try {
 			await client.query("BEGIN");
@@ -137,6 +141,7 @@ export class Database {
 			}
 			throw err;
 		} finally {
+			client.off("error", onError);
 			// a broken connection is closed, never handed out again
 			client.release(broken);
 		}
