@@ -44,12 +44,21 @@ export class DependencyUnavailableError extends Errors.MoleculerRetryableError {
 }
 
 /**
+ * An Error by its shape, not by `instanceof`: Node's own socket errors (ECONNREFUSED,
+ * ECONNRESET) come from another realm's Error under jest's module sandbox, where `instanceof
+ * Error` is false, and a database outage then read as an unknown error (500) in tests only.
+ */
+function isErrorLike(err: unknown): err is Error {
+	return typeof err === "object" && err !== null && typeof (err as Error).name === "string" && typeof (err as Error).message === "string";
+}
+
+/**
  * Errors that mean "the database cannot be reached right now" (not "the query is wrong"):
  * Sequelize's connection errors, PostgreSQL's admin-shutdown / cannot-connect-now / connection
  * exception codes (57P01-57P03, class 08) and socket errors for a connection cut by a restart.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
-	if (!(err instanceof Error)) return false;
+	if (!isErrorLike(err)) return false;
 	if (err.name.startsWith("SequelizeConnection") || err.name === "SequelizeHostNotReachableError") return true;
 	const cause = err as Error & { code?: unknown; parent?: { code?: unknown } };
 	const code = cause.parent?.code ?? cause.code;
@@ -59,10 +68,48 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 	return /Connection terminated|connection is closed|timeout exceeded when trying to connect|not queryable|Query read timeout/i.test(err.message);
 }
 
-/** 503 for a database that cannot be reached: a fault of ours, never the caller's. */
+/**
+ * 503 for a database that cannot be reached: a fault of ours, never the caller's. The driver's
+ * message (host, port, database name) stays on this node: it is `cause`, which is neither
+ * serialised across the transporter nor shown over HTTP, and never `data`.
+ */
 export class DatabaseUnavailableError extends DependencyUnavailableError {
+	override readonly cause: Error;
+
 	constructor(cause: Error) {
-		super("The database is unavailable", { cause: cause.message });
+		super("The database is unavailable", {});
+		this.cause = cause;
+	}
+}
+
+/**
+ * PostgreSQL's data exceptions (SQLSTATE class 22: a value too long for its column, a NUL in
+ * text, a number out of range, a malformed value): the request carried a value the database
+ * cannot hold. Validation refuses every one we know of first; this is the safety net, so that
+ * one we missed is the caller's 422, never a 500. On the error itself (pg) or Sequelize's `parent`.
+ */
+export function isInvalidData(err: unknown): boolean {
+	if (!(err instanceof Error)) return false;
+	const cause = err as Error & { code?: unknown; parent?: { code?: unknown } };
+	const code = cause.parent?.code ?? cause.code;
+	return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
+}
+
+/** 422 for a value the database refused (isInvalidData): without the driver's words, which quote SQL and values. */
+export class InvalidDataError extends FieldValidationError {
+	constructor() {
+		super([{ type: "invalidData", field: "request", message: "A value in the request cannot be stored: it is too long, out of range or malformed." }]);
+	}
+}
+
+/**
+ * 405: the path exists but not with this method (or an OPTIONS that is no allowed CORS
+ * preflight). The gateway answers it itself, with `Allow`; no action runs.
+ */
+export class MethodNotAllowedError extends Errors.MoleculerClientError {
+	constructor(method: string, allow: readonly string[]) {
+		super(`Method ${method} is not allowed here`, 405, "METHOD_NOT_ALLOWED", { method, allow });
+		this.name = "MethodNotAllowedError";
 	}
 }
 
@@ -87,10 +134,30 @@ export class CircuitOpenError extends Errors.MoleculerRetryableError {
 	}
 }
 
-/** Invalid configuration: names the variable and what it should look like. */
+/**
+ * 429: too many requests (RATE_LIMIT), or too many failed admin attempts, from one client IP in
+ * the current window. The gateway also sends `Retry-After` with the same number of seconds.
+ */
+export class RateLimitedError extends Errors.MoleculerClientError {
+	constructor(retryAfterSeconds: number) {
+		super(`Too many requests: retry after ${retryAfterSeconds} s`, 429, "RATE_LIMITED", { retryAfter: retryAfterSeconds });
+		this.name = "RateLimitedError";
+	}
+}
+
+/**
+ * `scheme://user:password@` in any text, password masked: `amqp://guest:***@host`. Works on
+ * text that is no valid URL too (a refused value is often not one), and on a password holding
+ * an unencoded `@` (everything up to the last `@` before the host is masked).
+ */
+export function redactCredentials(text: string): string {
+	return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/'"]*):([^\s'"]*)@/gi, "$1$2:***@");
+}
+
+/** Invalid configuration: names the variable and what it should look like, never a password it holds. */
 export class ConfigError extends Errors.MoleculerError {
 	constructor(variable: string, problem: string) {
-		super(`Invalid configuration ${variable}: ${problem}`, 500, "INVALID_CONFIG", { variable });
+		super(`Invalid configuration ${variable}: ${redactCredentials(problem)}`, 500, "INVALID_CONFIG", { variable });
 		this.name = "ConfigError";
 	}
 }
@@ -139,6 +206,9 @@ export function isUnavailable(err: unknown): boolean {
  */
 export function countsAgainstBreaker(err: unknown): boolean {
 	if (err instanceof Errors.RequestTimeoutError) return true;
+	// this node's own transporter was down: no endpoint's fault, and counting it could open the
+	// breaker on a node's own local actions, whose half-open trial then never comes back
+	if (err instanceof Errors.BrokerDisconnectedError) return false;
 	if (!(err instanceof Errors.MoleculerError)) return true;
 	// by type, not class: from another node it arrives rebuilt as a MoleculerRetryableError
 	if (err.type === DEPENDENCY_UNAVAILABLE) return false;

@@ -40,6 +40,7 @@ describe("countsAgainstBreaker", () => {
 		["our 503 \"a service I need is down\" (an answer)", new DependencyUnavailableError("clients down", {}), false],
 		["a not found (404)", new EntityNotFoundError("Client", 1), false],
 		["no endpoint at all (404, already fast)", new Errors.ServiceNotAvailableError({ action: "clients.lookup" }), false],
+		["this node's transporter down (502)", Reflect.construct(Errors.BrokerDisconnectedError, []) as Error, false],
 	])("%s: %s", (_name, err, counts) => expect(countsAgainstBreaker(err)).toBe(counts));
 });
 
