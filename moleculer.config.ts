@@ -4,6 +4,7 @@
  * Nothing else in the codebase reads `process.env`.
  */
 import os from "node:os";
+import type { RedisOptions } from "ioredis";
 import { type BrokerOptions, Errors, type LoggerConfig } from "moleculer";
 import type { ApiOptions } from "./services/api.service";
 import type { ClientsServiceOptions } from "./services/clients.service";
@@ -13,7 +14,10 @@ import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
 import type { BreakerSettings } from "./lib/infra/circuit-breaker";
 import { AppErrorRegenerator, ConfigError, countsAgainstBreaker } from "./lib/errors";
 import { ResilientAmqpTransporter } from "./lib/infra/amqp-transporter";
-import { parseFaultRules } from "./lib/infra/faults";
+import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./lib/infra/transit-auth";
+import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
+import { faultsReplCommand } from "./lib/infra/fault-commands";
+import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { replCommands } from "./lib/consumer/repl-commands";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -26,23 +30,35 @@ export interface AppConfig {
 	nodeID: string;
 	/** a transporter URL (amqp://…), or null for a single process */
 	transporter: string | null;
+	/** shared secret that authenticates and encrypts every packet between nodes (lib/infra/transit-auth.ts), or null */
+	transporterSecret: string | null;
 	/** "Memory" or a redis:// URL */
 	cacher: string;
 	logLevel: LogLevel | "silent";
 	/** port of the Prometheus metrics endpoint, or null for none */
 	metricsPort: number | null;
+	/** its bind address: METRICS_HOST, else HOST (Moleculer's reporter would take 0.0.0.0) */
+	metricsHost: string;
 	/**
 	 * AMQP prefetch: messages of one queue a node holds unacked at once, so how many requests of
 	 * an action and events of a queue it handles concurrently (Moleculer's default, 1, serves
 	 * them one after another)
 	 */
 	amqpPrefetch: number;
+	/**
+	 * file the node rewrites every few seconds once its broker has started, for the container's
+	 * healthcheck (lib/infra/heartbeat.ts), or null for none
+	 */
+	heartbeatFile: string | null;
 	api: ApiOptions;
 	clients: ClientsServiceOptions;
 	goals: GoalsServiceOptions;
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Entries the in-process cacher holds at most; the least recently used goes first. */
+export const MEMORY_CACHE_MAX_KEYS = 10_000;
 
 /**
  * One set of circuit breaker numbers, for Moleculer's breaker (createBrokerOptions) and for the
@@ -98,7 +114,7 @@ function isRedisUrl(raw: string): boolean {
  * ioredis connection options from every part of a redis:// URL: host and port alone would
  * silently drop the password, the db number and TLS (rediss://).
  */
-function redisConnection(url: string): Record<string, unknown> {
+function redisConnection(url: string): RedisOptions {
 	const parsed = new URL(url);
 	return {
 		// An outage must degrade to uncached reads at once: fail commands instead of queueing
@@ -122,25 +138,103 @@ function transporterUrl(env: Env): string | null {
 	throw new ConfigError("TRANSPORTER", `'${raw}' must be an amqp:// URL (or unset for a single process)`);
 }
 
+/**
+ * ADMIN_TOKEN: blank is unset (every admin call 401); a set one must be long enough not to be
+ * guessed. The message never repeats the token.
+ */
+function adminToken(env: Env): string | null {
+	const token = env.ADMIN_TOKEN?.trim();
+	if (!token) return null;
+	if (token.length < ADMIN_TOKEN_MIN_LENGTH) {
+		throw new ConfigError("ADMIN_TOKEN", `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (it has ${token.length}), e.g. \`openssl rand -hex 32\``);
+	}
+	return token;
+}
+
+const ON = ["1", "true"];
+const OFF = ["", "0", "false"];
+
+/**
+ * Fault injection (tests only; lib/infra/faults.ts): on only with FAULT_INJECTION=1 or true,
+ * never with NODE_ENV=production. Its starting rules are FAULT_RULES; without them it starts
+ * with none, and rules are set from the node's own REPL (`faults …`) or a test in its process.
+ */
+function faultRules(env: Env): FaultRules | null {
+	const raw = env.FAULT_INJECTION?.trim().toLowerCase() ?? "";
+	const rules = env.FAULT_RULES?.trim() ?? "";
+	if (!ON.includes(raw)) {
+		if (!OFF.includes(raw)) {
+			throw new ConfigError("FAULT_INJECTION", `'${env.FAULT_INJECTION?.trim()}' must be 1 or true to enable it (0, false or unset: off); rules go in FAULT_RULES`);
+		}
+		if (rules) throw new ConfigError("FAULT_RULES", `'${rules}' is set but FAULT_INJECTION is not 1 or true`);
+		return null;
+	}
+	if (env.NODE_ENV?.trim().toLowerCase() === "production") {
+		throw new ConfigError("FAULT_INJECTION", "is refused with NODE_ENV=production: it makes the node fail on purpose");
+	}
+	return parseFaultRules(rules, "FAULT_RULES");
+}
+
+/**
+ * CORS_ORIGINS: comma list of origins allowed to call the API from a browser, each kept as a
+ * browser writes it in `Origin` (`https://app.example.com`, `http://localhost:5173`). No `*`
+ * and no paths: an origin is a scheme, a host and a port, and every allowed one is named.
+ */
+function corsOrigins(env: Env): string[] {
+	const raw = env.CORS_ORIGINS?.trim();
+	if (!raw) return [];
+	const origins = raw.split(",").map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+		const url = URL.canParse(entry) ? new URL(entry) : null;
+		if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password || url.pathname !== "/" || url.search || url.hash) {
+			throw new ConfigError("CORS_ORIGINS", `'${entry}' is not an origin such as https://app.example.com (scheme://host[:port], no path, no *)`);
+		}
+		return url.origin;
+	});
+	return [...new Set(origins)];
+}
+
+/**
+ * TRANSPORTER_SECRET: blank is unset (a node with a transporter warns at start); a set one must
+ * be long enough not to be guessed from a captured packet. The message never repeats it.
+ */
+function transporterSecret(env: Env): string | null {
+	const secret = env.TRANSPORTER_SECRET?.trim();
+	if (!secret) return null;
+	if (secret.length < TRANSPORTER_SECRET_MIN_LENGTH) {
+		throw new ConfigError("TRANSPORTER_SECRET", `must be at least ${TRANSPORTER_SECRET_MIN_LENGTH} characters (it has ${secret.length}), e.g. \`openssl rand -hex 32\``);
+	}
+	return secret;
+}
+
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
-	// tests only: present (even empty) enables fault injection; see lib/infra/faults.ts
-	const faults = env.FAULT_INJECTION === undefined ? null : parseFaultRules(env.FAULT_INJECTION);
+	const faults = faultRules(env);
+	const cacher = cacherUrl(env);
+	const namespace = text(env, "NAMESPACE", "");
 	return {
 		services: serviceList(env),
-		namespace: text(env, "NAMESPACE", ""),
+		namespace,
 		nodeID: text(env, "NODEID", `${os.hostname()}-${process.pid}`),
 		transporter: transporterUrl(env),
-		cacher: cacherUrl(env),
+		transporterSecret: transporterSecret(env),
+		cacher,
 		logLevel: logLevel(env),
 		metricsPort: env.METRICS_PORT?.trim() ? integer(env, "METRICS_PORT", 3030, 1, 65535) : null,
+		metricsHost: text(env, "METRICS_HOST", text(env, "HOST", "127.0.0.1")),
 		amqpPrefetch: integer(env, "AMQP_PREFETCH", 32, 1, 1000),
+		heartbeatFile: env.HEARTBEAT_FILE?.trim() || null,
 		api: {
 			port: integer(env, "PORT", 3000, 0, 65535),
 			host: text(env, "HOST", "127.0.0.1"),
+			corsOrigins: corsOrigins(env),
 			rateLimit: integer(env, "RATE_LIMIT", 0, 0, 1_000_000),
-			adminToken: env.ADMIN_TOKEN?.trim() || null,
+			trustProxy: integer(env, "TRUST_PROXY", 0, 0, 10),
+			adminToken: adminToken(env),
+			// with a Redis cacher the counters are shared by every api replica, in keys of their own
+			// (outside the cacher's prefix, so that cleaning the cache never resets a limit)
+			redis: cacher === "Memory" ? null : { connection: redisConnection(cacher), keyPrefix: `cg-ratelimit:${namespace}:` },
+			faultInjection: faults !== null,
 		},
 		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs, faults },
 		goals: {
@@ -190,12 +284,16 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 					...AMQP_SOCKET,
 				})
 			: null,
+		// Packets between nodes authenticated and encrypted (or, without a secret, a warning at start).
+		middlewares: [transitAuth(config.transporterSecret)],
 		// With a transporter each event group gets one durable queue shared by its replicas.
 		// Without one, the balancer must stay on or local handlers would never be called.
 		disableBalancer: config.transporter !== null,
 		cacher:
 			config.cacher === "Memory"
-				? { type: "Memory", options: { ttl: 60, keygen: cacheKeygen } }
+				? // LRU with a ceiling: every valid id, page and filter is a key of its own, so a plain
+					// Memory cacher grows with whatever a client cares to ask (moleculer's MemoryLRU: lru-cache)
+					{ type: "MemoryLRU", options: { ttl: 60, max: MEMORY_CACHE_MAX_KEYS, keygen: cacheKeygen } }
 				: {
 						type: "Redis",
 						options: {
@@ -225,11 +323,11 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		// Finish in-flight requests and events before services stop (Ctrl-C loses nothing).
 		tracking: { enabled: true, shutdownTimeout: 5_000 },
 		validator: true,
-		replOptions: { customCommands: replCommands },
+		replOptions: { customCommands: [...replCommands, faultsReplCommand] },
 		// Built-in and our own metrics (lib/infra/metrics.ts); Prometheus exports them when METRICS_PORT is set.
 		metrics: {
 			enabled: true,
-			reporter: config.metricsPort === null ? [] : [{ type: "Prometheus", options: { port: config.metricsPort } }],
+			reporter: config.metricsPort === null ? [] : [{ type: "Prometheus", options: { port: config.metricsPort, host: config.metricsHost } }],
 		},
 		skipProcessEventRegistration: true,
 	};

@@ -98,6 +98,18 @@ export function eventQueueName(namespace: string, group: string, event: string):
 
 export const PAGE_SIZE_DEFAULT = 10;
 export const PAGE_SIZE_MAX = 100;
+/**
+ * Highest page number a list accepts: an offset beyond what either database can take is a 422,
+ * not a 500, and the distinct list pages (and so cache keys) one filter can have stay bounded.
+ */
+export const PAGE_MAX = 1_000_000;
+/** Events per answer of an audit route (`/events`); `afterVersion` reads on. */
+export const HISTORY_LIMIT_MAX = 1_000;
+/**
+ * Goals of one client in one answer (`Client.goals`, `GET /clients/:id/goals`): the first by
+ * id; `GET /goals?clientId=` pages through all of them.
+ */
+export const CLIENT_GOALS_MAX = 1_000;
 /** Largest id we accept: PostgreSQL SERIAL is a 32-bit integer. */
 export const ID_MAX = 2_147_483_647;
 /** Largest targetAmount the contract allows, in whole units. */
@@ -116,4 +128,6 @@ export const METRICS = {
 	catchUpRuns: "cg.catchup.runs",
 	catchUpEvents: "cg.catchup.events",
 	propagationMs: "cg.events.propagation",
+	eventsRejected: "cg.events.rejected",
+	transitRejected: "cg.transit.rejected",
 } as const;

@@ -6,20 +6,26 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "moleculer-web";
-import { isAdmin } from "../lib/http/admin-auth";
+import { ADMIN_PATH, isAdmin } from "../lib/http/admin-auth";
+import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gate.mixin";
+import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
+import { publicReadiness } from "../lib/http/public-readiness";
 import { checkReadiness } from "../lib/infra/readiness";
 import type { DeadLetter } from "../lib/consumer/retries";
+import { type Page, type PageRequest, pageParams } from "../lib/domain/pagination";
 
-export interface ApiOptions {
+/**
+ * rateLimit (per minute per client IP, 0 none), trustProxy, adminToken (null: every admin call
+ * is 401) and where the counters live: see mixins/request-gate.mixin.ts.
+ */
+export interface ApiOptions extends RequestGateOptions, MethodGateOptions {
 	port: number;
 	host: string;
-	/** requests per minute per client IP; 0 is no limit */
-	rateLimit: number;
-	/** bearer token for /api/admin/*; null means every admin call is 401 */
-	adminToken: string | null;
+	/** FAULT_INJECTION is on in this node: shown in /api/ready, which must never hide it */
+	faultInjection: boolean;
 }
 
 /** moleculer-web's request, as far as we use it. */
@@ -72,7 +78,8 @@ function mergeRequestParams(req: GatewayRequest, numbers: boolean): Record<strin
 			clashes.map((field) => ({ type: "forbidden", field, message: `The '${field}' field cannot be set in the body.` })),
 		);
 	}
-	return numbers ? { ...numbersFromText(query), ...fromBody, ...numbersFromText(params) } : { ...query, ...fromBody, ...params };
+	// query values (page, pageSize) are read as numbers on every route; path values where asked
+	return { ...numbersFromText(query), ...fromBody, ...(numbers ? numbersFromText(params) : params) };
 }
 
 /** A decimal number as text: how numbers arrive in a path or a query string. */
@@ -94,12 +101,19 @@ function numbersFromText(values: Record<string, unknown>): Record<string, unknow
 function sendError(this: { logger: { error: (...args: unknown[]) => void; warn: (...args: unknown[]) => void } }, req: IncomingMessage, res: ServerResponse, err: unknown) {
 	const error = toPublicError(err);
 	// 503/504 are expected in an outage and say all there is to say; any other 5xx is ours to fix
-	if (error.code === 503 || error.code === 504) this.logger.warn(`${req.method} ${req.url}: ${error.code} ${error.message}`);
+	// (the driver's words of a database outage are logged here, on the node that saw them, and
+	// never sent: see DatabaseUnavailableError)
+	const cause = (err as { cause?: { message?: unknown } } | null)?.cause?.message;
+	const because = typeof cause === "string" ? ` (${cause})` : "";
+	if (error.code === 503 || error.code === 504) this.logger.warn(`${req.method} ${req.url}: ${error.code} ${error.message}${because}`);
 	else if (error.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, err);
 	if (res.headersSent) return;
+	const body = JSON.stringify(error);
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	// set here, not by Node: a HEAD answer (no body written) keeps the length its GET has
+	res.setHeader("Content-Length", Buffer.byteLength(body));
 	res.writeHead(error.code);
-	res.end(JSON.stringify(error));
+	res.end(body);
 }
 
 export function createApiService(options: ApiOptions): ServiceSchema<ApiSettingsSchema> {
@@ -111,21 +125,18 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		// not strict: any well-formed JSON parses, and a body that is not an object is a 422
 		// from mergeRequestParams, so that 400 means malformed JSON and nothing else
 		bodyParsers: { json: { strict: false, limit: "100kb" }, urlencoded: false },
-		rateLimit:
-			options.rateLimit > 0
-				? {
-						window: 60_000,
-						limit: options.rateLimit,
-						headers: true,
-						// the socket's address: X-Forwarded-For is the client's to forge
-						key: (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown",
-					}
-				: undefined,
+		// no moleculer-web rateLimit: it counts only requests that reach an alias, after their body
+		// is parsed; RequestGateMixin counts every request before anything else happens
 	};
+
+	/** what /api/ready last logged, so that a probe polled every second logs a reason once */
+	let lastNotReadyReasons = "";
 
 	return {
 		name: "api",
-		mixins: [ApiGateway],
+		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
+		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
+		mixins: [MethodGateMixin(options), ApiGateway, RequestGateMixin(options)],
 		settings: {
 			port: options.port,
 			ip: options.host,
@@ -136,11 +147,11 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			routes: [
 				{
 					// before "/api": moleculer-web takes the first route whose path matches
-					path: "/api/admin",
+					path: ADMIN_PATH,
 					...routeBasics,
 					aliases: ADMIN_ROUTES,
-					// moleculer-web runs onBeforeCall before `authentication`: check the token first, so
-					// that a caller without it learns nothing, not even how its input would be judged
+					// RequestGateMixin has checked the token before the body was read; checked again here,
+					// where the action is about to be called, so that no path to it can skip the check
 					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
 						if (!isAdmin(req.headers.authorization, options.adminToken)) {
 							throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
@@ -177,9 +188,16 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			 * run a request's whole handling again (and answer 404 once the response was used up).
 			 */
 			rest: { retryPolicy: { enabled: false } },
+			// moleculer-web's own actions, no route's target: "public" in moleculer-web, so any node on
+			// the transporter could add a route (`api.addRoute` to `$node.options`) or remove ours.
+			// Private: not even registered, so a request for them from another node is "not found".
+			addRoute: { visibility: "private" },
+			removeRoute: { visibility: "private" },
+			listAliases: { visibility: "private" },
 			deadLetters: {
-				handler(): Promise<DeadLetter[]> {
-					return listDeadLetters(this.broker);
+				params: { ...pageParams, $$strict: true },
+				handler(ctx: Context<PageRequest>): Promise<Page<DeadLetter>> {
+					return listDeadLetters(this.broker, ctx.params);
 				},
 			},
 			retryDeadLetter: {
@@ -197,7 +215,15 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 				async handler(ctx: Context<unknown, Record<string, unknown>>) {
 					const readiness = await checkReadiness(this.broker, ["clients", "goals"]);
 					if (readiness.status !== "UP") ctx.meta.$statusCode = 503;
-					return readiness;
+					// an extra component (the contract's four stay as they are): a node that can be made
+					// to fail on purpose says so; it does not make the node unready
+					const faultInjection = { status: "UP", enabled: options.faultInjection };
+					// the probes' error words (hosts, ports) go to the log, once per change, not to the caller
+					const { answer, details } = publicReadiness({ ...readiness, components: { ...readiness.components, faultInjection } });
+					const reasons = details.join("; ");
+					if (reasons !== lastNotReadyReasons && reasons) this.logger.warn(`Not ready: ${reasons}`);
+					lastNotReadyReasons = reasons;
+					return answer;
 				},
 			},
 		},

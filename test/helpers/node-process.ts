@@ -35,6 +35,8 @@ export const CONFIG_VARIABLES = [
 	"AMQP_PREFETCH",
 	"METRICS_PORT",
 	"FAULT_INJECTION",
+	"FAULT_RULES",
+	"HEARTBEAT_FILE",
 ] as const;
 
 export interface NodeProcess {
@@ -68,6 +70,23 @@ export function startNode(name: string, env: Record<string, string>, options: { 
 		return exited;
 	};
 	return { name, child, output: () => output, exited, stop: () => signal("SIGTERM"), kill9: () => signal("SIGKILL") };
+}
+
+/**
+ * Set a service's fault rules (FAULT_RULES syntax, or `none`) in a node started with
+ * `repl: true` and FAULT_INJECTION=1, through its own REPL: the `faults` action is private, so
+ * no other node (no probe) can reach it. Resolves once the node has printed the rules it now has.
+ */
+export async function replFaults(node: NodeProcess, service: string, rules: string): Promise<void> {
+	if (!node.child.stdin) throw new Error(`${node.name} was not started with repl: true`);
+	const from = node.output().length;
+	node.child.stdin.write(`faults ${service} ${rules}\n`);
+	const done = `${service} faults: `;
+	const line = await waitFor(() => node.output().slice(from).split("\n").find((text) => text.includes(done) || text.includes(`faults ${service} failed`)), {
+		timeoutMs: 10_000,
+		what: `${node.name} to set ${service}'s faults to ${rules}\n${node.output().slice(from)}`,
+	});
+	if (!line.includes(done)) throw new Error(`${node.name}: ${line}`);
 }
 
 /** A free TCP port on loopback. */

@@ -7,11 +7,13 @@ import { ResilientAmqpTransporter } from "../../lib/infra/amqp-transporter";
 import os from "node:os";
 import Redis from "ioredis";
 import { Transporters } from "moleculer";
-import { createBrokerOptions, loadConfig } from "../../moleculer.config";
+import { createBrokerOptions, loadConfig, MEMORY_CACHE_MAX_KEYS } from "../../moleculer.config";
 import { cacheKeygen } from "../../lib/infra/cache-keys";
 import { ConfigError } from "../../lib/errors";
 
 const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
+/** An ADMIN_TOKEN of exactly the shortest length accepted. */
+const ADMIN_TOKEN_32 = "0123456789abcdef0123456789abcdef";
 
 /** The ConfigError loadConfig throws for `env` (fails the test if it throws nothing or something else). */
 function configErrorOf(env: Record<string, string>): ConfigError {
@@ -34,8 +36,12 @@ describe("loadConfig defaults are the contract's table", () => {
 		expect(config.namespace).toBe("");
 		expect(config.nodeID).toBe(`${os.hostname()}-${process.pid}`);
 	});
-	test("REST on 127.0.0.1:3000, no rate limit, no admin token", () =>
-		expect(config.api).toEqual({ port: 3000, host: "127.0.0.1", rateLimit: 0, adminToken: null }));
+	test("REST on 127.0.0.1:3000, no rate limit, no trusted proxy, no admin token, no fault injection", () =>
+		expect(config.api).toMatchObject({ port: 3000, host: "127.0.0.1", rateLimit: 0, trustProxy: 0, adminToken: null, redis: null, faultInjection: false }));
+	test("no fault injection", () => {
+		expect(config.clients.faults).toBeNull();
+		expect(config.goals.faults).toBeNull();
+	});
 	test("SQLite files under ./data", () => {
 		expect(config.clients.dbUri).toBe("sqlite:data/clients.sqlite");
 		expect(config.goals.dbUri).toBe("sqlite:data/goals.sqlite");
@@ -60,6 +66,8 @@ describe("loadConfig reads each variable", () => {
 			CLIENTS_DB_URI: "sqlite::memory:",
 			GOALS_DB_URI: "postgres://user:pw@db:5432/goals",
 			RATE_LIMIT: "120",
+			TRUST_PROXY: "2",
+			ADMIN_TOKEN: ADMIN_TOKEN_32,
 			LOG_LEVEL: "warn",
 		});
 		expect(config).toMatchObject({
@@ -68,7 +76,7 @@ describe("loadConfig reads each variable", () => {
 			cacher: "redis://127.0.0.1:6379",
 			namespace: "staging",
 			nodeID: "node-1",
-			api: { port: 8080, host: "0.0.0.0", rateLimit: 120 },
+			api: { port: 8080, host: "0.0.0.0", rateLimit: 120, trustProxy: 2, adminToken: ADMIN_TOKEN_32 },
 			clients: { dbUri: "sqlite::memory:" },
 			goals: { dbUri: "postgres://user:pw@db:5432/goals" },
 			logLevel: "warn",
@@ -114,6 +122,13 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 		["PORT", "3000.5"],
 		["RATE_LIMIT", "-5"],
 		["RATE_LIMIT", "lots"],
+		["TRUST_PROXY", "-1"],
+		["TRUST_PROXY", "11"],
+		["TRUST_PROXY", "yes"],
+		["FAULT_INJECTION", "yes"],
+		["FAULT_INJECTION", "on"],
+		["FAULT_INJECTION", "apply:1:1"],
+		["FAULT_RULES", "apply:1:1"],
 		["LOG_LEVEL", "verbose"],
 		["LOG_LEVEL", "1"],
 		["CACHER", "memcached://127.0.0.1:11211"],
@@ -137,6 +152,105 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 	});
 });
 
+describe("ADMIN_TOKEN: at least 32 characters, or unset", () => {
+	test("32 characters are accepted, and kept as given (trimmed)", () => {
+		expect(loadConfig({ ADMIN_TOKEN: ADMIN_TOKEN_32 }).api.adminToken).toBe(ADMIN_TOKEN_32);
+		expect(loadConfig({ ADMIN_TOKEN: ` ${ADMIN_TOKEN_32}x ` }).api.adminToken).toBe(`${ADMIN_TOKEN_32}x`);
+	});
+
+	test.each(["a1b2", "t0ken-admin-5ecret", ADMIN_TOKEN_32.slice(1), ` ${ADMIN_TOKEN_32.slice(1)} `])(
+		"%p is refused at start with a ConfigError naming ADMIN_TOKEN, never the token",
+		(token) => {
+			const err = configErrorOf({ ADMIN_TOKEN: token });
+			expect(err.data).toEqual({ variable: "ADMIN_TOKEN" });
+			expect(err.message).toContain("ADMIN_TOKEN");
+			expect(err.message).toContain("at least 32 characters");
+			expect(err.message).not.toContain(token.trim());
+		},
+	);
+
+	test.each(["", "   "])("%p is unset: no admin access at all", (token) => {
+		expect(loadConfig({ ADMIN_TOKEN: token }).api.adminToken).toBeNull();
+	});
+});
+
+describe("TRANSPORTER_SECRET: at least 32 characters, or unset (then a node with a transporter warns at start)", () => {
+	const SECRET = "a-transporter-secret-32-chars-xy";
+
+	test("unset or blank: no secret", () => {
+		expect(loadConfig({}).transporterSecret).toBeNull();
+		expect(loadConfig({ TRANSPORTER_SECRET: "  " }).transporterSecret).toBeNull();
+	});
+
+	test("32 characters are accepted (trimmed), and the broker gets the transit middleware", () => {
+		const config = loadConfig({ TRANSPORTER: AMQP_URL, TRANSPORTER_SECRET: ` ${SECRET} ` });
+		expect(config.transporterSecret).toBe(SECRET);
+		const middlewares = createBrokerOptions(config).middlewares as Array<{ name?: string; transporterReceive?: unknown }>;
+		expect(middlewares).toEqual(expect.arrayContaining([expect.objectContaining({ name: "TransitAuth", transporterReceive: expect.any(Function) })]));
+		// the secret is in no broker option (`$node.options` would show it)
+		expect(JSON.stringify(createBrokerOptions(config), (_key, value: unknown) => (typeof value === "function" ? undefined : value))).not.toContain(SECRET);
+	});
+
+	test.each(["secret", SECRET.slice(1)])("%p is refused at start with a ConfigError naming TRANSPORTER_SECRET, never the secret", (secret) => {
+		const err = configErrorOf({ TRANSPORTER_SECRET: secret });
+		expect(err.data).toEqual({ variable: "TRANSPORTER_SECRET" });
+		expect(err.message).toContain("at least 32 characters");
+		expect(err.message).not.toContain(secret);
+	});
+});
+
+describe("FAULT_INJECTION: only an explicit 1 or true, never in production", () => {
+	test.each(["1", "true", "TRUE", " 1 "])("FAULT_INJECTION=%p enables it, with no rule unless FAULT_RULES has some", (raw) => {
+		const config = loadConfig({ FAULT_INJECTION: raw });
+		expect(config.goals.faults).toEqual({ apply: null, crashAfterCommit: 0 });
+		expect(config.clients.faults).toEqual({ apply: null, crashAfterCommit: 0 });
+		expect(config.api.faultInjection).toBe(true);
+	});
+
+	test.each(["", " ", "0", "false"])("FAULT_INJECTION=%p is off (merely setting the variable no longer enables it)", (raw) => {
+		const config = loadConfig({ FAULT_INJECTION: raw });
+		expect(config.goals.faults).toBeNull();
+		expect(config.api.faultInjection).toBe(false);
+	});
+
+	test("FAULT_RULES gives the starting rules, which each service gets", () => {
+		const config = loadConfig({ FAULT_INJECTION: "1", FAULT_RULES: "apply:3,4:2;crash-after-commit:1" });
+		const rules = { apply: { entities: [3, 4], times: 2 }, crashAfterCommit: 1 };
+		expect(config.goals.faults).toEqual(rules);
+		expect(config.clients.faults).toEqual(rules);
+	});
+
+	test("a bad rule is a ConfigError naming FAULT_RULES", () => {
+		expect(configErrorOf({ FAULT_INJECTION: "1", FAULT_RULES: "apply:x:1" }).data).toEqual({ variable: "FAULT_RULES" });
+	});
+
+	test.each(["production", "Production", " production "])("refused with NODE_ENV=%p", (nodeEnv) => {
+		const err = configErrorOf({ FAULT_INJECTION: "1", NODE_ENV: nodeEnv });
+		expect(err.data).toEqual({ variable: "FAULT_INJECTION" });
+		expect(err.message).toContain("NODE_ENV=production");
+		// off in production is fine
+		expect(loadConfig({ FAULT_INJECTION: "0", NODE_ENV: nodeEnv }).goals.faults).toBeNull();
+	});
+
+	test.each(["development", "test"])("allowed with NODE_ENV=%p", (nodeEnv) => {
+		expect(loadConfig({ FAULT_INJECTION: "1", NODE_ENV: nodeEnv }).goals.faults).not.toBeNull();
+	});
+});
+
+describe("rate-limit counters", () => {
+	test("in this process with the Memory cacher", () => {
+		expect(loadConfig({ RATE_LIMIT: "10" }).api.redis).toBeNull();
+	});
+
+	test("in Redis with a Redis cacher: the cacher's own connection options, and keys per namespace outside the cache's prefix", () => {
+		const url = "rediss://user:p%40ss@cache.example:6380/2";
+		const config = loadConfig({ RATE_LIMIT: "10", CACHER: url, NAMESPACE: "staging" });
+		const cacher = createBrokerOptions(config).cacher as { options: { redis: unknown; prefix: string } };
+		expect(config.api.redis).toEqual({ connection: cacher.options.redis, keyPrefix: "cg-ratelimit:staging:" });
+		expect(config.api.redis?.keyPrefix.startsWith(cacher.options.prefix)).toBe(false);
+	});
+});
+
 describe("createBrokerOptions", () => {
 	describe("without a transporter (npm start)", () => {
 		const options = createBrokerOptions(loadConfig({}));
@@ -146,8 +260,8 @@ describe("createBrokerOptions", () => {
 			expect(options.disableBalancer).toBe(false);
 		});
 
-		test("Memory cacher with our keygen", () => {
-			expect(options.cacher).toMatchObject({ type: "Memory", options: { keygen: cacheKeygen } });
+		test("Memory cacher (LRU, at most MEMORY_CACHE_MAX_KEYS entries) with our keygen", () => {
+			expect(options.cacher).toMatchObject({ type: "MemoryLRU", options: { keygen: cacheKeygen, max: MEMORY_CACHE_MAX_KEYS } });
 		});
 
 		test("namespace, node id and logger come from the config", () => {
@@ -182,7 +296,7 @@ describe("createBrokerOptions", () => {
 		});
 
 		test("the cacher stays Memory unless CACHER says otherwise", () => {
-			expect(options.cacher).toMatchObject({ type: "Memory" });
+			expect(options.cacher).toMatchObject({ type: "MemoryLRU" });
 		});
 	});
 
