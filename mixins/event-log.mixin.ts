@@ -3,6 +3,7 @@
  * transaction (see EventLog.append); this mixin serves the log to consumers catching up and
  * settles a committed transaction's effects: evict stale cache entries, then publish.
  * Publishing is the fast path only: a lost publish is repaired by the consumers' catch-up.
+ * Every write is done at most once per request (lib/event-log/request-keys.ts).
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
@@ -11,6 +12,8 @@ import type { DomainEvent } from "../lib/domain/events";
 import type { Database } from "../lib/storage/database";
 import type { EventLog } from "../lib/event-log/event-log";
 import type { Sql } from "../lib/storage/sql";
+import { ConflictError, FieldValidationError } from "../lib/errors";
+import { type RequestKey, RequestKeys, RepeatedRequest, decideRepeat, requestKeyOf } from "../lib/event-log/request-keys";
 import { CacheEvictor } from "../lib/infra/cache-evictor";
 import type { FaultInjector } from "../lib/infra/faults";
 import { count, registerMetrics } from "../lib/infra/metrics";
@@ -24,6 +27,14 @@ export interface EventLogMethods {
 	write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R>;
 }
 
+/** What the gateway passes on with a write: the client's Idempotency-Key, scoped to method and path. */
+export interface WriteMeta {
+	idempotencyKey?: string;
+}
+
+/** How often keys older than 24 h are deleted */
+const PURGE_EVERY_MS = 60 * 60 * 1000;
+
 export function eventName(event: DomainEvent): string {
 	return event.source === "clients" ? CLIENT_EVENTS[event.eventType] : GOAL_EVENTS[event.eventType];
 }
@@ -36,12 +47,21 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 	faults?: FaultInjector;
 }): Partial<ServiceSchema> {
 	const { source, db, log, faults } = options;
+	const requestKeys = new RequestKeys(db);
+	let purgeTimer: NodeJS.Timeout | undefined;
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, EventLogMethods, { cacheEvictor: CacheEvictor }>> = {
 		created() {
 			registerMetrics(this.broker);
 			this.cacheEvictor = new CacheEvictor(this.broker.cacher, this.logger);
 		},
+		started() {
+			purgeTimer = setInterval(() => {
+				requestKeys.purge().catch((err: Error) => this.logger.warn(`Purging old request keys failed (${err.message}); trying again in an hour.`));
+			}, PURGE_EVERY_MS);
+			purgeTimer.unref();
+		},
 		stopped() {
+			clearInterval(purgeTimer);
 			this.cacheEvictor.stop();
 		},
 		actions: {
@@ -60,9 +80,34 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 		},
 		methods: {
 			async write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R> {
-				const { result, effects } = await db.transaction(work);
-				await this.settle(effects, ctx);
-				return result;
+				const request = requestKeyOf({
+					idempotencyKey: (ctx.meta as WriteMeta).idempotencyKey,
+					requestId: ctx.id,
+					params: ctx.params,
+					clustered: Boolean(this.broker.transit),
+				});
+				if (!request) {
+					const { result, effects } = await db.transaction(work);
+					await this.settle(effects, ctx);
+					return result;
+				}
+				try {
+					const { result, effects } = await db.transaction(async (sql) => {
+						const done = await work(sql);
+						await requestKeys.remember(sql, request, done.result);
+						return done;
+					});
+					await this.settle(effects, ctx);
+					return result;
+				} catch (err) {
+					// A repeat: its key collided with the first one's, or its work failed because the
+					// first one did it already (a second DELETE finds nothing to delete).
+					const stored = await requestKeys.recall(request.key).catch(() => null);
+					if (stored) return replay(stored, request) as R;
+					// only a purge between the collision and the read could lose it: a key 24 h old
+					if (err instanceof RepeatedRequest) throw new ConflictError("This request was already done; its answer is no longer kept.", {});
+					throw err;
+				}
 			},
 
 			async settle(effects: Effects, ctx?: Context): Promise<void> {
@@ -99,5 +144,14 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 			},
 		},
 	};
+	/** A repeat's answer: the first one's, unless the key came with other params (422). */
+	function replay(stored: { paramsHash: string; result: unknown }, request: RequestKey): unknown {
+		const repeat = decideRepeat(stored, request);
+		if (repeat.kind === "replay") return repeat.result;
+		throw new FieldValidationError([
+			{ type: "idempotencyKeyReused", field: "Idempotency-Key", message: "This Idempotency-Key was already used with another request." },
+		]);
+	}
+
 	return schema as Partial<ServiceSchema>;
 }

@@ -12,10 +12,12 @@ import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.m
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
+import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotency-key";
 import { publicReadiness } from "../lib/http/public-readiness";
 import { checkReadiness } from "../lib/infra/readiness";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { type Page, type PageRequest, pageParams } from "../lib/domain/pagination";
+import type { WriteMeta } from "../mixins/event-log.mixin";
 
 /**
  * rateLimit (per minute per client IP, 0 none), trustProxy, adminToken (null: every admin call
@@ -165,8 +167,11 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 					path: "/api",
 					...routeBasics,
 					aliases: ROUTES,
-					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+					onBeforeCall(ctx: Context<unknown, WriteMeta>, _route: unknown, req: GatewayRequest) {
 						req.$params = mergeRequestParams(req, true);
+						const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
+						const idempotencyKey = scopedIdempotencyKey(req.method ?? "", path, req.headers[IDEMPOTENCY_HEADER]);
+						if (idempotencyKey) ctx.meta.idempotencyKey = idempotencyKey;
 					},
 					onAfterCall(ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
 						if (req.method === "POST" && isPlainObject(data)) {
