@@ -9,6 +9,7 @@ import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "molecul
 import { ADMIN_PATH, isAdmin } from "../lib/http/admin-auth";
 import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gate.mixin";
 import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.mixin";
+import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
@@ -138,7 +139,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		name: "api",
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
-		mixins: [MethodGateMixin(options), ApiGateway, RequestGateMixin(options)],
+		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ApiGateway, RequestGateMixin(options)],
 		settings: {
 			port: options.port,
 			ip: options.host,
