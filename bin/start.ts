@@ -5,6 +5,7 @@
 import { Errors } from "moleculer";
 import { loadConfig } from "../moleculer.config";
 import { Heartbeat } from "../lib/infra/heartbeat";
+import { whenListening } from "../mixins/listen-when-started.mixin";
 import { createNode } from "./node";
 
 async function main(): Promise<void> {
@@ -34,9 +35,9 @@ async function main(): Promise<void> {
 
 	await broker.start();
 	heartbeat?.start();
-	if (config.services.includes("api")) {
-		broker.logger.info(`REST API on http://${config.api.host}:${config.api.port}/api`);
-	}
+	// printed once the port is open, which is once every service of this node has started
+	const address = await whenListening(broker);
+	if (address) broker.logger.info(`REST API on http://${config.api.host}:${address.port}/api`);
 	if (process.argv.includes("--repl")) {
 		await broker.repl();
 	}

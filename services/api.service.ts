@@ -10,6 +10,7 @@ import { ADMIN_PATH, isAdmin } from "../lib/http/admin-auth";
 import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gate.mixin";
 import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.mixin";
 import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
+import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
@@ -139,8 +140,10 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		name: "api",
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
-		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ApiGateway, RequestGateMixin(options)],
+		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ListenWhenStartedMixin(), ApiGateway, RequestGateMixin(options)],
 		settings: {
+			// ListenWhenStartedMixin opens the port, once every service of this node has started
+			server: false,
 			port: options.port,
 			ip: options.host,
 			log4XXResponses: false,

@@ -3,13 +3,12 @@
  * real gateway on an ephemeral port, reached over real HTTP.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import type { Server } from "node:http";
-import type { Service, ServiceBroker } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 import { loadConfig } from "../../moleculer.config";
 import { createNode } from "../../bin/node";
+import { whenListening } from "../../mixins/listen-when-started.mixin";
 import { client } from "./http";
 
 export interface TestSystem {
@@ -42,8 +41,8 @@ export async function startSystem(
 	});
 	const broker = createNode(config);
 	await broker.start();
-	const api = broker.getLocalService("api") as (Service & { server: Server }) | undefined;
-	const url = api ? `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/api` : "";
+	const address = await whenListening(broker);
+	const url = address ? `http://127.0.0.1:${address.port}/api` : "";
 	return { broker, url, dataDir, stop: () => broker.stop() };
 }
 

@@ -11,8 +11,6 @@
  * first failure is recorded by the time the PUT's answer arrives. Each test runs its own broker:
  * the metrics it reads count that test's events only.
  */
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Sequelize } from "sequelize";
 import { QueryTypes } from "sequelize";
@@ -21,6 +19,7 @@ import { FaultInjector, type FaultRules } from "../../lib/infra/faults";
 import { setFaults as setServiceFaults } from "../../lib/infra/fault-commands";
 import { replCommands } from "../../lib/consumer/repl-commands";
 import { createNode } from "../../bin/node";
+import { whenListening } from "../../mixins/listen-when-started.mixin";
 import { loadConfig } from "../../moleculer.config";
 import { client, request } from "../helpers/http";
 import { checkpointOf, lastSequenceOf, querySqlite, withSqlite } from "../helpers/sqlite";
@@ -62,9 +61,10 @@ async function start(env: Record<string, string>, dataDir?: string): Promise<Tes
 		return run;
 	};
 	await broker.start();
+	const address = await whenListening(broker);
 	const system: TestSystem = {
 		broker,
-		url: `http://127.0.0.1:${((broker.getLocalService("api") as unknown as { server: Server }).server.address() as AddressInfo).port}/api`,
+		url: `http://127.0.0.1:${address?.port}/api`,
 		dataDir: dir,
 		stop: () => broker.stop(),
 	};
