@@ -9,22 +9,12 @@ import Redis from "ioredis";
 import { Transporters } from "moleculer";
 import { createBrokerOptions, loadConfig, MEMORY_CACHE_MAX_KEYS } from "../../moleculer.config";
 import { cacheKeygen } from "../../lib/infra/cache-keys";
-import { ConfigError } from "../../lib/errors";
+import { configErrorOf } from "../helpers/config-error";
 
 const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 /** An ADMIN_TOKEN of exactly the shortest length accepted. */
 const ADMIN_TOKEN_32 = "0123456789abcdef0123456789abcdef";
 
-/** The ConfigError loadConfig throws for `env` (fails the test if it throws nothing or something else). */
-function configErrorOf(env: Record<string, string>): ConfigError {
-	try {
-		loadConfig(env);
-	} catch (err) {
-		expect(err).toBeInstanceOf(ConfigError);
-		return err as ConfigError;
-	}
-	throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
-}
 
 describe("loadConfig defaults are the contract's table", () => {
 	const config = loadConfig({});

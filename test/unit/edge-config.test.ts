@@ -5,16 +5,8 @@
 import { Errors } from "moleculer";
 import { ConfigError, redactCredentials } from "../../lib/errors";
 import { createBrokerOptions, loadConfig } from "../../moleculer.config";
+import { configErrorOf } from "../helpers/config-error";
 
-function configErrorOf(env: Record<string, string>): ConfigError {
-	try {
-		loadConfig(env);
-	} catch (err) {
-		expect(err).toBeInstanceOf(ConfigError);
-		return err as ConfigError;
-	}
-	throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
-}
 
 describe("CORS_ORIGINS", () => {
 	test("unset or blank: no CORS", () => {
