@@ -222,7 +222,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			},
 			ready: {
 				async handler(ctx: Context<unknown, Record<string, unknown>>) {
-					const readiness = await checkReadiness(this.broker, ["clients", "goals"]);
+					const readiness = await checkReadiness(this.broker, ["clients", "goals"], ["clients", "goals"]);
 					if (readiness.status !== "UP") ctx.meta.$statusCode = 503;
 					// an extra component (the contract's four stay as they are): a node that can be made
 					// to fail on purpose says so; it does not make the node unready

@@ -18,7 +18,7 @@ export interface Component {
 
 export interface Readiness {
 	status: Status;
-	components: { database: Component; transporter: Component; cacher: Component; queues: Component };
+	components: { database: Component; transporter: Component; cacher: Component; queues: Component; services?: Component };
 }
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -93,12 +93,27 @@ async function queues(broker: ServiceBroker, owners: readonly string[]): Promise
 	}
 }
 
-export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly string[]): Promise<Readiness> {
+/**
+ * For a gateway: how many live nodes serve each service its routes call (this one included).
+ * A service with none would answer every one of its routes 503: not ready. Pure over the registry.
+ */
+export function routedServices(broker: ServiceBroker, routed: readonly string[]): Component {
+	const nodes = new Map<string, Set<string>>(routed.map((name) => [name, new Set<string>()]));
+	for (const service of broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string; nodeID: string }>) {
+		nodes.get(service.name)?.add(service.nodeID);
+	}
+	const counts = Object.fromEntries([...nodes].map(([name, serving]) => [name, { status: serving.size > 0 ? "UP" : "DOWN", nodes: serving.size }]));
+	return { status: worst(Object.values(counts) as Component[]), ...counts };
+}
+
+/** `routed`: on a gateway node, the services its routes call (reported in `components.services`). */
+export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly string[], routed: readonly string[] = []): Promise<Readiness> {
 	const components = {
 		database: await databases(broker, dbOwners),
 		transporter: transporter(broker),
 		cacher: await cacher(broker),
 		queues: await queues(broker, dbOwners),
+		...(routed.length > 0 ? { services: routedServices(broker, routed) } : {}),
 	};
 	// Until the broker has started every local service, routes may still answer 503: not ready.
 	const started = (broker as ServiceBroker & { started?: boolean }).started === true;
