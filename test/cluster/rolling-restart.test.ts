@@ -1,0 +1,117 @@
+/**
+ * Replicas that stop, die and start without refusing work (issue 10, must-shows 2 and 3): api,
+ * clients and two goals replicas on PostgreSQL, a writer creating goals at a steady rate while
+ * each goals replica in turn is stopped (SIGTERM, or kill -9) and started again. Real processes,
+ * RabbitMQ, Redis, PostgreSQL.
+ */
+import { Cluster } from "../helpers/cluster";
+import { client, request } from "../helpers/http";
+import { describeWithInfra } from "../helpers/infra";
+
+jest.setTimeout(240_000);
+
+/** prefetch of each node: the most requests a killed replica can leave in doubt */
+const PREFETCH = 4;
+/** one goal creation every this many ms (a steady rate, whatever the answers take) */
+const EVERY_MS = 25;
+
+interface Tally {
+	attempted: number;
+	statuses: Map<number, number>;
+	created: Array<{ name: string; id: number }>;
+}
+
+describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of the goals replicas under a steady writer", () => {
+	const cluster = new Cluster({ AMQP_PREFETCH: String(PREFETCH) });
+	let url = "";
+	let clientIds: number[] = [];
+
+	beforeAll(async () => {
+		await cluster.setUp();
+		await cluster.start("clients-1", "clients");
+		await cluster.start("goals-1", "goals");
+		await cluster.start("goals-2", "goals");
+		url = await cluster.startApi("api-1");
+		clientIds = [];
+		for (let i = 0; i < 4; i++) {
+			const res = await client(url).post("/clients", { name: `Owner ${i}`, email: `owner${i}-${cluster.namespace}@example.com` });
+			expect(res.status).toBe(201);
+			clientIds.push(res.body.id);
+		}
+	});
+	afterAll(() => cluster.tearDown());
+
+	/** Create goals every EVERY_MS until `done` resolves; resolves with what was answered. */
+	async function steadyWriter(tag: string, done: Promise<void>): Promise<Tally> {
+		const tally: Tally = { attempted: 0, statuses: new Map(), created: [] };
+		const inFlight = new Set<Promise<void>>();
+		let finished = false;
+		void done.then(() => (finished = true));
+		while (!finished) {
+			const i = tally.attempted++;
+			const name = `${tag}-${i}`;
+			const one = request("POST", `${url}/goals`, { clientId: clientIds[i % clientIds.length], goalName: name, targetAmount: 5 })
+				.then((res) => {
+					tally.statuses.set(res.status, (tally.statuses.get(res.status) ?? 0) + 1);
+					if (res.status === 201) tally.created.push({ name, id: res.body.id });
+				})
+				.catch(() => {
+					tally.statuses.set(0, (tally.statuses.get(0) ?? 0) + 1);
+				});
+			inFlight.add(one);
+			void one.finally(() => inFlight.delete(one));
+			await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+		}
+		await Promise.all(inFlight);
+		return tally;
+	}
+
+	/** What the goal service stored of this writer's goals: name → how many rows. */
+	async function stored(tag: string): Promise<Map<string, number>> {
+		const rows = await cluster.query<{ goalName: string; n: string }>("goals", `SELECT "goalName", COUNT(*) AS n FROM goals WHERE "goalName" LIKE '${tag}-%' GROUP BY "goalName"`);
+		return new Map(rows.map((row) => [row.goalName, Number(row.n)]));
+	}
+
+	/** Each goals replica in turn, with `pauseMs` of steady load before, between and after. */
+	async function restartEach(how: "stop" | "kill9", pauseMs: number): Promise<void> {
+		for (const name of ["goals-1", "goals-2"]) {
+			// the load's own pace, not a synchronisation: requests flow to both replicas meanwhile
+			await new Promise((resolve) => setTimeout(resolve, pauseMs));
+			const node = cluster.nodes.get(name);
+			if (!node) throw new Error(`${name} is not running`);
+			const exit = await (how === "stop" ? node.stop() : node.kill9());
+			if (how === "stop") expect({ name, exit }).toEqual({ name, exit: 0 });
+			cluster.nodes.delete(name);
+			await cluster.start(name, "goals");
+		}
+		await new Promise((resolve) => setTimeout(resolve, pauseMs));
+	}
+
+	function summary(how: string, tally: Tally, rows: Map<string, number>): string {
+		return `${how}: attempted ${tally.attempted}, answered ${JSON.stringify(Object.fromEntries(tally.statuses))}, stored ${rows.size}, twice ${[...rows.values()].filter((n) => n > 1).length}`;
+	}
+
+	test("each goals replica in turn stopped with SIGTERM and started again: every request 2xx, nothing lost, nothing twice", async () => {
+		// about 30 s of load in all
+		const restarts = restartEach("stop", 8000);
+		const tally = await steadyWriter("term", restarts);
+		const rows = await stored("term");
+		console.log(summary("SIGTERM rolling restart", tally, rows));
+		expect(Object.fromEntries(tally.statuses)).toEqual({ 201: tally.attempted });
+		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
+		expect(rows.size).toBe(tally.created.length);
+	});
+
+	test("each goals replica in turn killed (kill -9) and started again: at most its prefetch in doubt (504), nothing lost, nothing twice", async () => {
+		const restarts = restartEach("kill9", 1500);
+		const tally = await steadyWriter("kill", restarts);
+		const rows = await stored("kill");
+		console.log(summary("kill -9 rolling restart", tally, rows));
+		const refused = [...tally.statuses].filter(([status]) => status !== 201);
+		expect(refused.filter(([status]) => status !== 504)).toEqual([]);
+		expect(refused.reduce((sum, [, n]) => sum + n, 0)).toBeLessThanOrEqual(2 * PREFETCH);
+		// every 201 is stored once; a 504's outcome is unknown, but never stored twice
+		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
+		expect([...rows.values()].filter((n) => n > 1)).toEqual([]);
+	});
+});
