@@ -1,9 +1,11 @@
 /**
  * `npm start` and `npm run repl`: one node with the services named in SERVICES (all three by
  * default). Ctrl-C (SIGINT) or SIGTERM stops it cleanly: in-flight requests finish, databases close.
+ * A second signal exits at once.
  */
 import { Errors } from "moleculer";
 import { loadConfig } from "../moleculer.config";
+import { gracefulStop } from "../lib/infra/graceful-stop";
 import { Heartbeat } from "../lib/infra/heartbeat";
 import { whenListening } from "../mixins/listen-when-started.mixin";
 import { createNode } from "./node";
@@ -16,20 +18,16 @@ async function main(): Promise<void> {
 			? null
 			: new Heartbeat(config.heartbeatFile, (err) => broker.logger.warn(`Heartbeat file not written: ${err.message}`));
 
-	let stopping = false;
-	const stop = async (signal: string) => {
-		if (stopping) return;
-		stopping = true;
-		broker.logger.info(`${signal} received, stopping…`);
-		try {
+	const stop = gracefulStop({
+		stopAll: async () => {
 			await heartbeat?.stop();
 			await broker.stop();
-			process.exit(0);
-		} catch (err) {
-			broker.logger.error("Stopping failed:", err);
-			process.exit(1);
-		}
-	};
+		},
+		info: (message) => broker.logger.info(message),
+		warn: (message) => broker.logger.warn(message),
+		error: (message, err) => broker.logger.error(message, err),
+		exit: (code) => process.exit(code),
+	});
 	process.on("SIGINT", () => void stop("SIGINT"));
 	process.on("SIGTERM", () => void stop("SIGTERM"));
 
