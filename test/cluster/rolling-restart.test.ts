@@ -1,8 +1,9 @@
 /**
- * Replicas that stop, die and start without refusing work (issue 10, must-shows 2 and 3): api,
+ * Replicas that stop, die and start without refusing work (issue 10, must-shows 2, 3 and 5): api,
  * clients and two goals replicas on PostgreSQL, a writer creating goals at a steady rate while
- * each goals replica in turn is stopped (SIGTERM, or kill -9) and started again. Real processes,
- * RabbitMQ, Redis, PostgreSQL.
+ * each goals replica in turn is stopped (SIGTERM, or kill -9) and started again; then the same
+ * with two clients replicas (the producer, which goal creation asks whether the client exists)
+ * while clients are renamed too. Real processes, RabbitMQ, Redis, PostgreSQL.
  */
 import { Cluster } from "../helpers/cluster";
 import { client, request } from "../helpers/http";
@@ -21,7 +22,7 @@ interface Tally {
 	created: Array<{ name: string; id: number }>;
 }
 
-describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of the goals replicas under a steady writer", () => {
+describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals and clients replicas under a steady writer", () => {
 	const cluster = new Cluster({ AMQP_PREFETCH: String(PREFETCH) });
 	let url = "";
 	let clientIds: number[] = [];
@@ -113,5 +114,52 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of the go
 		// every 201 is stored once; a 504's outcome is unknown, but never stored twice
 		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
 		expect([...rows.values()].filter((n) => n > 1)).toEqual([]);
+	});
+
+	test.each([
+		["stopped with SIGTERM", "stop"],
+		["killed (kill -9)", "kill9"],
+	] as const)("each clients replica in turn %s and started again: renames and goal creations (which check the client) all 2xx", async (_what, how) => {
+		if (!cluster.nodes.has("clients-2")) await cluster.start("clients-2", "clients");
+		const restarts = (async () => {
+			for (const name of ["clients-1", "clients-2"]) {
+				// the load's own pace, not a synchronisation
+				await new Promise((resolve) => setTimeout(resolve, 3000));
+				const node = cluster.nodes.get(name);
+				if (!node) throw new Error(`${name} is not running`);
+				const exit = await (how === "stop" ? node.stop() : node.kill9());
+				if (how === "stop") expect({ name, exit }).toEqual({ name, exit: 0 });
+				cluster.nodes.delete(name);
+				await cluster.start(name, "clients");
+			}
+			await new Promise((resolve) => setTimeout(resolve, 3000));
+		})();
+		const renames = new Map<number, number>();
+		let renamed = 0;
+		const renamer = (async () => {
+			let finished = false;
+			void restarts.then(() => (finished = true));
+			while (!finished) {
+				const i = renamed++;
+				const res = await request("PUT", `${url}/clients/${clientIds[i % clientIds.length]}`, { name: `Owner ${i}` });
+				renames.set(res.status, (renames.get(res.status) ?? 0) + 1);
+				await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+			}
+		})();
+		const tag = `producer-${how}`;
+		const tally = await steadyWriter(tag, restarts);
+		await renamer;
+		const rows = await stored(tag);
+		console.log(`${summary(`${how} rolling restart of clients`, tally, rows)}; renames ${JSON.stringify(Object.fromEntries(renames))}`);
+		const refusedRenames = [...renames].filter(([status]) => status !== 200);
+		const refusedGoals = [...tally.statuses].filter(([status]) => status !== 201);
+		if (how === "stop") {
+			expect([...refusedGoals, ...refusedRenames]).toEqual([]);
+		} else {
+			// a killed replica's requests in doubt: 504 only, at most its prefetch for each of the two
+			expect([...refusedGoals, ...refusedRenames].filter(([status]) => status !== 504)).toEqual([]);
+			expect([...refusedGoals, ...refusedRenames].reduce((sum, [, n]) => sum + n, 0)).toBeLessThanOrEqual(2 * PREFETCH);
+		}
+		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
 	});
 });
