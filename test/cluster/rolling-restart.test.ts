@@ -73,9 +73,9 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 		return new Map(rows.map((row) => [row.goalName, Number(row.n)]));
 	}
 
-	/** Each goals replica in turn, with `pauseMs` of steady load before, between and after. */
-	async function restartEach(how: "stop" | "kill9", pauseMs: number): Promise<void> {
-		for (const name of ["goals-1", "goals-2"]) {
+	/** Each replica of `service` in turn, with `pauseMs` of steady load before, between and after. */
+	async function restartEach(how: "stop" | "kill9", pauseMs: number, service: "goals" | "clients" = "goals"): Promise<void> {
+		for (const name of [`${service}-1`, `${service}-2`]) {
 			// the load's own pace, not a synchronisation: requests flow to both replicas meanwhile
 			await new Promise((resolve) => setTimeout(resolve, pauseMs));
 			const node = cluster.nodes.get(name);
@@ -83,7 +83,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 			const exit = await (how === "stop" ? node.stop() : node.kill9());
 			if (how === "stop") expect({ name, exit }).toEqual({ name, exit: 0 });
 			cluster.nodes.delete(name);
-			await cluster.start(name, "goals");
+			await cluster.start(name, service);
 		}
 		await new Promise((resolve) => setTimeout(resolve, pauseMs));
 	}
@@ -121,19 +121,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 		["killed (kill -9)", "kill9"],
 	] as const)("each clients replica in turn %s and started again: renames and goal creations (which check the client) all 2xx", async (_what, how) => {
 		if (!cluster.nodes.has("clients-2")) await cluster.start("clients-2", "clients");
-		const restarts = (async () => {
-			for (const name of ["clients-1", "clients-2"]) {
-				// the load's own pace, not a synchronisation
-				await new Promise((resolve) => setTimeout(resolve, 3000));
-				const node = cluster.nodes.get(name);
-				if (!node) throw new Error(`${name} is not running`);
-				const exit = await (how === "stop" ? node.stop() : node.kill9());
-				if (how === "stop") expect({ name, exit }).toEqual({ name, exit: 0 });
-				cluster.nodes.delete(name);
-				await cluster.start(name, "clients");
-			}
-			await new Promise((resolve) => setTimeout(resolve, 3000));
-		})();
+		const restarts = restartEach(how, 3000, "clients");
 		const renames = new Map<number, number>();
 		let renamed = 0;
 		const renamer = (async () => {
