@@ -161,6 +161,18 @@ describeWithInfra(["redis"], "two api replicas on one Redis: one limit for both"
 
 	beforeAll(async () => {
 		({ namespace, replicas } = await twoReplicas(INFRA_URLS.redis, { RATE_LIMIT: String(LIMIT), ADMIN_TOKEN }));
+		// On a loaded machine a replica's first Redis connection can miss its deadline, and it
+		// counts locally until Redis answers: wait until each counts in Redis (a throwaway address each try).
+		for (const replica of replicas) {
+			await waitFor(
+				async () => {
+					const address = freshAddress();
+					await from(address, replica, "GET", "/health");
+					return (await counterKeys(INFRA_URLS.redis, namespace)).has(`cg-ratelimit:${namespace}:req:${address}`);
+				},
+				{ timeoutMs: 20_000, intervalMs: 100, what: "each api replica to count in Redis" },
+			);
+		}
 	});
 
 	afterAll(async () => {
