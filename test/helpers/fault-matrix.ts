@@ -228,8 +228,19 @@ export function formatResults(results: ScenarioResult[]): string {
 	return lines.join("\n");
 }
 
-/** The four faults of the matrix. */
+/** The faults of the matrix. */
 export const FAULTS: Record<string, Fault> = {
+	"rolling restart of the goals replicas (SIGTERM, one at a time)": async ({ cluster }, progress) => {
+		for (const [turn, name] of ["goals-1", "goals-2"].entries()) {
+			await progress.reached(Math.floor(progress.total * (0.25 + 0.35 * turn)));
+			const node = cluster.nodes.get(name);
+			if (!node) throw new Error(`${name} is not running`);
+			const exit = await node.stop();
+			if (exit !== 0) throw new Error(`${name} exited ${exit} on SIGTERM:\n${node.output()}`);
+			cluster.nodes.delete(name);
+			await cluster.start(name, "goals");
+		}
+	},
 	"kill -9 a goals replica, restart it": async ({ cluster }, progress) => {
 		await progress.reached(Math.floor(progress.total * 0.3));
 		await cluster.nodes.get("goals-2")?.kill9();
