@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op } from "sequelize";
+import { ConflictError } from "../errors";
 import type { Database } from "../storage/database";
 import { isUniqueViolation, type Sql, sqlTime } from "../storage/sql";
 
@@ -66,11 +67,13 @@ export function decideRepeat(stored: { paramsHash: string; result: unknown }, re
 	return stored.paramsHash === repeat.paramsHash ? { kind: "replay", result: stored.result } : { kind: "keyReused" };
 }
 
-/** The key was stored by an earlier write: this one's transaction is undone (never leaves `write`). */
-export class RepeatedRequest extends Error {
+/**
+ * The key was stored by an earlier write: this one's transaction is undone, and `write` answers
+ * with the first answer instead. It reaches the client (a 409) only if that answer is gone too.
+ */
+export class RepeatedRequest extends ConflictError {
 	constructor(readonly key: string) {
-		super(`the request '${key}' was already done`);
-		this.name = "RepeatedRequest";
+		super("This request was already done; its answer is no longer kept.", {});
 	}
 }
 
