@@ -130,4 +130,5 @@ export const METRICS = {
 	propagationMs: "cg.events.propagation",
 	eventsRejected: "cg.events.rejected",
 	transitRejected: "cg.transit.rejected",
+	requestsHandedBack: "cg.requests.handedback",
 } as const;

@@ -12,12 +12,22 @@
  *   becomes a connection error, and the whole node reconnects (5 s without a transporter, every
  *   request in flight failed). Here that one queue is declared and consumed again.
  * - A message is acked on the channel that delivered it, and no ack or nack throws.
+ * - The node consumes exactly the shared queues of the services it has registered now
+ *   (lib/infra/balanced-queues.ts): Moleculer's transporter never cancels a consumer, so a
+ *   stopping node went on taking requests and events while its services shut down. Now the
+ *   broker's "I stop" announcement (an INFO without services) cancels them first.
+ * - A request taken from a shared queue for an action this node does not serve (any more, or
+ *   not yet) is handed back to the queue for another replica instead of being answered
+ *   "not registered locally" (503).
  *
  * The subscribe methods below are Moleculer 0.15's own (src/transporters/amqp.js), with the
  * consumer callback knowing its channel and how to subscribe again.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
 import { Transporters } from "moleculer";
+import { METRICS } from "../constants";
+import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue } from "./balanced-queues";
+import { count, registerMetrics } from "./metrics";
 
 /** Moleculer's packet types that this file names (moleculer/src/packets.js). */
 const PACKET_REQUEST = "REQ";
@@ -25,6 +35,24 @@ const PACKET_EVENT = "EVENT";
 
 /** How long after RabbitMQ cancelled a consumer its queue is declared and consumed again. */
 const RESUBSCRIBE_DELAY_MS = 1000;
+
+/**
+ * How long a request this node cannot serve is held before it goes back to its queue: RabbitMQ
+ * gives a requeued message to the next consumer with room, which may be this node again, and
+ * the pause keeps that from spinning while the node's services start or stop.
+ */
+const HAND_BACK_DELAY_MS = 50;
+
+/** One consumer of a shared queue: on which channel, under which tag (known once RabbitMQ confirmed it). */
+interface BalancedConsumer {
+	channel: Channel;
+	tag: Promise<string | null>;
+}
+
+/** The part of Moleculer's registry this file asks: does this node serve an action now? */
+interface ActionRegistry {
+	getActionEndpoints(action: string): { localEndpoints: Array<{ isAvailable: boolean }> } | null | undefined;
+}
 
 /** What RabbitMQ says about one queue; `missing` when it does not exist (a passive declare's 404). */
 export type QueueState =
@@ -53,8 +81,15 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private probeChannel: Promise<Channel> | null = null;
 	/** the queue checks running now, by question: concurrent readiness calls share one instead of piling up */
 	private readonly probing = new Map<string, Promise<Record<string, QueueState>>>();
+	/** the shared queues consumed now, by queue name */
+	private readonly balanced = new Map<string, BalancedConsumer>();
+	/** the shared queues the registered services want (a cancelled consumer of another is not renewed) */
+	private wanted = new Set<string>();
+	/** changes of the consumer set run one after another */
+	private rebalancing: Promise<void> = Promise.resolve();
 
 	override async connect(...args: unknown[]): Promise<void> {
+		registerMetrics(this.broker);
 		// Moleculer passes an error callback for failures after the connection was made.
 		await (Transporters.AMQP.prototype.connect as (...a: unknown[]) => Promise<void>).apply(this, args);
 		const channel = this.channel as Channel | null;
@@ -96,26 +131,97 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 			.then(() => undefined);
 	}
 
-	override subscribeBalancedRequest(action: string): Promise<void> {
+	/**
+	 * Moleculer calls this whenever the node's service list changed (after a service registered,
+	 * after a reconnect, and when the broker starts to stop, with no services listed): the
+	 * consumers of shared queues are brought to what the services registered now want.
+	 */
+	override makeBalancedSubscriptions(): Promise<void> {
+		const run = this.rebalancing.then(() => this.rebalance());
+		this.rebalancing = run.catch(() => undefined);
+		return run;
+	}
+
+	override unsubscribeFromBalancedCommands(): Promise<void> {
+		this.wanted = new Set();
+		return Promise.all([...this.balanced.keys()].map((queue) => this.cancelBalanced(queue))).then(() => undefined);
+	}
+
+	private async rebalance(): Promise<void> {
 		const channel = this.channel as Channel | null;
-		if (!channel) return Promise.resolve();
-		const queue = `${this.prefix}.${PACKET_REQUEST}B.${action}`;
-		const again = () => this.subscribeBalancedRequest(action);
-		return channel
-			.assertQueue(queue, this._getQueueOptions(PACKET_REQUEST, true))
-			.then(() => channel.consume(queue, this.consumer(channel, PACKET_REQUEST, true, again), this.opts.consumeOptions as Options.Consume))
-			.then(() => undefined);
+		const services = ((this.broker.getLocalNodeInfo() as unknown as { services?: ListedService[] }).services ?? []);
+		const wanted = balancedQueues(this.prefix, services);
+		this.wanted = new Set(wanted.map((queue) => queue.queue));
+		// consumers on a channel that is gone went with it
+		for (const [queue, consumer] of this.balanced) if (consumer.channel !== channel) this.balanced.delete(queue);
+		const { cancel, consume } = consumerChanges(this.balanced.keys(), wanted);
+		await Promise.all(cancel.map((queue) => this.cancelBalanced(queue)));
+		await Promise.all(consume.map((queue) => this.subscribeTo(queue)));
+		if (cancel.length > 0) this.logger.info(`Stopped consuming ${cancel.length} shared queue(s); ${this.balanced.size} left.`);
+	}
+
+	private subscribeTo(queue: BalancedQueue): Promise<void> {
+		return queue.kind === "request" ? this.subscribeBalancedRequest(queue.action) : this.subscribeBalancedEvent(queue.event, queue.group);
+	}
+
+	private async cancelBalanced(queue: string): Promise<void> {
+		const consumer = this.balanced.get(queue);
+		if (!consumer) return;
+		this.balanced.delete(queue);
+		const tag = await consumer.tag;
+		// a channel that closed took its consumers with it
+		if (tag !== null && consumer.channel === this.channel) await consumer.channel.cancel(tag).catch(() => undefined);
+	}
+
+	override subscribeBalancedRequest(action: string): Promise<void> {
+		const queue = requestQueue(this.prefix, action);
+		return this.consumeBalanced(queue, PACKET_REQUEST, this._getQueueOptions(PACKET_REQUEST, true), () => this.servesLocally(action), () =>
+			this.subscribeBalancedRequest(action),
+		);
 	}
 
 	override subscribeBalancedEvent(event: string, group: string): Promise<void> {
+		const queue = eventQueue(this.prefix, group, event);
+		return this.consumeBalanced(queue, PACKET_EVENT, this._getQueueOptions(`${PACKET_EVENT}LB`, true), () => true, () =>
+			this.subscribeBalancedEvent(event, group),
+		);
+	}
+
+	/** Declare `queue` and consume it once on the current channel (a second call while consuming is a no-op). */
+	private consumeBalanced(queue: string, cmd: string, options: Options.AssertQueue, serves: () => boolean, again: () => Promise<void>): Promise<void> {
 		const channel = this.channel as Channel | null;
-		if (!channel) return Promise.resolve();
-		const queue = `${this.prefix}.${PACKET_EVENT}B.${group}.${event}`;
-		const again = () => this.subscribeBalancedEvent(event, group);
-		return channel
-			.assertQueue(queue, this._getQueueOptions(`${PACKET_EVENT}LB`, true))
-			.then(() => channel.consume(queue, this.consumer(channel, PACKET_EVENT, true, again), this.opts.consumeOptions as Options.Consume))
-			.then(() => undefined);
+		if (!channel || this.balanced.get(queue)?.channel === channel) return Promise.resolve();
+		const consuming = channel
+			.assertQueue(queue, options)
+			.then(() => channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume));
+		this.balanced.set(queue, { channel, tag: consuming.then(({ consumerTag }) => consumerTag, () => null) });
+		return consuming.then(
+			() => undefined,
+			(err: unknown) => {
+				if (this.balanced.get(queue)?.channel === channel) this.balanced.delete(queue);
+				throw err;
+			},
+		);
+	}
+
+	/** Whether a registered service of this node serves `action` now. */
+	private servesLocally(action: string): boolean {
+		const endpoints = (this.broker.registry as unknown as ActionRegistry).getActionEndpoints(action);
+		return !!endpoints && endpoints.localEndpoints.some((endpoint) => endpoint.isAvailable);
+	}
+
+	/** A request this node cannot serve goes back to its queue, after a pause (see HAND_BACK_DELAY_MS). */
+	private handBack(channel: Channel, msg: ConsumeMessage, queue: string): void {
+		count(this.broker, METRICS.requestsHandedBack, { queue });
+		const timer = setTimeout(() => {
+			if (channel !== this.channel) return; // the channel closed: RabbitMQ requeued it already
+			try {
+				channel.nack(msg, false, true);
+			} catch (err) {
+				this.logger.warn(`AMQP nack failed: ${(err as Error).message}`);
+			}
+		}, HAND_BACK_DELAY_MS);
+		timer.unref();
 	}
 
 	/**
@@ -127,7 +233,14 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	 * the channel closed: there is nothing left to ack. Nothing here throws or rejects: amqplib
 	 * would turn a throw into a connection error, and a rejection nobody handles ends the process.
 	 */
-	private consumer(channel: Channel, cmd: string, needAck: boolean, again: () => Promise<void>): (msg: ConsumeMessage | null) => void | Promise<void> {
+	private consumer(
+		channel: Channel,
+		cmd: string,
+		needAck: boolean,
+		again: () => Promise<void>,
+		serves: () => boolean = () => true,
+		queue = "",
+	): (msg: ConsumeMessage | null) => void | Promise<void> {
 		const settle = (msg: ConsumeMessage, ack: boolean) => {
 			if (channel !== this.channel) return;
 			try {
@@ -139,7 +252,11 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		};
 		return (msg) => {
 			if (msg === null) {
-				this.consumerCancelled(channel, cmd, again);
+				this.consumerCancelled(channel, cmd, again, queue);
+				return;
+			}
+			if (!serves()) {
+				this.handBack(channel, msg, queue);
 				return;
 			}
 			let result: unknown;
@@ -172,10 +289,16 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	 * is declared and consumed again after a moment, on the same channel unless the connection
 	 * was renewed meanwhile (then the new subscription already did it).
 	 */
-	private consumerCancelled(channel: Channel, cmd: string, again: () => Promise<void>): void {
+	private consumerCancelled(channel: Channel, cmd: string, again: () => Promise<void>, queue: string): void {
+		if (queue) {
+			// a shared queue is consumed again only while a registered service still wants it
+			if (this.balanced.get(queue)?.channel === channel) this.balanced.delete(queue);
+			if (!this.wanted.has(queue)) return;
+		}
 		this.logger.warn(`AMQP consumer of a ${cmd} queue cancelled by RabbitMQ (queue deleted?): subscribing again in ${RESUBSCRIBE_DELAY_MS} ms.`);
 		const timer = setTimeout(() => {
 			if (channel !== this.channel || this.channelDisconnecting || this.connectionDisconnecting) return;
+			if (queue && !this.wanted.has(queue)) return;
 			again().catch((err: Error) => {
 				// a failed declare is a channel error: the channel closes and the connection is renewed
 				this.logger.warn(`Subscribing again after a cancelled consumer failed: ${err.message}`);

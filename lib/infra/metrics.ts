@@ -16,6 +16,7 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
 	[METRICS.eventsRejected, "consumed events that failed their schema check (dead-lettered, never applied)", ["producer"]],
 	[METRICS.transitRejected, "packets from other nodes dropped: not authenticated with TRANSPORTER_SECRET", ["type", "reason"]],
+	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
 
 /** Register once per broker; a no-op when metrics are disabled. */

@@ -1,0 +1,137 @@
+/**
+ * The shared (balanced) queues of a node, on the real RabbitMQ, with real ServiceBrokers using
+ * the project's transporter: one consumer per node and queue; a stopping node cancels its
+ * consumers before its services stop (Moleculer's AMQP transporter never did); a request that
+ * reaches a node which does not serve its action goes back to the queue for another replica.
+ */
+import amqp, { type ChannelModel } from "amqplib";
+import { type Context, ServiceBroker, type ServiceSchema } from "moleculer";
+import { METRICS } from "../../lib/constants";
+import { ResilientAmqpTransporter } from "../../lib/infra/amqp-transporter";
+import { deleteQueues, describeWithInfra, INFRA_URLS, uniqueName } from "../helpers/infra";
+import { waitFor } from "../helpers/wait";
+
+jest.setTimeout(60_000);
+
+describeWithInfra(["rabbitmq"], "shared queues", () => {
+	const namespace = uniqueName("cg-shared").replace(/_/g, "-");
+	const prefix = `MOL-${namespace}`;
+	const brokers: ServiceBroker[] = [];
+	let connection: ChannelModel;
+
+	/** depth and consumers of a queue; a missing one (not declared yet) is a channel error, so each question has its own channel */
+	async function inspect(queue: string): Promise<{ messages: number; consumers: number }> {
+		const probe = await connection.createChannel();
+		probe.on("error", () => undefined);
+		try {
+			const { messageCount, consumerCount } = await probe.checkQueue(queue);
+			return { messages: messageCount, consumers: consumerCount };
+		} catch {
+			return { messages: 0, consumers: 0 };
+		} finally {
+			await probe.close().catch(() => undefined);
+		}
+	}
+	const consumersOf = async (queue: string): Promise<number> => (await inspect(queue)).consumers;
+
+	function broker(nodeID: string, ...services: ServiceSchema[]): ServiceBroker {
+		const node = new ServiceBroker({
+			namespace,
+			nodeID,
+			logger: false,
+			transporter: new ResilientAmqpTransporter({ url: INFRA_URLS.rabbitmq, autoDeleteQueues: false, prefetch: 4 }),
+			disableBalancer: true,
+			metrics: { enabled: true },
+			requestTimeout: 20_000,
+			tracking: { enabled: true, shutdownTimeout: 5_000 },
+		});
+		for (const service of services) node.createService(service);
+		brokers.push(node);
+		return node;
+	}
+
+	/** requests being handled now, by node */
+	const running = new Map<string, number>();
+
+	/** A service answering with the node that served it, and noting how many consumers its queue had when it stopped. */
+	function echo(name: string, onStopped?: () => Promise<void>): ServiceSchema {
+		return {
+			name,
+			actions: {
+				hi: {
+					async handler(ctx: Context<{ delayMs?: number }>) {
+						const node = ctx.broker.nodeID;
+						running.set(node, (running.get(node) ?? 0) + 1);
+						await new Promise((resolve) => setTimeout(resolve, ctx.params.delayMs ?? 0));
+						running.set(node, (running.get(node) ?? 0) - 1);
+						return node;
+					},
+				},
+			},
+			events: { "thing.happened": { group: name, handler: () => undefined } },
+			stopped: onStopped,
+		};
+	}
+
+	beforeAll(async () => {
+		connection = await amqp.connect(INFRA_URLS.rabbitmq);
+	});
+
+	afterAll(async () => {
+		await Promise.all(brokers.map((node) => node.stop().catch(() => undefined)));
+		await connection?.close();
+		await deleteQueues(`${prefix}.`);
+	});
+
+	test("two replicas: one consumer each; a stopping replica cancels its consumers before its service stops, and finishes what it took", async () => {
+		let consumersWhenStopped: Record<string, number> = {};
+		const one = broker(
+			"one",
+			echo("echo", async () => {
+				consumersWhenStopped = {
+					requests: await consumersOf(`${prefix}.REQB.echo.hi`),
+					events: await consumersOf(`${prefix}.EVENTB.echo.thing.happened`),
+				};
+			}),
+		);
+		const two = broker("two", echo("echo"));
+		const caller = broker("caller");
+		await Promise.all([one.start(), two.start(), caller.start()]);
+		await caller.waitForServices("echo", 15_000);
+		await waitFor(async () => (await consumersOf(`${prefix}.REQB.echo.hi`)) === 2 && (await consumersOf(`${prefix}.EVENTB.echo.thing.happened`)) === 2, {
+			timeoutMs: 15_000,
+			what: "both replicas consuming the shared queues",
+		});
+		// a node that announced its service list again (as on every change) does not consume twice
+		await one.transit?.tx.makeBalancedSubscriptions();
+		expect(await consumersOf(`${prefix}.REQB.echo.hi`)).toBe(2);
+
+		// each replica holds its prefetch (4) of slow requests when one of them stops
+		const held = Array.from({ length: 8 }, () => caller.call<string, { delayMs: number }>("echo.hi", { delayMs: 500 }));
+		await waitFor(() => running.get("one") === 4 && running.get("two") === 4, { timeoutMs: 5_000, what: "each replica holding 4 calls" });
+		const stopping = one.stop();
+		const later = Array.from({ length: 8 }, () => caller.call<string>("echo.hi"));
+		await stopping;
+		expect(consumersWhenStopped).toEqual({ requests: 1, events: 1 });
+		// what the stopping replica held it finished and answered; what came later went to the other
+		expect((await Promise.all(held)).sort()).toEqual([..."11112222"].map((n) => (n === "1" ? "one" : "two")));
+		expect(new Set(await Promise.all(later))).toEqual(new Set(["two"]));
+	});
+
+	test("a request taken by a node that does not serve its action goes back to the queue and is answered by a replica that does", async () => {
+		const server = broker("server", echo("greeter"));
+		const stranger = broker("stranger");
+		await Promise.all([server.start(), stranger.start()]);
+		await stranger.waitForServices("greeter", 15_000);
+		await waitFor(async () => (await consumersOf(`${prefix}.REQB.greeter.hi`)) === 1, { timeoutMs: 15_000, what: "the server consuming" });
+		// the stranger consumes echo.hi's queue without serving it, as a node whose service is
+		// not registered yet or any more would
+		await stranger.transit?.tx.subscribeBalancedRequest("greeter.hi");
+		await waitFor(async () => (await consumersOf(`${prefix}.REQB.greeter.hi`)) === 2, { timeoutMs: 5_000, what: "both consuming greeter.hi" });
+
+		const answers = await Promise.all(Array.from({ length: 40 }, () => stranger.call<string>("greeter.hi")));
+		expect(new Set(answers)).toEqual(new Set(["server"]));
+		const handedBack = stranger.metrics.getMetric(METRICS.requestsHandedBack)?.snapshot() as Array<{ value: number }> | undefined;
+		expect((handedBack ?? []).reduce((sum, item) => sum + item.value, 0)).toBeGreaterThan(0);
+	});
+});
