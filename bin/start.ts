@@ -7,7 +7,7 @@ import { Errors } from "moleculer";
 import { loadConfig } from "../moleculer.config";
 import { gracefulStop } from "../lib/infra/graceful-stop";
 import { Heartbeat } from "../lib/infra/heartbeat";
-import { whenListening } from "../mixins/listen-when-started.mixin";
+import { stopAccepting, whenListening } from "../mixins/listen-when-started.mixin";
 import { createNode } from "./node";
 
 async function main(): Promise<void> {
@@ -21,6 +21,8 @@ async function main(): Promise<void> {
 	const stop = gracefulStop({
 		stopAll: async () => {
 			await heartbeat?.stop();
+			// new connections are refused (a load balancer sends them elsewhere) while what is in flight finishes
+			stopAccepting(broker);
 			await broker.stop();
 		},
 		info: (message) => broker.logger.info(message),

@@ -8,6 +8,11 @@
  * moleculer-web would, and listens on `$broker.started`, which Moleculer broadcasts once every
  * local service's `started` has resolved. `whenListening` is what `npm start` waits for before it
  * prints the URL.
+ *
+ * Stopping is the same in reverse: `stopAccepting` closes the port before the broker stops (a
+ * Moleculer stop first waits for the requests in flight, and a gateway still accepting new ones
+ * under load would never get there: GracefulStopTimeoutError after 5 s); the requests already
+ * taken are answered, and once the services stopped the connections kept alive are closed.
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -22,6 +27,8 @@ interface Gateway {
 	/** resolves with the address once listening */
 	listening: Promise<AddressInfo>;
 	startListening(): void;
+	/** close the port (idempotent); resolves once every connection has ended */
+	stopAccepting(): Promise<void>;
 }
 
 export function ListenWhenStartedMixin(): Partial<ServiceSchema> {
@@ -38,6 +45,15 @@ export function ListenWhenStartedMixin(): Partial<ServiceSchema> {
 					listened(address);
 				});
 			};
+			let closed: Promise<void> | null = null;
+			gateway.stopAccepting = () => {
+				if (!closed) {
+					const { server } = gateway;
+					closed = server.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+					server.closeIdleConnections();
+				}
+				return closed;
+			};
 			gateway.server.on("error", (err: NodeJS.ErrnoException) => {
 				gateway.broker.fatal(`The API gateway cannot listen on ${gateway.settings.ip}:${gateway.settings.port} (${err.code ?? err.message}).`, err, true);
 			});
@@ -48,11 +64,20 @@ export function ListenWhenStartedMixin(): Partial<ServiceSchema> {
 			},
 		},
 		stopped() {
-			const { server } = this as unknown as Gateway;
-			if (!server.listening) return Promise.resolve();
-			return new Promise<void>((resolve) => server.close(() => resolve()));
+			const gateway = this as unknown as Gateway;
+			const closed = gateway.stopAccepting();
+			// every request taken was answered before the services stopped: what is left are idle
+			// keep-alive connections, which would hold the close for their whole keep-alive time
+			gateway.server.closeAllConnections();
+			return closed;
 		},
 	};
+}
+
+/** Close the node's REST port, if it has one (the first step of a graceful stop); resolves at once. */
+export function stopAccepting(broker: ServiceBroker): void {
+	const api = broker.getLocalService("api") as unknown as Partial<Gateway> | undefined;
+	void api?.stopAccepting?.();
 }
 
 /** The address the node's gateway listens on, once it does; null on a node without the api service. */

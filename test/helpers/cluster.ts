@@ -40,6 +40,8 @@ export class Cluster {
 	/** the cluster's TRANSPORTER_SECRET (a test may give its own in extraEnv; "" runs without one) */
 	readonly secret: string;
 	private readonly dbNames = [uniqueName("cg_clients"), uniqueName("cg_goals")];
+	/** names of the api nodes started */
+	private readonly gateways = new Set<string>();
 
 	constructor(
 		private readonly extraEnv: Record<string, string> = {},
@@ -91,6 +93,7 @@ export class Cluster {
 	/** Start an api node on a free port; returns its base URL once /api/health answers. */
 	async startApi(name: string, extra: Record<string, string> = {}): Promise<string> {
 		const port = await freePort();
+		this.gateways.add(name);
 		const node = await this.start(name, "api", { PORT: String(port), ...extra });
 		const url = `http://127.0.0.1:${port}/api`;
 		await waitHealthy(node, `${url}/health`);
@@ -132,7 +135,10 @@ export class Cluster {
 	}
 
 	async tearDown(): Promise<void> {
-		await Promise.all([...this.nodes.values()].map((node) => node.stop()));
+		// gateways first: what they took is answered by the services, still up; then the rest
+		const gateways = [...this.nodes.values()].filter((node) => this.gateways.has(node.name));
+		await Promise.all(gateways.map((node) => node.stop()));
+		await Promise.all([...this.nodes.values()].filter((node) => !this.gateways.has(node.name)).map((node) => node.stop()));
 		this.nodes.clear();
 		await this.probe?.stop();
 		if (this.infra.cleanQueues) await deleteQueues(`MOL-${this.namespace}.`);
