@@ -2,12 +2,15 @@
  * Replicas that stop, die and start without refusing work (issue 10, must-shows 2, 3 and 5): api,
  * clients and two goals replicas on PostgreSQL, a writer creating goals at a steady rate while
  * each goals replica in turn is stopped (SIGTERM, or kill -9) and started again; then the same
- * with two clients replicas (the producer, which goal creation asks whether the client exists)
- * while clients are renamed too. Real processes, RabbitMQ, Redis, PostgreSQL.
+ * with two clients replicas (the producer, which goal creation asks whether the client exists).
+ * Clients are renamed all along, and the goal service's copy of them is sampled: no version there
+ * ever goes backwards, and the copy ends equal to the truth. Real processes, RabbitMQ, Redis,
+ * PostgreSQL.
  */
-import { Cluster } from "../helpers/cluster";
+import { Cluster, clientsAndCopies } from "../helpers/cluster";
 import { client, request } from "../helpers/http";
 import { describeWithInfra } from "../helpers/infra";
+import { waitFor } from "../helpers/wait";
 
 jest.setTimeout(240_000);
 
@@ -73,6 +76,50 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 		return new Map(rows.map((row) => [row.goalName, Number(row.n)]));
 	}
 
+	/** Rename the owners every EVERY_MS until `done` resolves; resolves with the answers by status. */
+	async function steadyRenamer(done: Promise<void>): Promise<Map<number, number>> {
+		const renames = new Map<number, number>();
+		let finished = false;
+		void done.then(() => (finished = true));
+		for (let i = 0; !finished; i++) {
+			const res = await request("PUT", `${url}/clients/${clientIds[i % clientIds.length]}`, { name: `Owner ${i}` }).catch(() => ({ status: 0 }));
+			renames.set(res.status, (renames.get(res.status) ?? 0) + 1);
+			await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
+		}
+		return renames;
+	}
+
+	/** Sample the goal service's copy of the owners until `done`: how often a version was lower than one seen before. */
+	async function versionRegressions(done: Promise<void>): Promise<number> {
+		const highest = new Map<number, number>();
+		let regressions = 0;
+		let finished = false;
+		void done.then(() => (finished = true));
+		while (!finished) {
+			const rows = await cluster.query<{ id: number; version: number }>("goals", `SELECT "clientId" AS id, version FROM client_projection`).catch(() => []);
+			for (const row of rows) {
+				if ((highest.get(row.id) ?? 0) > row.version) regressions++;
+				highest.set(row.id, Math.max(highest.get(row.id) ?? 0, row.version));
+			}
+			await new Promise((resolve) => setTimeout(resolve, 100));
+		}
+		return regressions;
+	}
+
+	/** The steady load (goal creations and renames) while `restarts` run, and the goal service's copy watched. */
+	async function underLoad(tag: string, restarts: Promise<void>): Promise<{ tally: Tally; renames: Map<number, number>; regressions: number }> {
+		const [tally, renames, regressions] = await Promise.all([steadyWriter(tag, restarts), steadyRenamer(restarts), versionRegressions(restarts)]);
+		await waitFor(
+			async () => {
+				const { truth, copy } = await clientsAndCopies(cluster);
+				expect(copy).toEqual(truth);
+				return true;
+			},
+			{ timeoutMs: 30_000, intervalMs: 200, what: "the goal service's copy of the clients to equal the truth" },
+		);
+		return { tally, renames, regressions };
+	}
+
 	/** Each replica of `service` in turn, with `pauseMs` of steady load before, between and after. */
 	async function restartEach(how: "stop" | "kill9", pauseMs: number, service: "goals" | "clients" = "goals"): Promise<void> {
 		for (const name of [`${service}-1`, `${service}-2`]) {
@@ -88,59 +135,48 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 		await new Promise((resolve) => setTimeout(resolve, pauseMs));
 	}
 
-	function summary(how: string, tally: Tally, rows: Map<string, number>): string {
-		return `${how}: attempted ${tally.attempted}, answered ${JSON.stringify(Object.fromEntries(tally.statuses))}, stored ${rows.size}, twice ${[...rows.values()].filter((n) => n > 1).length}`;
+	function summary(how: string, load: { tally: Tally; renames: Map<number, number>; regressions: number }, rows: Map<string, number>): string {
+		const { tally, renames, regressions } = load;
+		return `${how}: goal creations attempted ${tally.attempted}, answered ${JSON.stringify(Object.fromEntries(tally.statuses))}, stored ${rows.size}, twice ${[...rows.values()].filter((n) => n > 1).length}; renames ${JSON.stringify(Object.fromEntries(renames))}; version regressions ${regressions}`;
 	}
 
-	test("each goals replica in turn stopped with SIGTERM and started again: every request 2xx, nothing lost, nothing twice", async () => {
+	test("each goals replica in turn stopped with SIGTERM and started again: every request 2xx, nothing lost, nothing twice, no version backwards", async () => {
 		// about 30 s of load in all
-		const restarts = restartEach("stop", 8000);
-		const tally = await steadyWriter("term", restarts);
+		const load = await underLoad("term", restartEach("stop", 8000));
 		const rows = await stored("term");
-		console.log(summary("SIGTERM rolling restart", tally, rows));
-		expect(Object.fromEntries(tally.statuses)).toEqual({ 201: tally.attempted });
-		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
-		expect(rows.size).toBe(tally.created.length);
+		console.log(summary("SIGTERM rolling restart of goals", load, rows));
+		expect(Object.fromEntries(load.tally.statuses)).toEqual({ 201: load.tally.attempted });
+		expect([...load.renames.keys()]).toEqual([200]);
+		expect(load.regressions).toBe(0);
+		for (const { name } of load.tally.created) expect(rows.get(name)).toBe(1);
+		expect(rows.size).toBe(load.tally.created.length);
 	});
 
-	test("each goals replica in turn killed (kill -9) and started again: at most its prefetch in doubt (504), nothing lost, nothing twice", async () => {
-		const restarts = restartEach("kill9", 1500);
-		const tally = await steadyWriter("kill", restarts);
+	test("each goals replica in turn killed (kill -9) and started again: at most its prefetch in doubt (504), nothing lost, nothing twice, no version backwards", async () => {
+		const load = await underLoad("kill", restartEach("kill9", 1500));
 		const rows = await stored("kill");
-		console.log(summary("kill -9 rolling restart", tally, rows));
-		const refused = [...tally.statuses].filter(([status]) => status !== 201);
+		console.log(summary("kill -9 rolling restart of goals", load, rows));
+		const refused = [...load.tally.statuses].filter(([status]) => status !== 201);
 		expect(refused.filter(([status]) => status !== 504)).toEqual([]);
 		expect(refused.reduce((sum, [, n]) => sum + n, 0)).toBeLessThanOrEqual(2 * PREFETCH);
+		expect([...load.renames.keys()]).toEqual([200]);
+		expect(load.regressions).toBe(0);
 		// every 201 is stored once; a 504's outcome is unknown, but never stored twice
-		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
+		for (const { name } of load.tally.created) expect(rows.get(name)).toBe(1);
 		expect([...rows.values()].filter((n) => n > 1)).toEqual([]);
 	});
 
 	test.each([
 		["stopped with SIGTERM", "stop"],
 		["killed (kill -9)", "kill9"],
-	] as const)("each clients replica in turn %s and started again: renames and goal creations (which check the client) all 2xx", async (_what, how) => {
+	] as const)("each clients replica in turn %s and started again: renames and goal creations (which check the client) all 2xx, no version backwards", async (_what, how) => {
 		if (!cluster.nodes.has("clients-2")) await cluster.start("clients-2", "clients");
-		const restarts = restartEach(how, 3000, "clients");
-		const renames = new Map<number, number>();
-		let renamed = 0;
-		const renamer = (async () => {
-			let finished = false;
-			void restarts.then(() => (finished = true));
-			while (!finished) {
-				const i = renamed++;
-				const res = await request("PUT", `${url}/clients/${clientIds[i % clientIds.length]}`, { name: `Owner ${i}` });
-				renames.set(res.status, (renames.get(res.status) ?? 0) + 1);
-				await new Promise((resolve) => setTimeout(resolve, EVERY_MS));
-			}
-		})();
 		const tag = `producer-${how}`;
-		const tally = await steadyWriter(tag, restarts);
-		await renamer;
+		const load = await underLoad(tag, restartEach(how, 3000, "clients"));
 		const rows = await stored(tag);
-		console.log(`${summary(`${how} rolling restart of clients`, tally, rows)}; renames ${JSON.stringify(Object.fromEntries(renames))}`);
-		const refusedRenames = [...renames].filter(([status]) => status !== 200);
-		const refusedGoals = [...tally.statuses].filter(([status]) => status !== 201);
+		console.log(summary(`${how} rolling restart of clients`, load, rows));
+		const refusedRenames = [...load.renames].filter(([status]) => status !== 200);
+		const refusedGoals = [...load.tally.statuses].filter(([status]) => status !== 201);
 		if (how === "stop") {
 			expect([...refusedGoals, ...refusedRenames]).toEqual([]);
 		} else {
@@ -148,6 +184,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 			expect([...refusedGoals, ...refusedRenames].filter(([status]) => status !== 504)).toEqual([]);
 			expect([...refusedGoals, ...refusedRenames].reduce((sum, [, n]) => sum + n, 0)).toBeLessThanOrEqual(2 * PREFETCH);
 		}
-		for (const { name } of tally.created) expect(rows.get(name)).toBe(1);
+		expect(load.regressions).toBe(0);
+		for (const { name } of load.tally.created) expect(rows.get(name)).toBe(1);
 	});
 });
