@@ -28,7 +28,7 @@ async function main(): Promise<void> {
 		console.log(`\nFault matrix (${changes} changes per fault)\n${formatResults(results)}`);
 		await matrix.tearDown();
 	}
-	if (results.some((result) => result.lost > 0 || result.regressions > 0)) process.exitCode = 1;
+	if (results.some((result) => result.lost > 0 || result.twice > 0 || result.regressions > 0)) process.exitCode = 1;
 }
 
 void main();

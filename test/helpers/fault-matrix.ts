@@ -1,8 +1,9 @@
 /**
  * The fault matrix, counted the way broker torture tests count: a writer makes client changes
- * through REST while a fault strikes the cluster; afterwards every change the API acknowledged
- * must be in the client service's state, the goal service's copy must equal that state, and no
- * entity's version may ever have gone backwards in the copy. Used by the jest suite and by
+ * and goal creations through REST while a fault strikes the cluster; afterwards every change the
+ * API acknowledged must be in the services' state (each goal stored once), the goal service's
+ * copy of the clients must equal the client service's state, and no entity's version may ever
+ * have gone backwards in the copy. Used by the jest suite and by
  * `npm run chaos` (a larger load).
  */
 import { METRICS } from "../../lib/constants";
@@ -17,6 +18,8 @@ export interface ScenarioResult {
 	attempted: number;
 	acknowledged: number;
 	lost: number;
+	/** goal creations stored more than once (a request redelivered after its commit, done again) */
+	twice: number;
 	/** deliveries the version guard skipped as already applied (at-least-once at work) */
 	duplicates: number;
 	/** ms from the end of the writes (fault healed) to the copy equalling the truth */
@@ -97,12 +100,18 @@ export class FaultMatrix {
 		const api = client(this.apiUrl);
 		// Each fault strikes a healthy cluster: the previous one may still be settling (nodes
 		// reconnect and rediscover each other after a broker restart).
-		await waitFor(async () => (await api.post("/clients", { name: `${tag} probe`, email: `${tag}-probe-${Date.now()}@chaos.test` })).status === 201, {
-			timeoutMs: 60_000,
-			intervalMs: 250,
-			what: `${name}: a healthy cluster before the fault\n${this.cluster.logs()}`,
-		});
+		// the probe client owns the scenario's goals (it is never deleted, so its goals stay)
+		let owner = 0;
+		await waitFor(
+			async () => {
+				const res = await api.post("/clients", { name: `${tag} probe`, email: `${tag}-probe-${Date.now()}@chaos.test` });
+				owner = res.body?.id ?? 0;
+				return res.status === 201;
+			},
+			{ timeoutMs: 60_000, intervalMs: 250, what: `${name}: a healthy cluster before the fault\n${this.cluster.logs()}` },
+		);
 		const acks = new Map<number, Ack>();
+		const goalsAcked: string[] = [];
 		const ids: number[] = [];
 		const waiters: Array<{ n: number; resolve: () => void }> = [];
 		const progress: Progress = {
@@ -132,7 +141,7 @@ export class FaultMatrix {
 		let acknowledged = 0;
 		const refused: Record<string, number> = {};
 		for (let i = 0; i < changes; i++) {
-			const status = await this.change(api, tag, i, ids, acks).catch(() => "network");
+			const status = await this.change(api, tag, i, ids, acks, { owner, acked: goalsAcked }).catch(() => "network");
 			if (status === "ok") acknowledged++;
 			else refused[status] = (refused[status] ?? 0) + 1;
 			progress.attempted = i + 1;
@@ -159,11 +168,14 @@ export class FaultMatrix {
 			const row = truth.get(id);
 			if (!row || row.version < ack.version || (ack.deleted && !row.deleted)) lost++;
 		}
+		const goals = await this.storedGoals(tag);
+		lost += goalsAcked.filter((goalName) => !goals.has(goalName)).length;
 		return {
 			name,
 			attempted: changes,
 			acknowledged,
 			lost,
+			twice: [...goals.values()].filter((n) => n > 1).length,
 			// counters restart with their node: a killed node's share is not in this figure
 			duplicates: Math.max(0, (await this.staleCount()) - staleBefore),
 			convergeMs,
@@ -176,8 +188,26 @@ export class FaultMatrix {
 		};
 	}
 
-	/** One change: create a client, rename one, or now and then delete one. "ok" if acknowledged, else the status. */
-	private async change(api: ReturnType<typeof client>, tag: string, i: number, ids: number[], acks: Map<number, Ack>): Promise<string> {
+	/**
+	 * One change: create a client, rename one, now and then delete one, or create a goal for the
+	 * scenario's owner (through the goals replicas, which ask the client service whether the
+	 * owner exists). "ok" if acknowledged, else the status.
+	 */
+	private async change(
+		api: ReturnType<typeof client>,
+		tag: string,
+		i: number,
+		ids: number[],
+		acks: Map<number, Ack>,
+		goals: { owner: number; acked: string[] },
+	): Promise<string> {
+		if (ids.length >= 20 && i % 4 === 3) {
+			const goalName = `${tag} goal ${i}`;
+			const res = await api.post("/goals", { clientId: goals.owner, goalName, targetAmount: 10 });
+			if (res.status !== 201) return String(res.status);
+			goals.acked.push(goalName);
+			return "ok";
+		}
 		if (ids.length < 20 || i % 5 === 0) {
 			const res = await api.post("/clients", { name: `${tag} ${i}`, email: `${tag}-${i}@chaos.test` });
 			if (res.status !== 201) return String(res.status);
@@ -200,6 +230,12 @@ export class FaultMatrix {
 		return "ok";
 	}
 
+	/** The scenario's goals as stored: name → rows. */
+	private async storedGoals(tag: string): Promise<Map<string, number>> {
+		const rows = await this.cluster.query<{ goalName: string; n: string }>("goals", `SELECT "goalName", COUNT(*) AS n FROM goals WHERE "goalName" LIKE '${tag} goal %' GROUP BY "goalName"`);
+		return new Map(rows.map((row) => [row.goalName, Number(row.n)]));
+	}
+
 	private truth(): Promise<Row[]> {
 		return this.cluster.query<Row>("clients", `SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`);
 	}
@@ -219,10 +255,11 @@ export class FaultMatrix {
 
 export function formatResults(results: ScenarioResult[]): string {
 	const lines = [
-		"| fault | attempted | acknowledged | refused (status × n) | lost | duplicate deliveries | converged after | version regressions |",
-		"| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+		"| fault | attempted | acknowledged | refused (status × n) | lost | stored twice | duplicate deliveries | converged after | version regressions |",
+		"| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
 		...results.map(
-			(r) => `| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${Object.entries(r.refused).map(([status, n]) => `${status} × ${n}`).join(", ") || "-"} | ${r.lost} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
+			(r) =>
+				`| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${Object.entries(r.refused).map(([status, n]) => `${status} × ${n}`).join(", ") || "-"} | ${r.lost} | ${r.twice} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
 		),
 	];
 	return lines.join("\n");
