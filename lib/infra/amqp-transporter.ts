@@ -51,7 +51,7 @@ interface BalancedConsumer {
 
 /** The part of Moleculer's registry this file asks: does this node serve an action now? */
 interface ActionRegistry {
-	getActionEndpoints(action: string): { localEndpoints: Array<{ isAvailable: boolean }> } | null | undefined;
+	getActionEndpoints(action: string): { localEndpoints: unknown[] } | null | undefined;
 }
 
 /** What RabbitMQ says about one queue; `missing` when it does not exist (a passive declare's 404). */
@@ -204,10 +204,16 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		);
 	}
 
-	/** Whether a registered service of this node serves `action` now. */
+	/**
+	 * Whether this node can take a request for `action` now: a service of it registered the action,
+	 * and the broker is not stopping. Not whether the action's circuit is open: a request for an
+	 * action whose circuit opened is Moleculer's to refuse at once (that is what the breaker is
+	 * for), not one to bounce between replicas whose circuits may all be open.
+	 */
 	private servesLocally(action: string): boolean {
+		if (this.broker.stopping) return false;
 		const endpoints = (this.broker.registry as unknown as ActionRegistry).getActionEndpoints(action);
-		return !!endpoints && endpoints.localEndpoints.some((endpoint) => endpoint.isAvailable);
+		return !!endpoints && endpoints.localEndpoints.length > 0;
 	}
 
 	/** A request this node cannot serve goes back to its queue, after a pause (see HAND_BACK_DELAY_MS). */
