@@ -85,6 +85,9 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private readonly balanced = new Map<string, BalancedConsumer>();
 	/** the shared queues the registered services want (a cancelled consumer of another is not renewed) */
 	private wanted = new Set<string>();
+	/** requests handed back since the last warning about it, and when that was (warned at most every 10 s) */
+	private handedBack = 0;
+	private handBackLoggedAt = 0;
 	/** changes of the consumer set run one after another */
 	private rebalancing: Promise<void> = Promise.resolve();
 
@@ -219,6 +222,12 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	/** A request this node cannot serve goes back to its queue, after a pause (see HAND_BACK_DELAY_MS). */
 	private handBack(channel: Channel, msg: ConsumeMessage, queue: string): void {
 		count(this.broker, METRICS.requestsHandedBack, { queue });
+		this.handedBack++;
+		if (Date.now() - this.handBackLoggedAt >= 10_000) {
+			this.logger.warn(`Handed ${this.handedBack} request(s) back to their shared queue (latest: ${queue}): this node does not serve the action now.`);
+			this.handBackLoggedAt = Date.now();
+			this.handedBack = 0;
+		}
 		const timer = setTimeout(() => {
 			if (channel !== this.channel) return; // the channel closed: RabbitMQ requeued it already
 			try {
