@@ -3,7 +3,9 @@
  * names), validated into one typed object, and turned into Moleculer BrokerOptions.
  * Nothing else in the codebase reads `process.env`.
  */
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import type { RedisOptions } from "ioredis";
 import { type BrokerOptions, Errors, type LoggerConfig } from "moleculer";
 import type { ApiOptions } from "./services/api.service";
@@ -19,6 +21,15 @@ import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { replCommands } from "./lib/consumer/repl-commands";
+
+/** The program's version, from its package.json (shown in the OpenAPI document): beside this file, or one up when compiled into dist/. */
+const PACKAGE_VERSION = ((): string => {
+	for (const dir of [__dirname, path.dirname(__dirname)]) {
+		const file = path.join(dir, "package.json");
+		if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+	}
+	return "unknown";
+})();
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
@@ -235,6 +246,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			// (outside the cacher's prefix, so that cleaning the cache never resets a limit)
 			redis: cacher === "Memory" ? null : { connection: redisConnection(cacher), keyPrefix: `cg-ratelimit:${namespace}:` },
 			faultInjection: faults !== null,
+			version: PACKAGE_VERSION,
 		},
 		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs, faults },
 		goals: {

@@ -11,6 +11,7 @@ import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gat
 import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.mixin";
 import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
 import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
+import { ApiDocsMixin } from "../mixins/api-docs.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
@@ -18,7 +19,9 @@ import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotenc
 import { publicReadiness } from "../lib/http/public-readiness";
 import { checkReadiness } from "../lib/infra/readiness";
 import type { DeadLetter } from "../lib/consumer/retries";
-import { type Page, type PageRequest, pageParams } from "../lib/domain/pagination";
+import { ACTION_PARAMS } from "../lib/domain/action-params";
+import { ADMIN_ROUTES, ROUTES } from "../lib/http/routes";
+import type { Page, PageRequest } from "../lib/domain/pagination";
 import type { WriteMeta } from "../mixins/event-log.mixin";
 
 /**
@@ -30,6 +33,8 @@ export interface ApiOptions extends RequestGateOptions, MethodGateOptions {
 	host: string;
 	/** FAULT_INJECTION is on in this node: shown in /api/ready, which must never hide it */
 	faultInjection: boolean;
+	/** the program's version (package.json), shown in the OpenAPI document */
+	version: string;
 }
 
 /** moleculer-web's request, as far as we use it. */
@@ -37,30 +42,6 @@ interface GatewayRequest extends IncomingMessage {
 	$params: { body?: unknown; query?: Record<string, unknown>; params?: Record<string, unknown> } & Record<string, unknown>;
 	originalUrl?: string;
 }
-
-export const ROUTES = {
-	"POST /clients": "clients.create",
-	"GET /clients": "clients.list",
-	"GET /clients/:id": "clients.get",
-	"PUT /clients/:id": "clients.update",
-	"DELETE /clients/:id": "clients.remove",
-	"GET /clients/:id/goals": "clients.goals",
-	"GET /clients/:id/events": "clients.history",
-	"POST /goals": "goals.create",
-	"GET /goals": "goals.list",
-	"GET /goals/:id": "goals.get",
-	"PUT /goals/:id": "goals.update",
-	"DELETE /goals/:id": "goals.remove",
-	"GET /goals/:id/events": "goals.history",
-	"GET /health": "api.health",
-	"GET /ready": "api.ready",
-} as const;
-
-/** Behind the bearer ADMIN_TOKEN. */
-export const ADMIN_ROUTES = {
-	"GET /dead-letters": "api.deadLetters",
-	"POST /dead-letters/:id/retry": "api.retryDeadLetter",
-} as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
 	return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -140,7 +121,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		name: "api",
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
-		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ListenWhenStartedMixin(), ApiGateway, RequestGateMixin(options)],
+		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ListenWhenStartedMixin(), ApiDocsMixin(options.version), ApiGateway, RequestGateMixin(options)],
 		settings: {
 			// ListenWhenStartedMixin opens the port, once every service of this node has started
 			server: false,
@@ -204,13 +185,13 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			removeRoute: { visibility: "private" },
 			listAliases: { visibility: "private" },
 			deadLetters: {
-				params: { ...pageParams, $$strict: true },
+				params: ACTION_PARAMS["api.deadLetters"],
 				handler(ctx: Context<PageRequest>): Promise<Page<DeadLetter>> {
 					return listDeadLetters(this.broker, ctx.params);
 				},
 			},
 			retryDeadLetter: {
-				params: { id: { type: "string", min: 1 }, $$strict: true },
+				params: ACTION_PARAMS["api.retryDeadLetter"],
 				handler(ctx: Context<{ id: string }>): Promise<DeadLetter> {
 					return retryDeadLetter(this.broker, ctx.params.id);
 				},

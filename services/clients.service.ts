@@ -7,6 +7,7 @@ import { cacheKeys } from "../lib/infra/cache-keys";
 import { Checkpoints } from "../lib/consumer/checkpoints";
 import { ClientStore, clientEventFields } from "../lib/clients/client-store";
 import { GoalProjection } from "../lib/clients/goal-projection";
+import { ACTION_PARAMS } from "../lib/domain/action-params";
 import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
 import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
@@ -14,8 +15,8 @@ import type { ClientEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
-import { type HistoryRequest, historyParams, historyWindow, type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
-import { emailParam, idParam, nameParam, requireChanges } from "../lib/domain/params";
+import { type HistoryRequest, historyWindow, type PageRequest, pageWindow, toPage } from "../lib/domain/pagination";
+import { idParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";
@@ -59,7 +60,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 
 		actions: {
 			create: {
-				params: { name: nameParam, email: emailParam, $$strict: true },
+				params: ACTION_PARAMS["clients.create"],
 				handler(ctx: Context<{ name: string; email: string }>) {
 					return this.write(ctx, async (sql) => {
 						const row = await store.insert(sql, ctx.params.name, ctx.params.email);
@@ -71,7 +72,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 
 			list: {
 				cache: true,
-				params: { ...pageParams, $$strict: true },
+				params: ACTION_PARAMS["clients.list"],
 				async handler(ctx: Context<PageRequest>) {
 					const { page, pageSize, offset } = pageWindow(ctx.params);
 					const { rows, total } = await store.listAlive(offset, pageSize);
@@ -81,7 +82,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 
 			get: {
 				cache: true,
-				params: { id: idParam, $$strict: true },
+				params: ACTION_PARAMS["clients.get"],
 				async handler(ctx: Context<{ id: number }>) {
 					const row = await store.findAlive(ctx.params.id);
 					if (!row) throw new EntityNotFoundError("Client", ctx.params.id);
@@ -90,12 +91,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 			},
 
 			update: {
-				params: {
-					id: idParam,
-					name: { ...nameParam, optional: true },
-					email: { ...emailParam, optional: true },
-					$$strict: true,
-				},
+				params: ACTION_PARAMS["clients.update"],
 				async handler(ctx: Context<{ id: number; name?: string; email?: string }>) {
 					requireChanges(ctx.params, ["name", "email"]);
 					const { id, ...changes } = ctx.params;
@@ -110,7 +106,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 			},
 
 			remove: {
-				params: { id: idParam, $$strict: true },
+				params: ACTION_PARAMS["clients.remove"],
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
@@ -123,7 +119,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 
 			/** GET /clients/:id/goals: the client's goals as the goal service holds them. */
 			goals: {
-				params: { id: idParam, $$strict: true },
+				params: ACTION_PARAMS["clients.goals"],
 				async handler(ctx: Context<{ id: number }>) {
 					const row = await store.findAlive(ctx.params.id);
 					if (!row) throw new EntityNotFoundError("Client", ctx.params.id);
@@ -140,7 +136,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 
 			/** GET /clients/:id/events: the audit trail, kept after deletion; at most 1,000 events an answer. */
 			history: {
-				params: { id: idParam, ...historyParams, $$strict: true },
+				params: ACTION_PARAMS["clients.history"],
 				async handler(ctx: Context<{ id: number } & HistoryRequest>) {
 					const { afterVersion, limit } = historyWindow(ctx.params);
 					const events = await log.history(ctx.params.id, afterVersion, limit);

@@ -26,8 +26,9 @@ import { RetryStore } from "../lib/consumer/retries";
 import { ClientProjection } from "../lib/goals/client-projection";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/domain/money";
-import { type HistoryRequest, historyParams, historyWindow, type PageRequest, pageParams, pageWindow, toPage } from "../lib/domain/pagination";
-import { amountParam, idParam, nameParam, requireChanges } from "../lib/domain/params";
+import { ACTION_PARAMS } from "../lib/domain/action-params";
+import { type HistoryRequest, historyWindow, type PageRequest, pageWindow, toPage } from "../lib/domain/pagination";
+import { idParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";
@@ -98,7 +99,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 
 		actions: {
 			create: {
-				params: { clientId: idParam, goalName: nameParam, targetAmount: amountParam, $$strict: true },
+				params: ACTION_PARAMS["goals.create"],
 				async handler(ctx: Context<{ clientId: number; goalName: string; targetAmount: number }>) {
 					const { clientId, goalName } = ctx.params;
 					const targetCents = toCents(ctx.params.targetAmount);
@@ -132,7 +133,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 
 			list: {
 				cache: true,
-				params: { clientId: { ...idParam, optional: true }, ...pageParams, $$strict: true },
+				params: ACTION_PARAMS["goals.list"],
 				async handler(ctx: Context<PageRequest & { clientId?: number }>) {
 					const { page, pageSize, offset } = pageWindow(ctx.params);
 					const { rows, total } = await store.listAlive({ clientId: ctx.params.clientId }, offset, pageSize);
@@ -142,7 +143,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 
 			get: {
 				cache: true,
-				params: { id: idParam, $$strict: true },
+				params: ACTION_PARAMS["goals.get"],
 				async handler(ctx: Context<{ id: number }>) {
 					const row = await store.findAlive(ctx.params.id);
 					if (!row) throw new EntityNotFoundError("Goal", ctx.params.id);
@@ -151,13 +152,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 			},
 
 			update: {
-				params: {
-					id: idParam,
-					goalName: { ...nameParam, optional: true },
-					targetAmount: { ...amountParam, optional: true },
-					// no clientId: a goal's client never changes, so strict mode answers 422 naming it
-					$$strict: true,
-				},
+				params: ACTION_PARAMS["goals.update"],
 				async handler(ctx: Context<{ id: number; goalName?: string; targetAmount?: number }>) {
 					requireChanges(ctx.params, ["goalName", "targetAmount"]);
 					const { id, goalName, targetAmount } = ctx.params;
@@ -171,7 +166,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 			},
 
 			remove: {
-				params: { id: idParam, $$strict: true },
+				params: ACTION_PARAMS["goals.remove"],
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
@@ -184,7 +179,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 
 			/** GET /goals/:id/events: the audit trail, kept after deletion; at most 1,000 events an answer. */
 			history: {
-				params: { id: idParam, ...historyParams, $$strict: true },
+				params: ACTION_PARAMS["goals.history"],
 				async handler(ctx: Context<{ id: number } & HistoryRequest>) {
 					const { afterVersion, limit } = historyWindow(ctx.params);
 					const events = await log.history(ctx.params.id, afterVersion, limit);

@@ -72,7 +72,7 @@ function envelope(source: Source) {
  * Unknown fields are let through, as a consumer written for today's events would: no
  * projection reads them, and a producer one release ahead may add one.
  */
-const SCHEMAS: Record<Source, Record<string, unknown>> = {
+export const EVENT_SCHEMAS: Record<Source, Record<string, unknown>> = {
 	clients: {
 		...envelope(SOURCES.clients),
 		clientId: idParam,
@@ -93,8 +93,8 @@ type Checker = (value: unknown) => true | Array<{ field?: string; message?: stri
 // Moleculer's FastestValidator sets useNewCustomCheckerFunction, which the shared `custom` checks need
 const validator = new Validators.Fastest();
 const CHECKERS: Record<Source, Checker> = {
-	clients: validator.compile(SCHEMAS.clients) as unknown as Checker,
-	goals: validator.compile(SCHEMAS.goals) as unknown as Checker,
+	clients: validator.compile(EVENT_SCHEMAS.clients) as unknown as Checker,
+	goals: validator.compile(EVENT_SCHEMAS.goals) as unknown as Checker,
 };
 
 /** The Moleculer event an event of `producer` with `eventType` is emitted as: `client.created`, … */

@@ -6,7 +6,7 @@
  * allowed preflight is 204 with the CORS headers; HEAD is its GET's status and headers without a
  * body. Once on a node without CORS_ORIGINS (every preflight refused), once with it.
  */
-import { ADMIN_ROUTES, ROUTES } from "../../services/api.service";
+import { ADMIN_ROUTES, ROUTES } from "../../lib/http/routes";
 import { expectErrorShape } from "../helpers/expect-error";
 import type { Reply } from "../helpers/http";
 import { useSystem } from "../helpers/system";

@@ -1,0 +1,194 @@
+/**
+ * What each REST route answers, in words and examples, beside what the code already says (the
+ * route table in routes.ts, the parameter schemas in lib/domain/action-params.ts): summary,
+ * success status and shape, the errors the contract names for it, and one example request.
+ * lib/http/openapi.ts joins the three into the OpenAPI document; a test sends every example
+ * request to a running gateway and checks the answer against the document.
+ */
+import type { ADMIN_ROUTES, ROUTES } from "./routes";
+
+/** A response shape of components.schemas (openapi.ts), or none (204). */
+export type Shape =
+	| "Client"
+	| "ClientPage"
+	| "Goal"
+	| "GoalList"
+	| "GoalPage"
+	| "ClientEventList"
+	| "GoalEventList"
+	| "Health"
+	| "Readiness"
+	| "DeadLetter"
+	| "DeadLetterPage"
+	| "OpenApi"
+	| "Html"
+	| "Asset"
+	| null;
+
+export interface RouteDoc {
+	summary: string;
+	description?: string;
+	tag: "clients" | "goals" | "operations" | "admin";
+	success: { status: 200 | 201 | 204; shape: Shape; description: string };
+	/** error statuses beyond the ones every route of its kind has (openapi.ts adds those) with what they mean */
+	errors?: Record<number, string>;
+	/**
+	 * One request the examples walk sends (path values, query, body) on a system holding client 1
+	 * and goal 1, and the status it gets when that is not the success status (one of the documented ones).
+	 */
+	example: { path?: Record<string, string | number>; query?: Record<string, string | number>; body?: Record<string, unknown>; answers?: number };
+}
+
+const PAGED = "Paged: `page` from 1 (at most 1,000,000), `pageSize` 1..100 (default 10), ordered by id; a page past the last one is empty.";
+const HISTORY =
+	"The audit trail, oldest first, kept after deletion: at most 1,000 events per answer (`limit`), read on with `afterVersion`.";
+
+export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMIN_ROUTES}`, RouteDoc> = {
+	"POST /clients": {
+		summary: "Create a client",
+		description: "Publishes `client.created`. The email is unique case-insensitively among living clients.",
+		tag: "clients",
+		success: { status: 201, shape: "Client", description: "The client, version 1, with no goals yet. `Location` names it." },
+		errors: { 409: "The email is taken by another client." },
+		example: { body: { name: "Ann Lee", email: "ann@example.com" } },
+	},
+	"GET /clients": {
+		summary: "List clients",
+		description: PAGED,
+		tag: "clients",
+		success: { status: 200, shape: "ClientPage", description: "One page of living clients." },
+		example: { query: { page: 1, pageSize: 10 } },
+	},
+	"GET /clients/:id": {
+		summary: "Read a client",
+		description: "With `goals`, the client service's own copy of its goals (eventually consistent).",
+		tag: "clients",
+		success: { status: 200, shape: "Client", description: "The client." },
+		example: { path: { id: 1 } },
+	},
+	"PUT /clients/:id": {
+		summary: "Change a client's name or email",
+		description: "At least one of `name`, `email`. Publishes `client.updated`; the version goes up by one.",
+		tag: "clients",
+		success: { status: 200, shape: "Client", description: "The client after the change." },
+		errors: { 409: "The email is taken by another client." },
+		example: { path: { id: 1 }, body: { name: "Ann B. Lee" } },
+	},
+	"DELETE /clients/:id": {
+		summary: "Delete a client",
+		description: "Publishes `client.deleted`; the goal service then deletes the client's goals, each with its own `goal.deleted`.",
+		tag: "clients",
+		success: { status: 204, shape: null, description: "Deleted." },
+		example: { path: { id: 1 } },
+	},
+	"GET /clients/:id/goals": {
+		summary: "A client's goals",
+		description: "From the goal service: the client's living goals, by id (at most 1,000).",
+		tag: "clients",
+		success: { status: 200, shape: "GoalList", description: "The goals." },
+		example: { path: { id: 1 } },
+	},
+	"GET /clients/:id/events": {
+		summary: "A client's events (audit trail)",
+		description: HISTORY,
+		tag: "clients",
+		success: { status: 200, shape: "ClientEventList", description: "The client's events after `afterVersion`." },
+		example: { path: { id: 1 }, query: { afterVersion: 0, limit: 100 } },
+	},
+	"POST /goals": {
+		summary: "Create a goal",
+		description:
+			"The client must exist: the goal service asks the client service (or, if it cannot be reached, its own copy of the clients). `targetAmount` has at most two decimals and is stored exactly. Publishes `goal.created`.",
+		tag: "goals",
+		success: { status: 201, shape: "Goal", description: "The goal, version 1. `Location` names it." },
+		errors: { 422: "Invalid parameters, or the client does not exist or is deleted." },
+		example: { body: { clientId: 1, goalName: "House deposit", targetAmount: 25000.5 } },
+	},
+	"GET /goals": {
+		summary: "List goals",
+		description: `${PAGED} \`clientId\` keeps one client's goals.`,
+		tag: "goals",
+		success: { status: 200, shape: "GoalPage", description: "One page of living goals." },
+		example: { query: { clientId: 1, page: 1, pageSize: 10 } },
+	},
+	"GET /goals/:id": {
+		summary: "Read a goal",
+		description: "With `clientName`, the goal service's own copy of its client's name (eventually consistent).",
+		tag: "goals",
+		success: { status: 200, shape: "Goal", description: "The goal." },
+		example: { path: { id: 1 } },
+	},
+	"PUT /goals/:id": {
+		summary: "Change a goal's name or target",
+		description: "At least one of `goalName`, `targetAmount`; `clientId` cannot change (422). Publishes `goal.updated`.",
+		tag: "goals",
+		success: { status: 200, shape: "Goal", description: "The goal after the change." },
+		example: { path: { id: 1 }, body: { targetAmount: 30000 } },
+	},
+	"DELETE /goals/:id": {
+		summary: "Delete a goal",
+		description: "Publishes `goal.deleted`.",
+		tag: "goals",
+		success: { status: 204, shape: null, description: "Deleted." },
+		example: { path: { id: 1 } },
+	},
+	"GET /goals/:id/events": {
+		summary: "A goal's events (audit trail)",
+		description: HISTORY,
+		tag: "goals",
+		success: { status: 200, shape: "GoalEventList", description: "The goal's events after `afterVersion`." },
+		example: { path: { id: 1 } },
+	},
+	"GET /health": {
+		summary: "Liveness of this node",
+		tag: "operations",
+		success: { status: 200, shape: "Health", description: "The node's process is up." },
+		example: {},
+	},
+	"GET /ready": {
+		summary: "Readiness of this node",
+		description:
+			"Database, transporter, cacher and each event queue this node consumes (depth and consumers, AMQP only); on a gateway node also the live nodes of each service it routes to.",
+		tag: "operations",
+		success: { status: 200, shape: "Readiness", description: "Ready: every component is UP." },
+		errors: { 503: "Not ready: the same body, with the components that are DOWN." },
+		example: {},
+	},
+	"GET /openapi.json": {
+		summary: "This document",
+		description: "OpenAPI 3.1, generated from the schemas that validate the requests.",
+		tag: "operations",
+		success: { status: 200, shape: "OpenApi", description: "The OpenAPI document." },
+		example: {},
+	},
+	"GET /docs": {
+		summary: "The API reference, rendered",
+		description: "Swagger UI over `/api/openapi.json`, served from the gateway itself.",
+		tag: "operations",
+		success: { status: 200, shape: "Html", description: "An HTML page." },
+		example: {},
+	},
+	"GET /docs/:asset": {
+		summary: "A file of the rendered reference",
+		description: "`swagger-ui.css`, `swagger-ui-bundle.js` or `init.js`; any other name is 404.",
+		tag: "operations",
+		success: { status: 200, shape: "Asset", description: "The file (CSS or JavaScript)." },
+		errors: { 404: "No such file." },
+		example: { path: { asset: "init.js" } },
+	},
+	"admin GET /dead-letters": {
+		summary: "List dead letters",
+		description: `Events that failed every attempt, of every consumer. ${PAGED}`,
+		tag: "admin",
+		success: { status: 200, shape: "DeadLetterPage", description: "One page of dead letters." },
+		example: { query: { page: 1, pageSize: 20 } },
+	},
+	"admin POST /dead-letters/:id/retry": {
+		summary: "Retry a dead letter",
+		description: "The event is applied again by its consumer (`id` as listed, e.g. `goals-12`).",
+		tag: "admin",
+		success: { status: 200, shape: "DeadLetter", description: "The dead letter, back in the retry table." },
+		errors: { 404: "No such dead letter." },
+		example: { path: { id: "goals-1" }, answers: 404 },
+	},
+};

@@ -1,0 +1,32 @@
+/**
+ * Every REST route of the contract and the action it calls: the gateway's aliases, the method
+ * gate's table and the OpenAPI document are all made from these two tables. `/api/admin` routes
+ * need the admin token.
+ */
+import type { RoutedAction } from "../domain/action-params";
+
+export const ROUTES = {
+	"POST /clients": "clients.create",
+	"GET /clients": "clients.list",
+	"GET /clients/:id": "clients.get",
+	"PUT /clients/:id": "clients.update",
+	"DELETE /clients/:id": "clients.remove",
+	"GET /clients/:id/goals": "clients.goals",
+	"GET /clients/:id/events": "clients.history",
+	"POST /goals": "goals.create",
+	"GET /goals": "goals.list",
+	"GET /goals/:id": "goals.get",
+	"PUT /goals/:id": "goals.update",
+	"DELETE /goals/:id": "goals.remove",
+	"GET /goals/:id/events": "goals.history",
+	"GET /health": "api.health",
+	"GET /ready": "api.ready",
+	"GET /openapi.json": "api.openapi",
+	"GET /docs": "api.docs",
+	"GET /docs/:asset": "api.docsAsset",
+} as const satisfies Record<string, RoutedAction>;
+
+export const ADMIN_ROUTES = {
+	"GET /dead-letters": "api.deadLetters",
+	"POST /dead-letters/:id/retry": "api.retryDeadLetter",
+} as const satisfies Record<string, RoutedAction>;
