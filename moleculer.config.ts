@@ -94,7 +94,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
 
 function serviceList(env: Env): ServiceName[] {
 	const raw = text(env, "SERVICES", SERVICE_NAMES.join(","));
-	const names = raw.split(",").map((name) => name.trim()).filter(Boolean);
+	const names = raw
+		.split(",")
+		.map((name) => name.trim())
+		.filter(Boolean);
 	const unknown = names.filter((name) => !(SERVICE_NAMES as readonly string[]).includes(name));
 	if (unknown.length > 0 || names.length === 0) {
 		throw new ConfigError("SERVICES", `'${raw}' must be a comma list from ${SERVICE_NAMES.join(",")}`);
@@ -175,7 +178,10 @@ function faultRules(env: Env): FaultRules | null {
 	const rules = env.FAULT_RULES?.trim() ?? "";
 	if (!ON.includes(raw)) {
 		if (!OFF.includes(raw)) {
-			throw new ConfigError("FAULT_INJECTION", `'${env.FAULT_INJECTION?.trim()}' must be 1 or true to enable it (0, false or unset: off); rules go in FAULT_RULES`);
+			throw new ConfigError(
+				"FAULT_INJECTION",
+				`'${env.FAULT_INJECTION?.trim()}' must be 1 or true to enable it (0, false or unset: off); rules go in FAULT_RULES`,
+			);
 		}
 		if (rules) throw new ConfigError("FAULT_RULES", `'${rules}' is set but FAULT_INJECTION is not 1 or true`);
 		return null;
@@ -194,13 +200,17 @@ function faultRules(env: Env): FaultRules | null {
 function corsOrigins(env: Env): string[] {
 	const raw = env.CORS_ORIGINS?.trim();
 	if (!raw) return [];
-	const origins = raw.split(",").map((entry) => entry.trim()).filter(Boolean).map((entry) => {
-		const url = URL.canParse(entry) ? new URL(entry) : null;
-		if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password || url.pathname !== "/" || url.search || url.hash) {
-			throw new ConfigError("CORS_ORIGINS", `'${entry}' is not an origin such as https://app.example.com (scheme://host[:port], no path, no *)`);
-		}
-		return url.origin;
-	});
+	const origins = raw
+		.split(",")
+		.map((entry) => entry.trim())
+		.filter(Boolean)
+		.map((entry) => {
+			const url = URL.canParse(entry) ? new URL(entry) : null;
+			if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password || url.pathname !== "/" || url.search || url.hash) {
+				throw new ConfigError("CORS_ORIGINS", `'${entry}' is not an origin such as https://app.example.com (scheme://host[:port], no path, no *)`);
+			}
+			return url.origin;
+		});
 	return [...new Set(origins)];
 }
 
@@ -212,7 +222,10 @@ function transporterSecret(env: Env): string | null {
 	const secret = env.TRANSPORTER_SECRET?.trim();
 	if (!secret) return null;
 	if (secret.length < TRANSPORTER_SECRET_MIN_LENGTH) {
-		throw new ConfigError("TRANSPORTER_SECRET", `must be at least ${TRANSPORTER_SECRET_MIN_LENGTH} characters (it has ${secret.length}), e.g. \`openssl rand -hex 32\``);
+		throw new ConfigError(
+			"TRANSPORTER_SECRET",
+			`must be at least ${TRANSPORTER_SECRET_MIN_LENGTH} characters (it has ${secret.length}), e.g. \`openssl rand -hex 32\``,
+		);
 	}
 	return secret;
 }

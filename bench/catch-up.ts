@@ -76,9 +76,11 @@ async function writeChanges(system: TestSystem): Promise<{ changes: Change[]; se
 	};
 	const pool = async (count: number, op: (i: number) => Promise<void>) => {
 		let next = 0;
-		await Promise.all(Array.from({ length: WRITE_CONCURRENCY }, async () => {
-			while (next < count) await op(next++);
-		}));
+		await Promise.all(
+			Array.from({ length: WRITE_CONCURRENCY }, async () => {
+				while (next < count) await op(next++);
+			}),
+		);
 	};
 	const ids: number[] = [];
 	await pool(CLIENTS, async (i) => {
@@ -236,7 +238,9 @@ async function main(): Promise<void> {
 			),
 		);
 		notes.push("figure: from the start of the goal service's node to its checkpoint reaching the client log's last sequence");
-		notes.push(`floor: the bare sqlite3 library reading the same events in pages of ${PAGE} and applying them with version-guarded statements, one transaction per page (WAL, synchronous=FULL)`);
+		notes.push(
+			`floor: the bare sqlite3 library reading the same events in pages of ${PAGE} and applying them with version-guarded statements, one transaction per page (WAL, synchronous=FULL)`,
+		);
 	} catch (err) {
 		loud(`bench/catch-up.ts failed: ${(err as Error).stack ?? err}`);
 		process.exitCode = 1;

@@ -67,7 +67,7 @@ async function propagationHistogram(cluster: Cluster, nodes: string[]): Promise<
 				.map(([bound, n]) => [Number(bound), n] as const)
 				.sort((a, b) => a[0] - b[0]);
 			if (sum.bounds.length === 0) sum.bounds = entries.map(([bound]) => bound);
-			entries.forEach(([, n], i) => (sum.cumulative[i] = (sum.cumulative[i] ?? 0) + n));
+			for (const [i, [, n]] of entries.entries()) sum.cumulative[i] = (sum.cumulative[i] ?? 0) + n;
 			sum.count += value.count ?? 0;
 		}
 	}
@@ -104,7 +104,8 @@ function quantile(h: Histogram, q: number): number | null {
 	return Infinity;
 }
 
-const ms = (value: number | null) => (value === null ? "n/a" : Number.isFinite(value) ? `${value.toFixed(1)} ms` : `> ${FALLBACK_BUCKETS[FALLBACK_BUCKETS.length - 1]} ms`);
+const ms = (value: number | null) =>
+	value === null ? "n/a" : Number.isFinite(value) ? `${value.toFixed(1)} ms` : `> ${FALLBACK_BUCKETS[FALLBACK_BUCKETS.length - 1]} ms`;
 
 // ---------------------------------------------------------------------------------------------
 // the propagation floor: pg + amqplib, no framework
@@ -156,7 +157,10 @@ export async function propagationFloor(dbUri: string, queue: string, ids: number
 			const client = await pool.connect();
 			try {
 				await client.query("BEGIN");
-				const { rows } = await client.query(`UPDATE clients SET name = $2, version = version + 1, "updatedAt" = now() WHERE id = $1 RETURNING version, email`, [id, name]);
+				const { rows } = await client.query(`UPDATE clients SET name = $2, version = version + 1, "updatedAt" = now() WHERE id = $1 RETURNING version, email`, [
+					id,
+					name,
+				]);
 				const timestamp = new Date().toISOString();
 				await client.query("SELECT pg_advisory_xact_lock(hashtext('client_events'))");
 				const event = await client.query(
@@ -270,7 +274,13 @@ async function main(): Promise<void> {
 		const floorIds = await floorClientIds(floorDb);
 
 		// 4. POST /api/goals, then PUT /api/clients/:id
-		const goal = { method: "POST" as const, path: "/goals", body: '{"clientId":{id},"goalName":"Goal {i}","targetAmount":100.25}', concurrency: 10, count: REQUESTS };
+		const goal = {
+			method: "POST" as const,
+			path: "/goals",
+			body: '{"clientId":{id},"goalName":"Goal {i}","targetAmount":100.25}',
+			concurrency: 10,
+			count: REQUESTS,
+		};
 		const floorGoals = await load.measure("floor POST /goals", { ...goal, url: floor.url, ids: floorIds }, WARMUP);
 		const goals = await load.measure("POST /api/goals", { ...goal, url: api, ids }, WARMUP);
 		results.push(throughputResult("cluster `POST /api/goals`, 10 connections", rate(goals), rate(floorGoals), 0.5, problemOf(goals, floorGoals)));

@@ -26,7 +26,7 @@ function serve(handler: Handler): void {
 		const chunks: Buffer[] = [];
 		req.on("data", (chunk: Buffer) => chunks.push(chunk));
 		req.on("end", () => {
-			let body: unknown = undefined;
+			let body: unknown;
 			if (chunks.length > 0) {
 				try {
 					body = JSON.parse(Buffer.concat(chunks).toString());
@@ -179,7 +179,14 @@ function clientOf(row: Record<string, unknown>) {
 	return { id: row.id, name: row.name, email: row.email, version: row.version, createdAt: row.createdAt, updatedAt: row.updatedAt, goals: [] };
 }
 
-async function appendEvent(client: PoolClient, table: "client_events" | "goal_events", type: string, id: number, version: number, fields: object): Promise<void> {
+async function appendEvent(
+	client: PoolClient,
+	table: "client_events" | "goal_events",
+	type: string,
+	id: number,
+	version: number,
+	fields: object,
+): Promise<void> {
 	await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`${table}`]);
 	await client.query(`INSERT INTO ${table} ("eventId", "eventType", "entityId", version, payload, timestamp) VALUES ($1, $2, $3, $4, $5, $6)`, [
 		randomUUID(),

@@ -60,7 +60,9 @@ async function main(): Promise<void> {
 			READ_WARMUP,
 			ROUNDS,
 		);
-		results.push(throughputResult("embedded `GET /api/clients/:id` (cached), 20 connections", rate(reads), rate(floorReads), 0.5, problemOf(reads, floorReads)));
+		results.push(
+			throughputResult("embedded `GET /api/clients/:id` (cached), 20 connections", rate(reads), rate(floorReads), 0.5, problemOf(reads, floorReads)),
+		);
 
 		// 6. memory after the runs
 		const rss = mib(process.memoryUsage().rss);

@@ -88,7 +88,12 @@ export class LoadGenerator {
 		const result = await this.run(spec);
 		progress(
 			`${label}: ${result.perSecond.toFixed(0)} ok/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms` +
-				(result.failed > 0 ? `, ${result.failed} FAILED ${JSON.stringify(result.statuses)}, e.g. ${result.sampleErrors.slice(0, 2).map((e) => e.slice(0, 160)).join(" / ")}` : ""),
+				(result.failed > 0
+					? `, ${result.failed} FAILED ${JSON.stringify(result.statuses)}, e.g. ${result.sampleErrors
+							.slice(0, 2)
+							.map((e) => e.slice(0, 160))
+							.join(" / ")}`
+					: ""),
 		);
 		return result;
 	}

@@ -14,9 +14,7 @@ async function main(): Promise<void> {
 	const config = loadConfig();
 	const broker = createNode(config);
 	const heartbeat =
-		config.heartbeatFile === null
-			? null
-			: new Heartbeat(config.heartbeatFile, (err) => broker.logger.warn(`Heartbeat file not written: ${err.message}`));
+		config.heartbeatFile === null ? null : new Heartbeat(config.heartbeatFile, (err) => broker.logger.warn(`Heartbeat file not written: ${err.message}`));
 
 	const stop = gracefulStop({
 		stopAll: async () => {

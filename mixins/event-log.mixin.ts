@@ -116,15 +116,11 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 				for (const event of effects.events) {
 					const name = eventName(event);
 					const failed = (err: unknown) =>
-						this.logger.warn(
-							`Publishing ${name} #${event.sequence} failed (${(err as Error).message}); consumers will catch up from the log.`,
-						);
+						this.logger.warn(`Publishing ${name} #${event.sequence} failed (${(err as Error).message}); consumers will catch up from the log.`);
 					try {
 						// With a transporter, emit to every known consumer group explicitly: Moleculer
 						// publishes nothing to a group none of whose nodes is online.
-						const groups = this.broker.transit
-							? [...new Set([...KNOWN_CONSUMERS[source], ...this.broker.getEventGroups(name)])]
-							: undefined;
+						const groups = this.broker.transit ? [...new Set([...KNOWN_CONSUMERS[source], ...this.broker.getEventGroups(name)])] : undefined;
 						const opts = groups ? { groups } : undefined;
 						const delivered = ctx ? ctx.emit(name, event, opts) : this.broker.emit(name, event, opts);
 						if (this.broker.transit) {

@@ -21,8 +21,14 @@ export function FaultInjectionMixin(faults: FaultInjector): Partial<ServiceSchem
 						nullable: true,
 						optional: true,
 						props: {
-							entities: [{ type: "equal", value: "all" }, { type: "array", items: { type: "number", integer: true, positive: true } }],
-							times: [{ type: "equal", value: "always" }, { type: "number", integer: true, min: 0 }],
+							entities: [
+								{ type: "equal", value: "all" },
+								{ type: "array", items: { type: "number", integer: true, positive: true } },
+							],
+							times: [
+								{ type: "equal", value: "always" },
+								{ type: "number", integer: true, min: 0 },
+							],
 						},
 					},
 					crashAfterCommit: { type: "number", integer: true, min: 0, optional: true },

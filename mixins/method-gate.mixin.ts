@@ -32,7 +32,7 @@ interface Gateway {
 
 type RestParams = { req: IncomingMessage; res: ServerResponse };
 
-const webRest = (ApiGateway.actions?.rest as ActionSchema).handler as ActionHandler;
+const webRest = (ApiGateway.actions?.rest as ActionSchema | undefined)?.handler as ActionHandler;
 const webResolveAlias = ApiGateway.methods?.resolveAlias as (this: unknown, url: string, method?: string) => unknown;
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -59,9 +59,7 @@ function mergeRequestParams(req: GatewayRequest, numbers: boolean): Record<strin
 	const fromBody = body ?? {};
 	const clashes = Object.keys(fromBody).filter((key) => key in params || key in query);
 	if (clashes.length > 0) {
-		throw new FieldValidationError(
-			clashes.map((field) => ({ type: "forbidden", field, message: `The '${field}' field cannot be set in the body.` })),
-		);
+		throw new FieldValidationError(clashes.map((field) => ({ type: "forbidden", field, message: `The '${field}' field cannot be set in the body.` })));
 	}
 	// query values (page, pageSize) are read as numbers on every route; path values where asked
 	return { ...numbersFromText(query), ...fromBody, ...(numbers ? numbersFromText(params) : params) };
@@ -83,7 +81,12 @@ function numbersFromText(values: Record<string, unknown>): Record<string, unknow
 	return out;
 }
 
-function sendError(this: { logger: { error: (...args: unknown[]) => void; warn: (...args: unknown[]) => void } }, req: IncomingMessage, res: ServerResponse, err: unknown) {
+function sendError(
+	this: { logger: { error: (...args: unknown[]) => void; warn: (...args: unknown[]) => void } },
+	req: IncomingMessage,
+	res: ServerResponse,
+	err: unknown,
+) {
 	const error = toPublicError(err);
 	// 503/504 are expected in an outage and say all there is to say; any other 5xx is ours to fix
 	// (the driver's words of a database outage are logged here, on the node that saw them, and

@@ -157,6 +157,5 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				},
 			},
 		},
-
 	};
 }

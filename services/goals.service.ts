@@ -11,14 +11,7 @@ import type { ClientLookup } from "../lib/clients/client-store";
 import { CLIENT_GOALS_MAX, CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
 import { mergeEffects, noEffects } from "../lib/event-log/effects";
-import {
-	CircuitOpenError,
-	countsAgainstBreaker,
-	DependencyUnavailableError,
-	EntityNotFoundError,
-	FieldValidationError,
-	isUnavailable,
-} from "../lib/errors";
+import { CircuitOpenError, countsAgainstBreaker, DependencyUnavailableError, EntityNotFoundError, FieldValidationError, isUnavailable } from "../lib/errors";
 import type { GoalEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
@@ -48,9 +41,11 @@ export interface GoalsServiceOptions {
 /** The client check's answer: the client service's word, or "unavailable" when it could not answer. */
 type ClientCheck = ClientLookup | null | "unavailable";
 
-type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods & {
-	checkClient(ctx: Context, clientId: number): Promise<ClientCheck>;
-};
+type Methods = EventLogMethods &
+	ConsumerMethods &
+	DatabaseMethods & {
+		checkClient(ctx: Context, clientId: number): Promise<ClientCheck>;
+	};
 
 function clientNotFound(clientId: number): FieldValidationError {
 	return new FieldValidationError([
@@ -115,10 +110,10 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 						// Re-check our copy under its lock: a deletion may have arrived since the call.
 						const client = (await store.heldClientCopies(sql, [clientId])).get(clientId);
 						if (!client) {
-							throw new DependencyUnavailableError(
-								`Cannot check client ${clientId}: the client service is unavailable and the client is unknown here`,
-								{ service: "clients", clientId },
-							);
+							throw new DependencyUnavailableError(`Cannot check client ${clientId}: the client service is unavailable and the client is unknown here`, {
+								service: "clients",
+								clientId,
+							});
 						}
 						if (client.deleted) throw clientNotFound(clientId);
 						const row = await store.insert(sql, { clientId, clientName: client.name, goalName, targetCents });

@@ -3,15 +3,7 @@
  * events (the goal projection). Nothing here publishes or touches the cache: callers run these
  * inside a transaction and settle the effects after commit.
  */
-import {
-	DataTypes,
-	InferAttributes,
-	InferCreationAttributes,
-	Model,
-	ModelStatic,
-	QueryTypes,
-	type Sequelize,
-} from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, QueryTypes, type Sequelize } from "sequelize";
 import type { Database } from "../storage/database";
 import { CLIENT_GOALS_MAX } from "../constants";
 import { ConflictError, EntityNotFoundError } from "../errors";
@@ -196,7 +188,10 @@ export class ClientStore {
 
 	/** Clients with their goals, as the API shows them; inside a write, read through its transaction. */
 	async present(rows: ClientRecord[], sql?: Sql): Promise<Client[]> {
-		const goals = await this.goalsOf(rows.map((row) => row.id), sql);
+		const goals = await this.goalsOf(
+			rows.map((row) => row.id),
+			sql,
+		);
 		return rows.map((row) => ({
 			id: row.id,
 			name: row.name,
@@ -311,4 +306,3 @@ function goalCopy(row: GoalCopy): GoalCopy {
 		deleted: readBoolean(row.deleted),
 	};
 }
-

@@ -18,15 +18,23 @@ export class GoalProjection implements Projection<GoalEvent> {
 	}
 
 	async applyBatch(sql: Sql, events: GoalEvent[]): Promise<BatchResult<GoalEvent>> {
-		const held = await this.store.heldGoalCopies(sql, events.map((event) => event.goalId));
-		const folded = foldEvents(held, events, (event) => event.goalId, (event, decision) => ({
-			goalId: event.goalId,
-			clientId: event.clientId,
-			goalName: event.goalName,
-			targetCents: toCents(event.targetAmount),
-			version: event.version,
-			deleted: decision.kind === "tombstone",
-		}));
+		const held = await this.store.heldGoalCopies(
+			sql,
+			events.map((event) => event.goalId),
+		);
+		const folded = foldEvents(
+			held,
+			events,
+			(event) => event.goalId,
+			(event, decision) => ({
+				goalId: event.goalId,
+				clientId: event.clientId,
+				goalName: event.goalName,
+				targetCents: toCents(event.targetAmount),
+				version: event.version,
+				deleted: decision.kind === "tombstone",
+			}),
+		);
 		const changed = [...folded.changed.values()];
 		const saved = changed.length > 0 ? await this.store.saveGoalCopies(sql, changed) : new Set<number>();
 		const clients = new Set(changed.filter((copy) => saved.has(copy.goalId)).map((copy) => copy.clientId));

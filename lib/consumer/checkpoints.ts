@@ -3,7 +3,7 @@
  * below it. It lives in the consumer's own database and is written in the same transaction as
  * the projection change, so a crash can never leave one without the other.
  */
-import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic } from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic } from "sequelize";
 import type { Source } from "../constants";
 import type { Database } from "../storage/database";
 import type { Sql } from "../storage/sql";
@@ -32,10 +32,7 @@ export class Checkpoints {
 
 	async ensure(producer: Source): Promise<void> {
 		await this.db.transaction((sql) =>
-			sql.run(
-				`INSERT INTO checkpoints ("producer", "sequence") VALUES (?, 0) ON CONFLICT ("producer") DO NOTHING`,
-				[producer],
-			),
+			sql.run(`INSERT INTO checkpoints ("producer", "sequence") VALUES (?, 0) ON CONFLICT ("producer") DO NOTHING`, [producer]),
 		);
 	}
 

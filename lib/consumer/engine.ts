@@ -160,10 +160,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	async start(catchUpIntervalMs: number, requestCatchUp: (reason: string) => void): Promise<void> {
 		this.stopping = false;
 		await this.deps.checkpoints.ensure(this.deps.producer);
-		this.timers = [
-			setInterval(() => requestCatchUp("timer"), catchUpIntervalMs),
-			setInterval(() => void this.processRetries(), this.policy.retryPollMs),
-		];
+		this.timers = [setInterval(() => requestCatchUp("timer"), catchUpIntervalMs), setInterval(() => void this.processRetries(), this.policy.retryPollMs)];
 		for (const timer of this.timers) timer.unref();
 	}
 
@@ -231,7 +228,11 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const { applied, position } = await this.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
 					const applied = await this.apply(sql, checked, oneByOne);
-					const position = await checkpoints.advance(sql, producer, events.map((event) => event.sequence));
+					const position = await checkpoints.advance(
+						sql,
+						producer,
+						events.map((event) => event.sequence),
+					);
 					return { applied, position };
 				}),
 			);

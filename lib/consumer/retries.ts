@@ -6,14 +6,7 @@
  * 1 s, 2 s, … (×2, at most 10 s) for 3 attempts in all, then it is a dead letter, kept until
  * an operator retries it. Version guards make a late retry of an old event harmless.
  */
-import {
-	DataTypes,
-	InferAttributes,
-	InferCreationAttributes,
-	Model,
-	ModelStatic,
-	Op,
-} from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, Op } from "sequelize";
 import type { Source } from "../constants";
 import type { Database } from "../storage/database";
 import type { DomainEvent } from "../domain/events";
@@ -185,10 +178,14 @@ export class RetryStore {
 		const status: RetryStatus = attempts >= this.policy.attempts ? "dead" : "pending";
 		const now = this.now();
 		const next = status === "dead" ? now : new Date(now.getTime() + backoffMs(attempts, this.policy));
-		await sql.run(
-			`UPDATE event_retries SET "attempts" = ?, "status" = ?, "nextAttemptAt" = ?, "lastError" = ?, "updatedAt" = ? WHERE "id" = ?`,
-			[attempts, status, sqlTime(sql, next), describe(err), sqlTime(sql, now), row.id],
-		);
+		await sql.run(`UPDATE event_retries SET "attempts" = ?, "status" = ?, "nextAttemptAt" = ?, "lastError" = ?, "updatedAt" = ? WHERE "id" = ?`, [
+			attempts,
+			status,
+			sqlTime(sql, next),
+			describe(err),
+			sqlTime(sql, now),
+			row.id,
+		]);
 		return status;
 	}
 
@@ -206,10 +203,7 @@ export class RetryStore {
 	}
 
 	async counts(): Promise<{ pending: number; dead: number }> {
-		const [pending, dead] = await Promise.all([
-			this.model.count({ where: { status: "pending" } }),
-			this.model.count({ where: { status: "dead" } }),
-		]);
+		const [pending, dead] = await Promise.all([this.model.count({ where: { status: "pending" } }), this.model.count({ where: { status: "dead" } })]);
 		return { pending, dead };
 	}
 

@@ -33,9 +33,7 @@ export const amountParam = { type: "number", positive: true, max: AMOUNT_MAX } a
 export function requireChanges(params: Record<string, unknown>, fields: readonly string[]): void {
 	const nulls = fields.filter((field) => field in params && params[field] === null);
 	if (nulls.length > 0) {
-		throw new FieldValidationError(
-			nulls.map((field) => ({ type: "notNull", field, message: `The '${field}' field cannot be null.`, actual: null })),
-		);
+		throw new FieldValidationError(nulls.map((field) => ({ type: "notNull", field, message: `The '${field}' field cannot be null.`, actual: null })));
 	}
 	// not `in`: a rule with a `custom` check writes its field back, so an absent one is there as undefined
 	if (fields.some((field) => params[field] !== undefined)) return;

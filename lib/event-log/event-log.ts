@@ -4,7 +4,7 @@
  * no change without its event and no event without its change. Consumers read it to catch up.
  */
 import { randomUUID } from "node:crypto";
-import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op } from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, Op } from "sequelize";
 import type { EventType, Source } from "../constants";
 import type { Database } from "../storage/database";
 import type { DomainEvent, EventEnvelope, EventPage } from "../domain/events";
@@ -63,13 +63,7 @@ export class EventLog<E extends DomainEvent> {
 	 * on PostgreSQL) so that sequences commit in order: a consumer reading "after N" can never
 	 * skip a lower sequence that commits late. Call it as the last write of the transaction.
 	 */
-	async append(
-		sql: Sql,
-		eventType: EventType,
-		entityId: number,
-		version: number,
-		fields: EventFields<E>,
-	): Promise<E> {
+	async append(sql: Sql, eventType: EventType, entityId: number, version: number, fields: EventFields<E>): Promise<E> {
 		await this.db.lock(sql, `${this.source}:event_log`);
 		const row: Omit<EventLogRecord, "sequence"> = {
 			eventId: randomUUID(),

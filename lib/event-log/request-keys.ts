@@ -8,7 +8,7 @@
  * its key collides, and the first answer is returned instead. Keys are kept 24 h at least.
  */
 import { createHash } from "node:crypto";
-import { DataTypes, InferAttributes, InferCreationAttributes, Model, ModelStatic, Op } from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, Op } from "sequelize";
 import { ConflictError } from "../errors";
 import type { Database } from "../storage/database";
 import { isUniqueViolation, type Sql, sqlTime } from "../storage/sql";

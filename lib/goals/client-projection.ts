@@ -26,14 +26,22 @@ export class ClientProjection implements Projection<ClientEvent> {
 	}
 
 	async applyBatch(sql: Sql, events: ClientEvent[]): Promise<BatchResult<ClientEvent>> {
-		const held = await this.store.heldClientCopies(sql, events.map((event) => event.clientId));
-		const folded = foldEvents(held, events, (event) => event.clientId, (event, decision) => ({
-			clientId: event.clientId,
-			name: event.clientName,
-			email: event.clientEmail,
-			version: event.version,
-			deleted: decision.kind === "tombstone",
-		}));
+		const held = await this.store.heldClientCopies(
+			sql,
+			events.map((event) => event.clientId),
+		);
+		const folded = foldEvents(
+			held,
+			events,
+			(event) => event.clientId,
+			(event, decision) => ({
+				clientId: event.clientId,
+				name: event.clientName,
+				email: event.clientEmail,
+				version: event.version,
+				deleted: decision.kind === "tombstone",
+			}),
+		);
 		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()]);
 		// an entity whose save did not take was newer already (a replica got there first)
 		return {

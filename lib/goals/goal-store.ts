@@ -3,14 +3,7 @@
  * events and from the client checks at goal creation (the client projection). Callers run the
  * writes inside a transaction and settle effects after commit.
  */
-import {
-	DataTypes,
-	InferAttributes,
-	InferCreationAttributes,
-	Model,
-	ModelStatic,
-	type WhereOptions,
-} from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, type WhereOptions } from "sequelize";
 import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
 import { EntityNotFoundError } from "../errors";
@@ -92,10 +85,7 @@ export class GoalStore {
 
 	// --- the goal service's own entities (writes: plain SQL inside the caller's transaction) ---
 
-	async insert(
-		sql: Sql,
-		values: { clientId: number; clientName: string; goalName: string; targetCents: number },
-	): Promise<GoalRecord> {
+	async insert(sql: Sql, values: { clientId: number; clientName: string; goalName: string; targetCents: number }): Promise<GoalRecord> {
 		const now = sqlTime(sql, new Date());
 		const rows = await sql.all<GoalRecord>(
 			`INSERT INTO goals ("clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
@@ -135,11 +125,7 @@ export class GoalStore {
 		return row ? goalRecord(row as unknown as GoalRecord) : null;
 	}
 
-	async listAlive(
-		filter: { clientId?: number },
-		offset: number,
-		limit: number,
-	): Promise<{ rows: GoalRecord[]; total: number }> {
+	async listAlive(filter: { clientId?: number }, offset: number, limit: number): Promise<{ rows: GoalRecord[]; total: number }> {
 		const where: WhereOptions<GoalRow> = { deletedAt: null };
 		if (filter.clientId !== undefined) where.clientId = filter.clientId;
 		const { rows, count } = await this.goals.findAndCountAll({ where, order: [["id", "ASC"]], offset, limit, raw: true });
@@ -265,7 +251,6 @@ function clientCopy(row: ClientCopy): ClientCopy {
 		deleted: readBoolean(row.deleted),
 	};
 }
-
 
 export function goalEventFields(row: GoalRecord): GoalEventFields {
 	return {

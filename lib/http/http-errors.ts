@@ -63,7 +63,13 @@ const PUBLIC_DATA: Record<string, readonly string[]> = {
 	UNABLE_DECODE_PARAM: ["param"],
 };
 
-const UNAVAILABLE: PublicError = { name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE", data: null };
+const UNAVAILABLE: PublicError = {
+	name: "ServiceUnavailableError",
+	message: "A needed service is unavailable",
+	code: 503,
+	type: "SERVICE_UNAVAILABLE",
+	data: null,
+};
 const TIMED_OUT: PublicError = { name: "RequestTimeoutError", message: "The request timed out", code: 504, type: "REQUEST_TIMEOUT", data: null };
 
 /**

@@ -36,7 +36,13 @@ function closed(properties: Record<string, unknown>): JsonSchema {
 
 function page(of: string): JsonSchema {
 	const count = { type: "integer", minimum: 0 };
-	return closed({ rows: { type: "array", items: ref(of) }, total: count, page: { type: "integer", minimum: 1 }, pageSize: { type: "integer", minimum: 1 }, totalPages: count });
+	return closed({
+		rows: { type: "array", items: ref(of) },
+		total: count,
+		page: { type: "integer", minimum: 1 },
+		pageSize: { type: "integer", minimum: 1 },
+		totalPages: count,
+	});
 }
 
 const component = { type: "object", properties: { status: { enum: ["UP", "DOWN"] } }, required: ["status"] };
@@ -49,7 +55,11 @@ const SCHEMAS: Record<string, JsonSchema> = {
 		version: id,
 		createdAt: isoTime,
 		updatedAt: isoTime,
-		goals: { type: "array", items: closed({ id, goalName: { type: "string" }, targetAmount: amount }), description: "the client service's own copy of its goals" },
+		goals: {
+			type: "array",
+			items: closed({ id, goalName: { type: "string" }, targetAmount: amount }),
+			description: "the client service's own copy of its goals",
+		},
 	}),
 	Goal: closed({
 		id,
@@ -97,7 +107,13 @@ const SCHEMAS: Record<string, JsonSchema> = {
 	Error: {
 		type: "object",
 		description: "moleculer-web's error shape, never a stack trace; `data` lists each failing field of a 422",
-		properties: { name: { type: "string" }, message: { type: "string" }, code: { type: "integer", minimum: 400, maximum: 599 }, type: { type: "string" }, data: {} },
+		properties: {
+			name: { type: "string" },
+			message: { type: "string" },
+			code: { type: "integer", minimum: 400, maximum: 599 },
+			type: { type: "string" },
+			data: {},
+		},
 		required: ["name", "message", "code", "type", "data"],
 		additionalProperties: false,
 	},
@@ -138,8 +154,22 @@ function operations(): Operation[] {
 }
 
 /** Every route of the contract as the document lists it: method, OpenAPI path and its example request. */
-export function documentedRoutes(): Array<{ method: string; path: string; openApiPath: string; admin: boolean; success: number; example: RouteDoc["example"] }> {
-	return operations().map((op) => ({ method: op.method, path: op.path, openApiPath: openApiPath(op.path), admin: op.admin, success: op.doc.success.status, example: op.doc.example }));
+export function documentedRoutes(): Array<{
+	method: string;
+	path: string;
+	openApiPath: string;
+	admin: boolean;
+	success: number;
+	example: RouteDoc["example"];
+}> {
+	return operations().map((op) => ({
+		method: op.method,
+		path: op.path,
+		openApiPath: openApiPath(op.path),
+		admin: op.admin,
+		success: op.doc.success.status,
+		example: op.doc.example,
+	}));
 }
 
 function errorStatuses(op: Operation, pathFields: string[], hasParams: boolean, hasBody: boolean): Record<number, string> {
@@ -185,7 +215,8 @@ function operationObject(op: Operation): Record<string, unknown> {
 						name: "Idempotency-Key",
 						in: "header",
 						required: false,
-						description: "A repeat of this method and path with the same key within 24 h gets the first answer and writes nothing; the same key with another body is 422.",
+						description:
+							"A repeat of this method and path with the same key within 24 h gets the first answer and writes nothing; the same key with another body is 422.",
 						schema: { type: "string", minLength: 1, maxLength: 100, pattern: "^[\\x20-\\x7e]+$" },
 					},
 				]

@@ -40,8 +40,7 @@ export interface RouteDoc {
 }
 
 const PAGED = "Paged: `page` from 1 (at most 1,000,000), `pageSize` 1..100 (default 10), ordered by id; a page past the last one is empty.";
-const HISTORY =
-	"The audit trail, oldest first, kept after deletion: at most 1,000 events per answer (`limit`), read on with `afterVersion`.";
+const HISTORY = "The audit trail, oldest first, kept after deletion: at most 1,000 events per answer (`limit`), read on with `afterVersion`.";
 
 export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMIN_ROUTES}`, RouteDoc> = {
 	"POST /clients": {

@@ -152,7 +152,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 
 	private async rebalance(): Promise<void> {
 		const channel = this.channel as Channel | null;
-		const services = ((this.broker.getLocalNodeInfo() as unknown as { services?: ListedService[] }).services ?? []);
+		const services = (this.broker.getLocalNodeInfo() as unknown as { services?: ListedService[] }).services ?? [];
 		const wanted = balancedQueues(this.prefix, services);
 		this.wanted = new Set(wanted.map((queue) => queue.queue));
 		// consumers on a channel that is gone went with it
@@ -178,15 +178,23 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 
 	override subscribeBalancedRequest(action: string): Promise<void> {
 		const queue = requestQueue(this.prefix, action);
-		return this.consumeBalanced(queue, PACKET_REQUEST, this._getQueueOptions(PACKET_REQUEST, true), () => this.servesLocally(action), () =>
-			this.subscribeBalancedRequest(action),
+		return this.consumeBalanced(
+			queue,
+			PACKET_REQUEST,
+			this._getQueueOptions(PACKET_REQUEST, true),
+			() => this.servesLocally(action),
+			() => this.subscribeBalancedRequest(action),
 		);
 	}
 
 	override subscribeBalancedEvent(event: string, group: string): Promise<void> {
 		const queue = eventQueue(this.prefix, group, event);
-		return this.consumeBalanced(queue, PACKET_EVENT, this._getQueueOptions(`${PACKET_EVENT}LB`, true), () => true, () =>
-			this.subscribeBalancedEvent(event, group),
+		return this.consumeBalanced(
+			queue,
+			PACKET_EVENT,
+			this._getQueueOptions(`${PACKET_EVENT}LB`, true),
+			() => true,
+			() => this.subscribeBalancedEvent(event, group),
 		);
 	}
 
@@ -197,7 +205,13 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const consuming = channel
 			.assertQueue(queue, options)
 			.then(() => channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume));
-		this.balanced.set(queue, { channel, tag: consuming.then(({ consumerTag }) => consumerTag, () => null) });
+		this.balanced.set(queue, {
+			channel,
+			tag: consuming.then(
+				({ consumerTag }) => consumerTag,
+				() => null,
+			),
+		});
 		return consuming.then(
 			() => undefined,
 			(err: unknown) => {
@@ -346,9 +360,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 				result[name] = { messages: messageCount, consumers: consumerCount };
 			} catch (err) {
 				result[name] =
-					replyCode(err) === 404
-						? { messages: null, consumers: 0, missing: true }
-						: { messages: null, consumers: null, error: (err as Error).message };
+					replyCode(err) === 404 ? { messages: null, consumers: 0, missing: true } : { messages: null, consumers: null, error: (err as Error).message };
 			}
 		}
 		return result;

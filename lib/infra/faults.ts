@@ -33,7 +33,10 @@ export class InjectedFaultError extends Errors.MoleculerRetryableError {
 
 export function parseFaultRules(raw: string, variable = "FAULT_RULES"): FaultRules {
 	const rules: FaultRules = { apply: null, crashAfterCommit: 0 };
-	for (const rule of raw.split(";").map((part) => part.trim()).filter(Boolean)) {
+	for (const rule of raw
+		.split(";")
+		.map((part) => part.trim())
+		.filter(Boolean)) {
 		const [kind, ...args] = rule.split(":");
 		if (kind === "apply" && args.length === 2) {
 			const entities = args[0] === "all" ? "all" : args[0].split(",").map(Number);

@@ -117,7 +117,9 @@ export function transitAuth(secret: string | null, now: () => number = Date.now)
 			return;
 		}
 		const more = unlogged > 0 ? ` (and ${unlogged} more since the last warning)` : "";
-		broker.logger.warn(`Dropped a ${type} packet that failed authentication (${reason})${more}: a process without TRANSPORTER_SECRET, or with another, is on this transporter and namespace.`);
+		broker.logger.warn(
+			`Dropped a ${type} packet that failed authentication (${reason})${more}: a process without TRANSPORTER_SECRET, or with another, is on this transporter and namespace.`,
+		);
 		lastLogAt = at;
 		unlogged = 0;
 	}

@@ -9,7 +9,7 @@
  *   PostgreSQL each is a transaction of its own from the pool.
  */
 import type { Pool, PoolClient } from "pg";
-import { QueryTypes, Sequelize, type SyncOptions, Transaction } from "sequelize";
+import { QueryTypes, Sequelize, type SyncOptions, type Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
 import { ConfigError, isDatabaseUnavailable } from "../errors";
 import { GROUP_COMMIT_DEFAULTS, type GroupCommitOptions, GroupCommitter } from "./group-commit";

@@ -152,14 +152,22 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "circuit breaker on the goa
 			expect(lookupsBefore).toBeGreaterThanOrEqual(MIN_REQUEST_COUNT); // the counter does see the checks
 			const answers: Array<{ who: string; status: number; ms: number }> = [];
 			for (let i = 0; i < SAMPLES; i++) {
-				for (const [who, id] of [["alive", alive], ["deleted", deleted], ["unknown", NEVER_A_CLIENT]] as const) {
+				for (const [who, id] of [
+					["alive", alive],
+					["deleted", deleted],
+					["unknown", NEVER_A_CLIENT],
+				] as const) {
 					const { status, ms } = await createGoal(id);
 					answers.push({ who, status, ms });
 				}
 			}
 			expect(Date.now() - openedAt.earliest).toBeLessThan(HALF_OPEN_MS); // no probe can have run
 			expect(answers.map(({ who, status }) => [who, status])).toEqual(
-				Array.from({ length: SAMPLES }, () => [["alive", 201], ["deleted", 422], ["unknown", 503]]).flat(),
+				Array.from({ length: SAMPLES }, () => [
+					["alive", 201],
+					["deleted", 422],
+					["unknown", 503],
+				]).flat(),
 			);
 			// no answer made a check (so none waited for one); how fast they were depends on the
 			// machine's load, so it is printed below, not asserted

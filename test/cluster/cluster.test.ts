@@ -10,7 +10,6 @@ import { waitFor } from "../helpers/wait";
 
 jest.setTimeout(120_000);
 
-
 /** `count` client changes over REST: creates, renames and some deletes. Returns how many events they made. */
 async function makeChanges(api: ReturnType<typeof client>, count: number, tag: string): Promise<number> {
 	const ids: number[] = [];
@@ -99,10 +98,11 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "cluster over AMQP, Redis a
 		const created = await api.post("/clients", { name: "Queued", email: "queued@example.com" });
 		expect(created.status).toBe(201);
 		const queueName = `MOL-${cluster.namespace}.EVENTB.goals.client.created`;
-		const waiting = await waitFor(
-			async () => (await listQueues(queueName)).find((q) => q.name === queueName && q.messages >= 1 && q.consumers === 0),
-			{ timeoutMs: 10_000, intervalMs: 250, what: "the event to wait in its queue" },
-		);
+		const waiting = await waitFor(async () => (await listQueues(queueName)).find((q) => q.name === queueName && q.messages >= 1 && q.consumers === 0), {
+			timeoutMs: 10_000,
+			intervalMs: 250,
+			what: "the event to wait in its queue",
+		});
 		expect(waiting.messages).toBeGreaterThanOrEqual(1);
 		await Promise.all([cluster.start("goals-1", "goals"), cluster.start("goals-2", "goals")]);
 		await waitFor(async () => (await listQueues(queueName)).find((q) => q.name === queueName && q.messages === 0), {
@@ -129,7 +129,9 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "cluster over AMQP, Redis a
 			expect(read).toMatchObject({ version: written.version, name: `Cached ${round}` });
 			// the goal's cached clientName is evicted by whichever goals replica applied the rename
 			await waitFor(
-				async () => ((await cluster.probe.call("goals.get", { id: goalId }, { nodeID: round % 2 ? "goals-2" : "goals-1" })) as { clientName: string }).clientName === `Cached ${round}`,
+				async () =>
+					((await cluster.probe.call("goals.get", { id: goalId }, { nodeID: round % 2 ? "goals-2" : "goals-1" })) as { clientName: string }).clientName ===
+					`Cached ${round}`,
 				{ timeoutMs: 5000, what: `goal ${goalId} to show 'Cached ${round}'` },
 			);
 		}

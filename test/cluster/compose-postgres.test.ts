@@ -66,10 +66,7 @@ describeWithInfra(["postgres"], "docker/postgres-init.sh", () => {
 		});
 		// as the image does for TCP: passwords required (SCRAM), except for our own superuser
 		const [{ hba_file: hba }] = await query<{ hba_file: string }>(pg.uri("postgres"), "SHOW hba_file");
-		await writeFile(
-			hba,
-			"local all all trust\nhost all root 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n" + (await readFile(hba, "utf8")),
-		);
+		await writeFile(hba, `local all all trust\nhost all root 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n${await readFile(hba, "utf8")}`);
 		await query(pg.uri("postgres"), "SELECT pg_reload_conf()");
 	});
 

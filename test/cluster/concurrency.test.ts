@@ -31,7 +31,6 @@ const CONCURRENT_GOALS = 5;
 const CHANGES = 300;
 const CHANGE_CONCURRENCY = 10;
 
-
 /** A consumer counter (cg.events.*) on one node for events of one producer (0 when never incremented). */
 async function counterFrom(cluster: Cluster, nodeID: string, metric: string, producer: string): Promise<number> {
 	const list = (await cluster.probe.call("$node.metrics", { includes: [metric] }, { nodeID })) as Array<{

@@ -22,7 +22,6 @@ const ANSWERED_BEFORE_KILL = 150;
 const START_DEADLINE_MS = 30_000;
 const CONVERGE_DEADLINE_MS = 30_000;
 
-
 interface ClientBody {
 	id: number;
 	name: string;
@@ -179,11 +178,7 @@ test("SIGKILL during concurrent writes loses nothing answered; the files stay co
 	await startSystemProcess("system (restarted)", env, base);
 
 	const rows = await querySqlite<ClientRow>(dataDir, "clients", "SELECT id, name, email, emailKey, version, deletedAt FROM clients ORDER BY id");
-	const log = await querySqlite<LogRow>(
-		dataDir,
-		"clients",
-		"SELECT sequence, eventId, eventType, entityId, version, payload FROM event_log ORDER BY sequence",
-	);
+	const log = await querySqlite<LogRow>(dataDir, "clients", "SELECT sequence, eventId, eventType, entityId, version, payload FROM event_log ORDER BY sequence");
 	const rowById = new Map(rows.map((row) => [Number(row.id), row]));
 	const eventAt = new Map(log.map((e) => [`${Number(e.entityId)}/${Number(e.version)}`, e]));
 
@@ -280,11 +275,7 @@ test("SIGKILL during concurrent writes loses nothing answered; the files stay co
 	}));
 	await waitFor(
 		async () => {
-			const copies = await querySqlite<CopyRow>(
-				dataDir,
-				"goals",
-				"SELECT clientId, name, email, version, deleted FROM client_projection ORDER BY clientId",
-			);
+			const copies = await querySqlite<CopyRow>(dataDir, "goals", "SELECT clientId, name, email, version, deleted FROM client_projection ORDER BY clientId");
 			expect(
 				copies.map((c) => ({ clientId: Number(c.clientId), name: c.name, email: c.email, version: Number(c.version), deleted: isDeleted(c.deleted) })),
 			).toEqual(expected);

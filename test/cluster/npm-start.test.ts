@@ -21,7 +21,6 @@ import { waitFor } from "../helpers/wait";
 const START_DEADLINE_MS = 30_000;
 const STOP_DEADLINE_MS = 15_000;
 
-
 interface Exit {
 	code: number | null;
 	signal: NodeJS.Signals | null;
@@ -88,6 +87,7 @@ function start(name: string, command: string, args: string[], port: number, stdi
 }
 
 function stripAnsi(text: string): string {
+	// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the terminal's colour codes, which is what is removed
 	return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
 }
 

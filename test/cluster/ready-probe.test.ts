@@ -106,10 +106,13 @@ describeWithInfra(["rabbitmq"], "GET /api/ready on a one-node AMQP configuration
 		expect(missing.body.components.queues.status).toBe("DOWN");
 		expect(missing.body.components.queues[queue]).toEqual({ messages: null, consumers: 0, missing: true });
 
-		const again = await waitFor(async () => {
-			const answer = await ready();
-			return answer?.status === 200 ? answer : null;
-		}, { timeoutMs: 20_000, intervalMs: 50, what: "the node to be ready again" });
+		const again = await waitFor(
+			async () => {
+				const answer = await ready();
+				return answer?.status === 200 ? answer : null;
+			},
+			{ timeoutMs: 20_000, intervalMs: 50, what: "the node to be ready again" },
+		);
 		expect(again.body.components.queues[queue]).toEqual({ messages: expect.any(Number), consumers: 1 });
 
 		// not deaf: a rename reaches the goal service's copy through the queue declared again

@@ -72,7 +72,10 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 
 	/** What the goal service stored of this writer's goals: name → how many rows. */
 	async function stored(tag: string): Promise<Map<string, number>> {
-		const rows = await cluster.query<{ goalName: string; n: string }>("goals", `SELECT "goalName", COUNT(*) AS n FROM goals WHERE "goalName" LIKE '${tag}-%' GROUP BY "goalName"`);
+		const rows = await cluster.query<{ goalName: string; n: string }>(
+			"goals",
+			`SELECT "goalName", COUNT(*) AS n FROM goals WHERE "goalName" LIKE '${tag}-%' GROUP BY "goalName"`,
+		);
 		return new Map(rows.map((row) => [row.goalName, Number(row.n)]));
 	}
 
@@ -169,22 +172,25 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 	test.each([
 		["stopped with SIGTERM", "stop"],
 		["killed (kill -9)", "kill9"],
-	] as const)("each clients replica in turn %s and started again: renames and goal creations (which check the client) all 2xx, no version backwards", async (_what, how) => {
-		if (!cluster.nodes.has("clients-2")) await cluster.start("clients-2", "clients");
-		const tag = `producer-${how}`;
-		const load = await underLoad(tag, restartEach(how, 3000, "clients"));
-		const rows = await stored(tag);
-		console.log(summary(`${how} rolling restart of clients`, load, rows));
-		const refusedRenames = [...load.renames].filter(([status]) => status !== 200);
-		const refusedGoals = [...load.tally.statuses].filter(([status]) => status !== 201);
-		if (how === "stop") {
-			expect([...refusedGoals, ...refusedRenames]).toEqual([]);
-		} else {
-			// a killed replica's requests in doubt: 504 only, at most its prefetch for each of the two
-			expect([...refusedGoals, ...refusedRenames].filter(([status]) => status !== 504)).toEqual([]);
-			expect([...refusedGoals, ...refusedRenames].reduce((sum, [, n]) => sum + n, 0)).toBeLessThanOrEqual(2 * PREFETCH);
-		}
-		expect(load.regressions).toBe(0);
-		for (const { name } of load.tally.created) expect(rows.get(name)).toBe(1);
-	});
+	] as const)(
+		"each clients replica in turn %s and started again: renames and goal creations (which check the client) all 2xx, no version backwards",
+		async (_what, how) => {
+			if (!cluster.nodes.has("clients-2")) await cluster.start("clients-2", "clients");
+			const tag = `producer-${how}`;
+			const load = await underLoad(tag, restartEach(how, 3000, "clients"));
+			const rows = await stored(tag);
+			console.log(summary(`${how} rolling restart of clients`, load, rows));
+			const refusedRenames = [...load.renames].filter(([status]) => status !== 200);
+			const refusedGoals = [...load.tally.statuses].filter(([status]) => status !== 201);
+			if (how === "stop") {
+				expect([...refusedGoals, ...refusedRenames]).toEqual([]);
+			} else {
+				// a killed replica's requests in doubt: 504 only, at most its prefetch for each of the two
+				expect([...refusedGoals, ...refusedRenames].filter(([status]) => status !== 504)).toEqual([]);
+				expect([...refusedGoals, ...refusedRenames].reduce((sum, [, n]) => sum + n, 0)).toBeLessThanOrEqual(2 * PREFETCH);
+			}
+			expect(load.regressions).toBe(0);
+			for (const { name } of load.tally.created) expect(rows.get(name)).toBe(1);
+		},
+	);
 });

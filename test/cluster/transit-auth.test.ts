@@ -106,10 +106,10 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "packets between nodes auth
 			sendByHand("$node.options", {}, "clients-1"),
 			sendByHand("goals.retryDeadLetter", { id: 1 }),
 		];
-		await waitFor(
-			async () => (await rejected("clients-1", "REQ")) >= before.clients + 2 && (await rejected("goals-1", "REQ")) >= before.goals + 1,
-			{ timeoutMs: 20_000, what: `the nodes to drop the rogue's requests\n${cluster.logs()}` },
-		);
+		await waitFor(async () => (await rejected("clients-1", "REQ")) >= before.clients + 2 && (await rejected("goals-1", "REQ")) >= before.goals + 1, {
+			timeoutMs: 20_000,
+			what: `the nodes to drop the rogue's requests\n${cluster.logs()}`,
+		});
 		// the node serving them is up and answers a node with the secret
 		const page = (await cluster.probe.call("clients.eventsAfter", { after: 0, limit: 10 })) as { events: Array<{ clientEmail: string }> };
 		expect(page.events.map((event) => event.clientEmail)).toContain(owner.email);
@@ -131,10 +131,25 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "packets between nodes auth
 			clientEmail: owner.email,
 		};
 		await rogue.emit("client.deleted", { ...forged, eventType: "DELETED", version: owner.version + 1 }, { groups: ["goals"] });
-		await rogue.emit("client.updated", { ...forged, eventId: randomUUID(), eventType: "UPDATED", version: 2 ** 31 - 1, clientName: "Hacked" }, { groups: ["goals"] });
+		await rogue.emit(
+			"client.updated",
+			{ ...forged, eventId: randomUUID(), eventType: "UPDATED", version: 2 ** 31 - 1, clientName: "Hacked" },
+			{ groups: ["goals"] },
+		);
 		await rogue.emit(
 			"goal.deleted",
-			{ eventId: randomUUID(), eventType: "DELETED", source: "goals", timestamp: new Date().toISOString(), sequence: 999, version: 2, goalId: goal.id, clientId: owner.id, goalName: "House", targetAmount: 1000 },
+			{
+				eventId: randomUUID(),
+				eventType: "DELETED",
+				source: "goals",
+				timestamp: new Date().toISOString(),
+				sequence: 999,
+				version: 2,
+				goalId: goal.id,
+				clientId: owner.id,
+				goalName: "House",
+				targetAmount: 1000,
+			},
 			{ groups: ["clients"] },
 		);
 		await waitFor(async () => (await rejected("goals-1", "EVENT")) >= dropped.goals + 2 && (await rejected("clients-1", "EVENT")) >= dropped.clients + 1, {

@@ -162,13 +162,7 @@ export interface ClientRow {
 
 /** The client service's truth and the goal service's copy, in the same shape, ordered by id. */
 export async function clientsAndCopies(cluster: Cluster): Promise<{ truth: ClientRow[]; copy: ClientRow[] }> {
-	const truth = await cluster.query<ClientRow>(
-		"clients",
-		`SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`,
-	);
-	const copy = await cluster.query<ClientRow>(
-		"goals",
-		`SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`,
-	);
+	const truth = await cluster.query<ClientRow>("clients", `SELECT id, name, email, version, ("deletedAt" IS NOT NULL) AS deleted FROM clients ORDER BY id`);
+	const copy = await cluster.query<ClientRow>("goals", `SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`);
 	return { truth, copy };
 }

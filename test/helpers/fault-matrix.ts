@@ -232,7 +232,10 @@ export class FaultMatrix {
 
 	/** The scenario's goals as stored: name → rows. */
 	private async storedGoals(tag: string): Promise<Map<string, number>> {
-		const rows = await this.cluster.query<{ goalName: string; n: string }>("goals", `SELECT "goalName", COUNT(*) AS n FROM goals WHERE "goalName" LIKE '${tag} goal %' GROUP BY "goalName"`);
+		const rows = await this.cluster.query<{ goalName: string; n: string }>(
+			"goals",
+			`SELECT "goalName", COUNT(*) AS n FROM goals WHERE "goalName" LIKE '${tag} goal %' GROUP BY "goalName"`,
+		);
 		return new Map(rows.map((row) => [row.goalName, Number(row.n)]));
 	}
 
@@ -259,7 +262,11 @@ export function formatResults(results: ScenarioResult[]): string {
 		"| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
 		...results.map(
 			(r) =>
-				`| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${Object.entries(r.refused).map(([status, n]) => `${status} × ${n}`).join(", ") || "-"} | ${r.lost} | ${r.twice} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
+				`| ${r.name} | ${r.attempted} | ${r.acknowledged} | ${
+					Object.entries(r.refused)
+						.map(([status, n]) => `${status} × ${n}`)
+						.join(", ") || "-"
+				} | ${r.lost} | ${r.twice} | ${r.duplicates} | ${(r.convergeMs / 1000).toFixed(1)} s | ${r.regressions} |`,
 		),
 	];
 	return lines.join("\n");

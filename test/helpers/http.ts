@@ -25,7 +25,8 @@ const LEAKS: ReadonlyArray<{ what: string; pattern: RegExp }> = [
 	{ what: "a node id", pattern: new RegExp(`"nodeID"|\\b${os.hostname().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-\\d+\\b`) },
 	{
 		what: "a database driver's message",
-		pattern: /\bE(?:CONNREFUSED|CONNRESET|HOSTUNREACH|TIMEDOUT|PIPE|ADDRINUSE)\b|SQLITE_|Sequelize|\bpg_|\brelation\b|\bviolates\b|duplicate key|syntax error at/i,
+		pattern:
+			/\bE(?:CONNREFUSED|CONNRESET|HOSTUNREACH|TIMEDOUT|PIPE|ADDRINUSE)\b|SQLITE_|Sequelize|\bpg_|\brelation\b|\bviolates\b|duplicate key|syntax error at/i,
 	},
 ];
 
@@ -107,12 +108,10 @@ export async function request<T = any>(
 	const headers: Record<string, string> = {
 		...(payload !== undefined ? { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) } : {}),
 		// (a header given as undefined is not sent)
-		...Object.fromEntries(
-			Object.entries(init.headers ?? {}).flatMap(([name, value]) => (value === undefined ? [] : [[name.toLowerCase(), value]])),
-		),
+		...Object.fromEntries(Object.entries(init.headers ?? {}).flatMap(([name, value]) => (value === undefined ? [] : [[name.toLowerCase(), value]]))),
 	};
 	const answer = await send(method, url, headers, payload);
-	let parsed: unknown = undefined;
+	let parsed: unknown;
 	try {
 		parsed = answer.text ? JSON.parse(answer.text) : undefined;
 	} catch {
@@ -131,8 +130,7 @@ export function client(base: string | (() => string)) {
 		post: <T = any>(path: string, body?: unknown) => request<T>("POST", url(path), body),
 		put: <T = any>(path: string, body?: unknown) => request<T>("PUT", url(path), body),
 		del: <T = any>(path: string) => request<T>("DELETE", url(path)),
-		raw: (method: string, path: string, raw: string, headers?: Record<string, string | undefined>) =>
-			request(method, url(path), undefined, { raw, headers }),
+		raw: (method: string, path: string, raw: string, headers?: Record<string, string | undefined>) => request(method, url(path), undefined, { raw, headers }),
 		/** any method, no body, chosen headers (OPTIONS, HEAD, TRACE …) */
 		send: (method: string, path: string, headers?: Record<string, string | undefined>) => request(method, url(path), undefined, { headers }),
 	};

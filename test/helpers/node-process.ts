@@ -82,10 +82,18 @@ export async function replFaults(node: NodeProcess, service: string, rules: stri
 	const from = node.output().length;
 	node.child.stdin.write(`faults ${service} ${rules}\n`);
 	const done = `${service} faults: `;
-	const line = await waitFor(() => node.output().slice(from).split("\n").find((text) => text.includes(done) || text.includes(`faults ${service} failed`)), {
-		timeoutMs: 10_000,
-		what: `${node.name} to set ${service}'s faults to ${rules}\n${node.output().slice(from)}`,
-	});
+	const line = await waitFor(
+		() =>
+			node
+				.output()
+				.slice(from)
+				.split("\n")
+				.find((text) => text.includes(done) || text.includes(`faults ${service} failed`)),
+		{
+			timeoutMs: 10_000,
+			what: `${node.name} to set ${service}'s faults to ${rules}\n${node.output().slice(from)}`,
+		},
+	);
 	if (!line.includes(done)) throw new Error(`${node.name}: ${line}`);
 }
 

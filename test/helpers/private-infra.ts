@@ -98,7 +98,20 @@ export class PrivateRedis {
 
 	async start(): Promise<void> {
 		if (!this.port) this.port = await freePort();
-		await run("redis-server", ["--daemonize", "yes", "--bind", "127.0.0.1", "--port", String(this.port), "--save", "", "--appendonly", "no", "--dir", os.tmpdir()]);
+		await run("redis-server", [
+			"--daemonize",
+			"yes",
+			"--bind",
+			"127.0.0.1",
+			"--port",
+			String(this.port),
+			"--save",
+			"",
+			"--appendonly",
+			"no",
+			"--dir",
+			os.tmpdir(),
+		]);
 		await waitPort(this.port, true, "Redis");
 	}
 
@@ -132,7 +145,17 @@ export class PrivatePostgres {
 			chownSync(this.dir, Number(uid), Number(gid));
 			await this.asPostgres([`${this.bin}/initdb`, "-D", `${this.dir}/data`, "-U", "root", "--auth=trust", "-E", "UTF8"]);
 		}
-		await this.asPostgres([`${this.bin}/pg_ctl`, "-D", `${this.dir}/data`, "-l", `${this.dir}/log`, "-w", "-o", `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`, "start"]);
+		await this.asPostgres([
+			`${this.bin}/pg_ctl`,
+			"-D",
+			`${this.dir}/data`,
+			"-l",
+			`${this.dir}/log`,
+			"-w",
+			"-o",
+			`-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`,
+			"start",
+		]);
 		await waitPort(this.port, true, "PostgreSQL");
 	}
 
@@ -147,7 +170,19 @@ export class PrivatePostgres {
 	}
 
 	async dropDatabase(name: string): Promise<void> {
-		await this.asPostgres([`${this.bin}/psql`, "-h", "127.0.0.1", "-p", String(this.port), "-U", "root", "-d", "postgres", "-c", `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+		await this.asPostgres([
+			`${this.bin}/psql`,
+			"-h",
+			"127.0.0.1",
+			"-p",
+			String(this.port),
+			"-U",
+			"root",
+			"-d",
+			"postgres",
+			"-c",
+			`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`,
+		]);
 	}
 
 	async destroy(): Promise<void> {

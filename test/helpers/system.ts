@@ -28,9 +28,7 @@ export function removeDir(dir: string): void {
 }
 
 /** Start a node with its SQLite files in `dataDir` (a new temp folder unless given). */
-export async function startSystem(
-	options: { dataDir?: string; env?: Record<string, string> } = {},
-): Promise<TestSystem> {
+export async function startSystem(options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestSystem> {
 	const dataDir = options.dataDir ?? tempDataDir();
 	const config = loadConfig({
 		PORT: "0",

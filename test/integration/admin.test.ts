@@ -122,7 +122,7 @@ describe("unknown dead letters", () => {
 
 	// Ids that look like numbers, or are long: unknown ids all the same (contract: 404), whatever
 	// the gateway makes of a path segment that looks like a number.
-	test.each(["12", "-1", "goals-" + "1".repeat(70)])("POST /api/admin/dead-letters/%s/retry is 404 too", async (id) => {
+	test.each(["12", "-1", `goals-${"1".repeat(70)}`])("POST /api/admin/dead-letters/%s/retry is 404 too", async (id) => {
 		expectErrorShape(await call(guarded, "POST", `/api/admin/dead-letters/${id}/retry`, BEARER), 404);
 	});
 });
@@ -258,7 +258,10 @@ describe("an unauthenticated request is refused before its input is looked at", 
 		const malformed = '{"id": "goals-1",';
 		const without = await request("POST", origin(guarded.system) + RETRY, undefined, { raw: malformed, headers: { "x-forwarded-for": freshAddress() } });
 		expectErrorShape(without, 401);
-		const admitted = await request("POST", origin(guarded.system) + RETRY, undefined, { raw: malformed, headers: { "x-forwarded-for": freshAddress(), ...BEARER } });
+		const admitted = await request("POST", origin(guarded.system) + RETRY, undefined, {
+			raw: malformed,
+			headers: { "x-forwarded-for": freshAddress(), ...BEARER },
+		});
 		expectErrorShape(admitted, 400);
 	});
 });

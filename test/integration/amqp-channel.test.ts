@@ -60,9 +60,7 @@ describeWithInfra(["rabbitmq"], "AMQP channel closed by the server", () => {
 		const { status, ...queues } = ready.body.components.queues;
 		expect(status).toBe("UP");
 		// the node runs clients, which consumes goal.* in group "clients"
-		expect(Object.keys(queues).sort()).toEqual(
-			["goal.created", "goal.deleted", "goal.updated"].map((event) => `MOL-${namespace}.EVENTB.clients.${event}`),
-		);
+		expect(Object.keys(queues).sort()).toEqual(["goal.created", "goal.deleted", "goal.updated"].map((event) => `MOL-${namespace}.EVENTB.clients.${event}`));
 		for (const queue of Object.values(queues) as Array<{ messages: number; consumers: number }>) {
 			expect(queue).toEqual({ messages: expect.any(Number), consumers: 1 });
 		}

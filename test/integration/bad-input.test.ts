@@ -191,7 +191,13 @@ function registerCases(): void {
 			const malformed = await unchangedBy(() => api.raw(route.method, route.path(), '{"name": "SECRET-MARKER'));
 			expect(malformed.body).toEqual({ name: "BadRequestError", message: "Malformed JSON in request body", code: 400, type: "INVALID_JSON", data: null });
 			const oversized = await unchangedBy(() => api.raw(route.method, route.path(), JSON.stringify({ ...route.valid(), [route.nameField]: long(200 * 1024) })));
-			expect(oversized.body).toEqual({ name: "PayloadTooLargeError", message: "Request body is larger than 100 kB", code: 413, type: "PAYLOAD_TOO_LARGE", data: null });
+			expect(oversized.body).toEqual({
+				name: "PayloadTooLargeError",
+				message: "Request body is larger than 100 kB",
+				code: 413,
+				type: "PAYLOAD_TOO_LARGE",
+				data: null,
+			});
 		});
 
 		test("the same body with an unknown query parameter", async () => {
@@ -242,7 +248,7 @@ function registerCases(): void {
 		["email: null", (b) => ({ ...b, email: null }), 422, "email"],
 		["email: true", (b) => ({ ...b, email: true }), 422, "email"],
 		["email: [address]", (b) => ({ ...b, email: ["x@example.com"] }), 422, "email"],
-		["email: \"\"", (b) => ({ ...b, email: "" }), 422, "email"],
+		['email: ""', (b) => ({ ...b, email: "" }), 422, "email"],
 		["email: whitespace only", (b) => ({ ...b, email: "   " }), 422, "email"],
 		["email: no @", (b) => ({ ...b, email: "not-an-email" }), 422, "email"],
 		["email: nothing after @", (b) => ({ ...b, email: "ann@" }), 422, "email"],
@@ -268,8 +274,8 @@ function registerCases(): void {
 	];
 
 	const AMOUNT_CASES: BodyCase[] = [
-		["targetAmount: \"100\"", (b) => ({ ...b, targetAmount: "100" }), 422, "targetAmount"],
-		["targetAmount: \"10.50\"", (b) => ({ ...b, targetAmount: "10.50" }), 422, "targetAmount"],
+		['targetAmount: "100"', (b) => ({ ...b, targetAmount: "100" }), 422, "targetAmount"],
+		['targetAmount: "10.50"', (b) => ({ ...b, targetAmount: "10.50" }), 422, "targetAmount"],
 		["targetAmount: null", (b) => ({ ...b, targetAmount: null }), 422, "targetAmount"],
 		["targetAmount: true", (b) => ({ ...b, targetAmount: true }), 422, "targetAmount"],
 		["targetAmount: [10]", (b) => ({ ...b, targetAmount: [10] }), 422, "targetAmount"],
@@ -289,7 +295,7 @@ function registerCases(): void {
 	];
 
 	const CLIENT_ID_CASES: BodyCase[] = [
-		["clientId: \"abc\"", (b) => ({ ...b, clientId: "abc" }), 422, "clientId"],
+		['clientId: "abc"', (b) => ({ ...b, clientId: "abc" }), 422, "clientId"],
 		["clientId: the id as a string", (b) => ({ ...b, clientId: String(seed.clientId) }), 422, "clientId"],
 		["clientId: true", (b) => ({ ...b, clientId: true }), 422, "clientId"],
 		["clientId: [id]", (b) => ({ ...b, clientId: [seed.clientId] }), 422, "clientId"],

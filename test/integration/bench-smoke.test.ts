@@ -41,7 +41,12 @@ function tableRows(stdout: string): string[][] {
 	const rows: string[][] = [];
 	for (const line of lines.slice(start + 2)) {
 		if (!line.startsWith("|")) break;
-		rows.push(line.split("|").slice(1, -1).map((cell) => cell.trim()));
+		rows.push(
+			line
+				.split("|")
+				.slice(1, -1)
+				.map((cell) => cell.trim()),
+		);
 	}
 	return rows;
 }

@@ -190,8 +190,7 @@ describe("a client's goals: its first 1,000 by id in an answer; GET /goals?clien
 });
 
 describe("dead letters, paged across both consumers", () => {
-	const admin = (query: string) =>
-		request("GET", `${sut.system.url}/admin/dead-letters${query}`, undefined, { headers: { authorization: `Bearer ${TOKEN}` } });
+	const admin = (query: string) => request("GET", `${sut.system.url}/admin/dead-letters${query}`, undefined, { headers: { authorization: `Bearer ${TOKEN}` } });
 	const IN_GOALS = 150;
 	const IN_CLIENTS = 30;
 	let expected: string[] = [];
@@ -203,8 +202,29 @@ describe("dead letters, paged across both consumers", () => {
 			for (let i = 1; i <= count; i++) {
 				const event =
 					db === "goals"
-						? { eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, eventType: "UPDATED", source: "clients", timestamp: new Date().toISOString(), sequence: i, version: 2, clientId: i, clientName: "X", clientEmail: "x@example.com" }
-						: { eventId: `00000000-0000-4000-9000-${String(i).padStart(12, "0")}`, eventType: "UPDATED", source: "goals", timestamp: new Date().toISOString(), sequence: i, version: 2, goalId: i, clientId: 1, goalName: "G", targetAmount: 1 };
+						? {
+								eventId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+								eventType: "UPDATED",
+								source: "clients",
+								timestamp: new Date().toISOString(),
+								sequence: i,
+								version: 2,
+								clientId: i,
+								clientName: "X",
+								clientEmail: "x@example.com",
+							}
+						: {
+								eventId: `00000000-0000-4000-9000-${String(i).padStart(12, "0")}`,
+								eventType: "UPDATED",
+								source: "goals",
+								timestamp: new Date().toISOString(),
+								sequence: i,
+								version: 2,
+								goalId: i,
+								clientId: 1,
+								goalName: "G",
+								targetAmount: 1,
+							};
 				await sequelize.query(
 					`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt")
 					 VALUES (?, ?, ?, ?, 3, 'dead', ?, 'Error: failed', ?, ?)`,

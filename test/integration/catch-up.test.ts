@@ -42,11 +42,7 @@ interface Copy {
 }
 
 const producerState = () =>
-	querySqlite<Copy>(
-		dataDir,
-		"clients",
-		`SELECT id, name, email, version, CASE WHEN "deletedAt" IS NULL THEN 0 ELSE 1 END AS deleted FROM clients ORDER BY id`,
-	);
+	querySqlite<Copy>(dataDir, "clients", `SELECT id, name, email, version, CASE WHEN "deletedAt" IS NULL THEN 0 ELSE 1 END AS deleted FROM clients ORDER BY id`);
 const consumerCopy = () =>
 	querySqlite<Copy>(dataDir, "goals", `SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`);
 

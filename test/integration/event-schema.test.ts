@@ -44,7 +44,7 @@ async function goalSide() {
 
 function counter(name: string): number {
 	const metric = sut.system.broker.metrics.getMetric(name);
-	return ((metric?.get({ producer: "clients" })?.value as number | undefined) ?? 0);
+	return (metric?.get({ producer: "clients" })?.value as number | undefined) ?? 0;
 }
 
 let owner: { id: number; name: string; email: string };
@@ -60,7 +60,15 @@ test("malformed client events are dead-lettered with their reason and change not
 	const before = await goalSide();
 	const rejectedBefore = counter(METRICS.eventsRejected);
 	const next = (await lastSequenceOf(sut.system.dataDir, "clients")) + 1;
-	const base = { eventId: randomUUID(), source: "clients", timestamp: new Date().toISOString(), sequence: next, clientId: owner.id, clientName: "Dana", clientEmail: owner.email };
+	const base = {
+		eventId: randomUUID(),
+		source: "clients",
+		timestamp: new Date().toISOString(),
+		sequence: next,
+		clientId: owner.id,
+		clientName: "Dana",
+		clientEmail: owner.email,
+	};
 	const malformed: Array<[string, unknown, RegExp]> = [
 		["client.deleted", { ...base, eventType: "DELETED", version: 2, clientId: "1 OR 1=1" }, /'clientId'/],
 		["client.updated", { ...base, eventType: "UPDATED", version: 2, clientName: "" }, /'clientName'/],
@@ -91,7 +99,9 @@ test("an operator's retry of a refused event fails the schema check again: it is
 	const [letter] = (await deadLetters()).filter((one) => one.consumer === "goals" && (one.event as { clientId?: unknown }).clientId === "1 OR 1=1");
 	expect(letter).toBeDefined();
 	const before = await goalSide();
-	const retried = await request("POST", `${sut.system.url}/admin/dead-letters/${letter.id}/retry`, undefined, { headers: { authorization: `Bearer ${TOKEN}` } });
+	const retried = await request("POST", `${sut.system.url}/admin/dead-letters/${letter.id}/retry`, undefined, {
+		headers: { authorization: `Bearer ${TOKEN}` },
+	});
 	expect(retried.status).toBe(200);
 	// attempts 1 s and 2 s apart (lib/consumer/retries.ts), then dead again
 	await waitFor(

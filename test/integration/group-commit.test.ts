@@ -133,11 +133,7 @@ async function expectProjectionConverges(dataDir: string, rows: ClientRow[]): Pr
 	}));
 	await waitFor(
 		async () => {
-			const copies = await querySqlite<CopyRow>(
-				dataDir,
-				"goals",
-				"SELECT clientId, name, email, version, deleted FROM client_projection ORDER BY clientId",
-			);
+			const copies = await querySqlite<CopyRow>(dataDir, "goals", "SELECT clientId, name, email, version, deleted FROM client_projection ORDER BY clientId");
 			const seen = copies.map((copy) => ({
 				clientId: Number(copy.clientId),
 				name: copy.name,
@@ -203,7 +199,10 @@ describe("200 concurrent client creations", () => {
 			sent.push({ kind: "invalid", field, body: make(`invalid.${i}.${run}@example.com`) });
 		}
 		// interleave the kinds so that they arrive mixed
-		return sent.map((entry, i) => ({ entry, key: (i * 7919) % sent.length })).sort((a, b) => a.key - b.key).map((x) => x.entry);
+		return sent
+			.map((entry, i) => ({ entry, key: (i * 7919) % sent.length }))
+			.sort((a, b) => a.key - b.key)
+			.map((x) => x.entry);
 	}
 
 	test("each 201 is stored as answered with one CREATED event; duplicates and invalid bodies store nothing", async () => {
@@ -350,7 +349,10 @@ describe("100 concurrent writes on existing clients", () => {
 		for (let i = 0; i < 4; i++) ops.push({ kind: "deleteAbsent", id: absent(100 + i) });
 		expect(ops).toHaveLength(100);
 		// mixed arrival order, the same at every run
-		const shuffled = ops.map((op, i) => ({ op, key: (i * 37) % ops.length })).sort((a, b) => a.key - b.key).map((x) => x.op);
+		const shuffled = ops
+			.map((op, i) => ({ op, key: (i * 37) % ops.length }))
+			.sort((a, b) => a.key - b.key)
+			.map((x) => x.op);
 
 		const replies = await Promise.all(
 			shuffled.map((op) =>
@@ -378,7 +380,11 @@ describe("100 concurrent writes on existing clients", () => {
 			outcomes.filter((o) => o.op.kind === "rename" && o.op.id === id && o.reply.status === 200).map((o) => o.reply.body as ClientBody);
 		for (const c of renamed.filter((r) => !racing.has(r.id))) {
 			// 4 renames on a live client: versions 2, 3, 4, 5, each answered once
-			expect(renamesOf(c.id).map((b) => b.version).sort((a, b) => a - b)).toEqual([2, 3, 4, 5]);
+			expect(
+				renamesOf(c.id)
+					.map((b) => b.version)
+					.sort((a, b) => a - b),
+			).toEqual([2, 3, 4, 5]);
 		}
 
 		// --- the files -----------------------------------------------------------------------
@@ -405,11 +411,7 @@ describe("100 concurrent writes on existing clients", () => {
 			const types = events.map((e) => e.eventType);
 			expect({ id, types }).toEqual({
 				id,
-				types: [
-					"CREATED",
-					...Array(Math.max(0, events.length - (deleted ? 2 : 1))).fill("UPDATED"),
-					...(deleted ? ["DELETED"] : []),
-				],
+				types: ["CREATED", ...Array(Math.max(0, events.length - (deleted ? 2 : 1))).fill("UPDATED"), ...(deleted ? ["DELETED"] : [])],
 			});
 			// the last event carries the row's last values
 			expect(JSON.parse(events[events.length - 1].payload)).toEqual({ clientId: id, clientName: row.name, clientEmail: row.email });

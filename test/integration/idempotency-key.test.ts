@@ -61,11 +61,7 @@ test("PUT and DELETE with a key: a repeat answers as the first did and changes n
 	expect([del.status, delAgain.status]).toEqual([204, 204]);
 	// without the key, a second DELETE is the contract's 404
 	expect((await request("DELETE", url(`/clients/${clientId}`))).status).toBe(404);
-	expect((await eventsOf(`/clients/${clientId}`)).map((event) => (event as { eventType: string }).eventType)).toEqual([
-		"CREATED",
-		"UPDATED",
-		"DELETED",
-	]);
+	expect((await eventsOf(`/clients/${clientId}`)).map((event) => (event as { eventType: string }).eventType)).toEqual(["CREATED", "UPDATED", "DELETED"]);
 });
 
 test("one key on two paths is two requests; without a key every request writes", async () => {

@@ -80,10 +80,10 @@ async function clientWithGoals(name: string, email: string, goalNames: string[])
 		expect(res.status).toBe(201);
 		goals.push(res.body);
 	}
-	await waitFor(
-		async () => (await api.get(`/clients/${owner.id}`)).body.goals.length === goalNames.length,
-		{ timeoutMs: 1000, what: `Client.goals of ${name}` },
-	);
+	await waitFor(async () => (await api.get(`/clients/${owner.id}`)).body.goals.length === goalNames.length, {
+		timeoutMs: 1000,
+		what: `Client.goals of ${name}`,
+	});
 	return { owner, goals };
 }
 
@@ -250,9 +250,7 @@ test("replay from zero: the whole client log emitted again leaves every state un
 	});
 
 	const all: WireEvent[] = [];
-	const clientIds = (await querySqlite<{ id: number }>(sut.system.dataDir, "clients", "SELECT id FROM clients ORDER BY id")).map(
-		(row) => row.id,
-	);
+	const clientIds = (await querySqlite<{ id: number }>(sut.system.dataDir, "clients", "SELECT id FROM clients ORDER BY id")).map((row) => row.id);
 	for (const id of clientIds) all.push(...(await trail(`/clients/${id}/events`)));
 	all.sort((a, b) => a.sequence - b.sequence);
 	// the audit routes together are the whole log: sequences 1..N, nothing missing

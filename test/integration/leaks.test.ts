@@ -80,7 +80,13 @@ describeWithInfra(["postgres"], "a database outage", () => {
 			},
 			{ timeoutMs: 15_000, intervalMs: 100, what: "a write to answer 503" },
 		);
-		expect(refused.body).toEqual({ name: "ServiceUnavailableError", message: "The database is unavailable", code: 503, type: "SERVICE_UNAVAILABLE", data: null });
+		expect(refused.body).toEqual({
+			name: "ServiceUnavailableError",
+			message: "The database is unavailable",
+			code: 503,
+			type: "SERVICE_UNAVAILABLE",
+			data: null,
+		});
 
 		const ready = await request("GET", `${system.url}/ready`);
 		expect(ready.status).toBe(503);

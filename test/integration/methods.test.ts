@@ -39,7 +39,12 @@ function methodsOf(template: string): string[] {
 	return [...methods].sort();
 }
 
-const listed = (header: string | null): string[] => (header ?? "").split(",").map((item) => item.trim()).filter(Boolean).sort();
+const listed = (header: string | null): string[] =>
+	(header ?? "")
+		.split(",")
+		.map((item) => item.trim())
+		.filter(Boolean)
+		.sort();
 
 /** 405 in the contract's error shape, with `Allow` naming exactly the path's methods. */
 function expectNotAllowed(res: Reply, allowed: string[], method: string): void {
@@ -72,7 +77,15 @@ describe.each([
 
 	/** Everything a stray action could change: both entities, their event logs, the lists, the dead letters. */
 	async function world(): Promise<Record<string, unknown>> {
-		const reads = ["/clients?pageSize=100", "/goals?pageSize=100", `/clients/${ids.client}`, `/clients/${ids.client}/events`, `/clients/${ids.client}/goals`, `/goals/${ids.goal}`, `/goals/${ids.goal}/events`];
+		const reads = [
+			"/clients?pageSize=100",
+			"/goals?pageSize=100",
+			`/clients/${ids.client}`,
+			`/clients/${ids.client}/events`,
+			`/clients/${ids.client}/goals`,
+			`/goals/${ids.goal}`,
+			`/goals/${ids.goal}/events`,
+		];
 		const seen: Record<string, unknown> = {};
 		for (const path of reads) {
 			const res = await api.get(path);
@@ -122,9 +135,12 @@ describe.each([
 				expect(allowedPreflight.text).toBe("");
 				expect(allowedPreflight.headers.get("access-control-allow-origin")).toBe(ALLOWED);
 				expect(listed(allowedPreflight.headers.get("access-control-allow-methods"))).toEqual(allowed);
-				expect(listed(allowedPreflight.headers.get("access-control-allow-headers")).map((name) => name.toLowerCase())).toEqual(
-					["authorization", "content-type", "idempotency-key", "x-request-id"],
-				);
+				expect(listed(allowedPreflight.headers.get("access-control-allow-headers")).map((name) => name.toLowerCase())).toEqual([
+					"authorization",
+					"content-type",
+					"idempotency-key",
+					"x-request-id",
+				]);
 				expect(Number(allowedPreflight.headers.get("access-control-max-age"))).toBeGreaterThan(0);
 				expect(listed(allowedPreflight.headers.get("vary"))).toContain("Origin");
 				expect(allowedPreflight.headers.get("x-request-id")).toBeTruthy();

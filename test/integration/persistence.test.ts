@@ -49,8 +49,7 @@ function caughtUp(system: TestSystem, consumer: "clients" | "goals"): Promise<vo
 
 /** Every table both services keep, read from the files. */
 async function snapshot(dataDir: string) {
-	const read = (db: "clients" | "goals", table: string, order: string) =>
-		querySqlite(dataDir, db, `SELECT * FROM ${table} ORDER BY ${order}`);
+	const read = (db: "clients" | "goals", table: string, order: string) => querySqlite(dataDir, db, `SELECT * FROM ${table} ORDER BY ${order}`);
 	return {
 		clients: await read("clients", "clients", "id"),
 		goalProjection: await read("clients", "goal_projection", "goalId"),
@@ -299,10 +298,11 @@ describe("a gap in the live events is repaired from the log", () => {
 	async function renameWithoutPublishing(clientId: number, name: string): Promise<number> {
 		return withSqlite(system.dataDir, "clients", (sequelize) =>
 			sequelize.transaction(async (transaction) => {
-				const [row] = await sequelize.query<{ email: string; version: number }>(
-					"SELECT email, version FROM clients WHERE id = :clientId",
-					{ replacements: { clientId }, transaction, type: QueryTypes.SELECT },
-				);
+				const [row] = await sequelize.query<{ email: string; version: number }>("SELECT email, version FROM clients WHERE id = :clientId", {
+					replacements: { clientId },
+					transaction,
+					type: QueryTypes.SELECT,
+				});
 				const version = Number(row.version) + 1;
 				await sequelize.query("UPDATE clients SET name = :name, version = :version WHERE id = :clientId", {
 					replacements: { name, version, clientId },

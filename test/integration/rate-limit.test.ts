@@ -27,7 +27,13 @@ function freshAddress(): string {
 }
 
 /** A request from `address` (the gateway trusts one proxy hop in these suites). */
-function from(address: string, system: TestSystem, method: string, path: string, init: { raw?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+function from(
+	address: string,
+	system: TestSystem,
+	method: string,
+	path: string,
+	init: { raw?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
 	return request(method, system.url + path, undefined, { ...init, headers: { "x-forwarded-for": address, ...init.headers } });
 }
 
@@ -102,7 +108,12 @@ describe("TRUST_PROXY: whose address is counted", () => {
 
 	test("1: the last entry; what a client writes to its left changes nothing", async () => {
 		const proxyWrote = freshAddress();
-		expect(await statuses(oneHop.system, ["6.6.6.1", "6.6.6.2", "6.6.6.3", "6.6.6.4"].map((forged) => `${forged}, ${proxyWrote}`))).toEqual([200, 200, 200, 429]);
+		expect(
+			await statuses(
+				oneHop.system,
+				["6.6.6.1", "6.6.6.2", "6.6.6.3", "6.6.6.4"].map((forged) => `${forged}, ${proxyWrote}`),
+			),
+		).toEqual([200, 200, 200, 429]);
 		// another client behind the same proxy has a budget of its own
 		expect(await statuses(oneHop.system, [`6.6.6.1, ${freshAddress()}`])).toEqual([200]);
 	});

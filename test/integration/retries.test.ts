@@ -435,16 +435,14 @@ test("each service counts its own injected failures, even when FAULT_RULES names
 	const api = client(system.url);
 	const { clientId, goalId } = await createClientWithGoal(api, "Gil", "gil.faults@example.com");
 	expect([clientId, goalId]).toEqual([1, 1]);
-	await waitFor(
-		async () =>
-			(await counter(system, METRICS.eventsFailed, "clients")) === 1 && (await counter(system, METRICS.eventsFailed, "goals")) === 1,
-		{ what: "one injected failure counted by each service" },
-	);
+	await waitFor(async () => (await counter(system, METRICS.eventsFailed, "clients")) === 1 && (await counter(system, METRICS.eventsFailed, "goals")) === 1, {
+		what: "one injected failure counted by each service",
+	});
 	// both retried after ~1 s, and then the client shows its goal
-	await waitFor(
-		async () => (await retryRows(system.dataDir, "goals")).length === 0 && (await retryRows(system.dataDir, "clients")).length === 0,
-		{ timeoutMs: 3000, what: "both retries to succeed" },
-	);
+	await waitFor(async () => (await retryRows(system.dataDir, "goals")).length === 0 && (await retryRows(system.dataDir, "clients")).length === 0, {
+		timeoutMs: 3000,
+		what: "both retries to succeed",
+	});
 	expect((await api.get(`/clients/${clientId}`)).body.goals).toEqual([{ id: goalId, goalName: "Gil's goal", targetAmount: 10 }]);
 	expect(await counter(system, METRICS.eventsRetried, "clients")).toBe(1);
 	expect(await counter(system, METRICS.eventsRetried, "goals")).toBe(1);

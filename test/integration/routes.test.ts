@@ -63,9 +63,7 @@ describe("goals", () => {
 		const owner = (await api.post("/clients", { name: "Dee", email: "dee@example.com" })).body;
 		const created = await api.post("/goals", { clientId: owner.id, goalName: "House", targetAmount: 250000.5 });
 		expect(created.status).toBe(201);
-		expect(Object.keys(created.body).sort()).toEqual(
-			["clientId", "clientName", "createdAt", "goalName", "id", "targetAmount", "updatedAt", "version"],
-		);
+		expect(Object.keys(created.body).sort()).toEqual(["clientId", "clientName", "createdAt", "goalName", "id", "targetAmount", "updatedAt", "version"]);
 		expect(created.body).toMatchObject({ clientId: owner.id, clientName: "Dee", goalName: "House", targetAmount: 250000.5, version: 1 });
 
 		const goal = created.body;
@@ -85,10 +83,13 @@ describe("goals", () => {
 		expect(ofClient.body.map((row: { id: number }) => row.id)).toEqual([goal.id, second.id]);
 
 		// the client's own copy of its goals, kept from goal events: eventually consistent
-		const withGoals = await waitFor(async () => {
-			const body = (await api.get(`/clients/${owner.id}`)).body;
-			return body.goals.length === 2 && body;
-		}, { what: "the client's copy of its two goals" });
+		const withGoals = await waitFor(
+			async () => {
+				const body = (await api.get(`/clients/${owner.id}`)).body;
+				return body.goals.length === 2 && body;
+			},
+			{ what: "the client's copy of its two goals" },
+		);
 		expect(withGoals.goals).toEqual([
 			{ id: goal.id, goalName: "House", targetAmount: 0.1 },
 			{ id: second.id, goalName: "Car", targetAmount: 0.2 },
@@ -139,9 +140,7 @@ describe("audit", () => {
 			["DELETED", 3],
 		]);
 		const last = clientEvents.body[2];
-		expect(Object.keys(last).sort()).toEqual(
-			["clientEmail", "clientId", "clientName", "eventId", "eventType", "sequence", "source", "timestamp", "version"],
-		);
+		expect(Object.keys(last).sort()).toEqual(["clientEmail", "clientId", "clientName", "eventId", "eventType", "sequence", "source", "timestamp", "version"]);
 		expect(last).toMatchObject({ source: "clients", clientId: c.id, clientName: "Gus", clientEmail: "gus2@example.com" });
 
 		const goalEvents = await api.get(`/goals/${g.id}/events`);

@@ -21,7 +21,9 @@ test("given a service with actions and events, then each action has its request 
 
 test("given an event with its own group, then its queue is the group's", () => {
 	const audit = { name: "audit", events: { "client.created": { group: "reporting" } } };
-	expect(balancedQueues("MOL", [audit])).toEqual([{ queue: "MOL.EVENTB.reporting.client.created", kind: "event", event: "client.created", group: "reporting" }]);
+	expect(balancedQueues("MOL", [audit])).toEqual([
+		{ queue: "MOL.EVENTB.reporting.client.created", kind: "event", event: "client.created", group: "reporting" },
+	]);
 });
 
 test("given two services of one group handling the same event, then the queue is listed once", () => {
@@ -50,5 +52,10 @@ test("given a node that stops, then every consumer is cancelled and nothing cons
 
 test("given the wanted queues consumed already, then nothing changes", () => {
 	const wanted = balancedQueues("MOL", [goals]);
-	expect(consumerChanges(wanted.map((queue) => queue.queue), wanted)).toEqual({ cancel: [], consume: [] });
+	expect(
+		consumerChanges(
+			wanted.map((queue) => queue.queue),
+			wanted,
+		),
+	).toEqual({ cancel: [], consume: [] });
 });

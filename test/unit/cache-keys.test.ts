@@ -9,11 +9,7 @@ import { cacheKeygen, cacheKeys } from "../../lib/infra/cache-keys";
 type KeygenArgs = Parameters<typeof cacheKeygen>;
 
 function keyOf(action: string, params: Record<string, unknown> | undefined, keys?: string[]): string {
-	return cacheKeygen(
-		{ name: action } as KeygenArgs[0],
-		(keys ? { keys } : {}) as Service.ActionCacheOptions,
-		{ params } as Context<unknown>,
-	);
+	return cacheKeygen({ name: action } as KeygenArgs[0], (keys ? { keys } : {}) as Service.ActionCacheOptions, { params } as Context<unknown>);
 }
 
 test('an id from the URL ("5") and from the REPL (5) give the same key', () => {
@@ -43,9 +39,7 @@ test("an unknown or malformed param gives a key of its own: never answered from 
 });
 
 test("the cache options' declared keys do not narrow the key", () => {
-	expect(keyOf("clients.list", { page: 2, pageSize: 25, sort: "x" }, ["page", "pageSize"])).toBe(
-		"clients.list:page=2|pageSize=25|sort=x",
-	);
+	expect(keyOf("clients.list", { page: 2, pageSize: 25, sort: "x" }, ["page", "pageSize"])).toBe("clients.list:page=2|pageSize=25|sort=x");
 });
 
 test("every list key of a service matches the pattern its writes clean, and no other service's", () => {

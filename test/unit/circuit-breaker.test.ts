@@ -37,7 +37,7 @@ describe("countsAgainstBreaker", () => {
 		["a 503 (node declared gone)", new Errors.RequestRejectedError({ action: "clients.lookup", nodeID: "clients-1" }), true],
 		["a non-Moleculer error", new TypeError("x"), true],
 		["a validation error (422)", new FieldValidationError([]), false],
-		["our 503 \"a service I need is down\" (an answer)", new DependencyUnavailableError("clients down", {}), false],
+		['our 503 "a service I need is down" (an answer)', new DependencyUnavailableError("clients down", {}), false],
 		["a not found (404)", new EntityNotFoundError("Client", 1), false],
 		["no endpoint at all (404, already fast)", new Errors.ServiceNotAvailableError({ action: "clients.lookup" }), false],
 		["this node's transporter down (502)", Reflect.construct(Errors.BrokerDisconnectedError, []) as Error, false],

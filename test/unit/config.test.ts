@@ -15,7 +15,6 @@ const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 /** An ADMIN_TOKEN of exactly the shortest length accepted. */
 const ADMIN_TOKEN_32 = "0123456789abcdef0123456789abcdef";
 
-
 describe("loadConfig defaults are the contract's table", () => {
 	const config = loadConfig({});
 

@@ -7,7 +7,6 @@ import { ConfigError, redactCredentials } from "../../lib/errors";
 import { createBrokerOptions, loadConfig } from "../../moleculer.config";
 import { configErrorOf } from "../helpers/config-error";
 
-
 describe("CORS_ORIGINS", () => {
 	test("unset or blank: no CORS", () => {
 		expect(loadConfig({}).api.corsOrigins).toEqual([]);
@@ -21,14 +20,19 @@ describe("CORS_ORIGINS", () => {
 		]);
 	});
 
-	test.each(["*", "app.example.com", "https://app.example.com/path", "ftp://app.example.com", "https://user:pw@app.example.com", "https://app.example.com?x=1", "null"])(
-		"%p is refused, naming CORS_ORIGINS",
-		(value) => {
-			const err = configErrorOf({ CORS_ORIGINS: `https://ok.example.com,${value}` });
-			expect(err.data).toEqual({ variable: "CORS_ORIGINS" });
-			expect(err.message).not.toContain(":pw@");
-		},
-	);
+	test.each([
+		"*",
+		"app.example.com",
+		"https://app.example.com/path",
+		"ftp://app.example.com",
+		"https://user:pw@app.example.com",
+		"https://app.example.com?x=1",
+		"null",
+	])("%p is refused, naming CORS_ORIGINS", (value) => {
+		const err = configErrorOf({ CORS_ORIGINS: `https://ok.example.com,${value}` });
+		expect(err.data).toEqual({ variable: "CORS_ORIGINS" });
+		expect(err.message).not.toContain(":pw@");
+	});
 });
 
 describe("the Prometheus endpoint binds to HOST, or METRICS_HOST (Moleculer's reporter would take 0.0.0.0)", () => {

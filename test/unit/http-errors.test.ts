@@ -118,14 +118,20 @@ describe("503: a needed service is unavailable", () => {
 	test.each<[string, Error]>([
 		["service not found", new Errors.ServiceNotFoundError({ action: "clients.get", nodeID: "n1" })],
 		["service not available", new Errors.ServiceNotAvailableError({ action: "clients.get", nodeID: "n1" })],
-		["this node's transporter disconnected (Moleculer's 502)", new Errors.BrokerDisconnectedError("The broker's transporter has disconnected.", 502, "BAD_GATEWAY")],
+		[
+			"this node's transporter disconnected (Moleculer's 502)",
+			new Errors.BrokerDisconnectedError("The broker's transporter has disconnected.", 502, "BAD_GATEWAY"),
+		],
 	])("%s, without naming actions or nodes", (_what, err) => {
 		const pub = toPublicError(err);
 		expect(pub).toEqual({ name: "ServiceUnavailableError", message: "A needed service is unavailable", code: 503, type: "SERVICE_UNAVAILABLE", data: null });
 	});
 
 	test.each<[string, Error & { parent?: { code: string } }]>([
-		["an admin shutdown cut the query (57P01)", Object.assign(new Error("terminating connection due to administrator command"), { name: "SequelizeDatabaseError", parent: { code: "57P01" } })],
+		[
+			"an admin shutdown cut the query (57P01)",
+			Object.assign(new Error("terminating connection due to administrator command"), { name: "SequelizeDatabaseError", parent: { code: "57P01" } }),
+		],
 		["pg's own words for a cut connection", new Error("Connection terminated unexpectedly")],
 		["the pg pool could not connect in time", new Error("timeout exceeded when trying to connect")],
 		["a statement on a connection that died without a word", new Error("Query read timeout")],
@@ -194,7 +200,13 @@ describe("data is an allow-list: no driver message, host, port or node id (issue
 
 	test("a database outage is a 503 without the driver's message", () => {
 		const err = new DatabaseUnavailableError(driverError);
-		expect(toPublicError(err)).toEqual({ name: "ServiceUnavailableError", message: "The database is unavailable", code: 503, type: "SERVICE_UNAVAILABLE", data: null });
+		expect(toPublicError(err)).toEqual({
+			name: "ServiceUnavailableError",
+			message: "The database is unavailable",
+			code: 503,
+			type: "SERVICE_UNAVAILABLE",
+			data: null,
+		});
 		// kept on the error for this node's log, never in what is serialised or sent
 		expect(err.cause).toBe(driverError);
 		expect(JSON.stringify(err.data)).not.toContain("ECONNREFUSED");
@@ -211,7 +223,10 @@ describe("data is an allow-list: no driver message, host, port or node id (issue
 	test.each<[string, Error]>([
 		["a rejected request", new Errors.RequestRejectedError({ action: "clients.get", nodeID: "vm-4242" })],
 		["a full request queue", new Errors.QueueIsFullError({ action: "clients.get", nodeID: "vm-4242", size: 100, limit: 100 })],
-		["a service missing on a node, rebuilt from another node as its type only", new Errors.MoleculerRetryableError("Service 'x' is not available on 'vm-4242' node.", 404, "SERVICE_NOT_AVAILABLE", { nodeID: "vm-4242" })],
+		[
+			"a service missing on a node, rebuilt from another node as its type only",
+			new Errors.MoleculerRetryableError("Service 'x' is not available on 'vm-4242' node.", 404, "SERVICE_NOT_AVAILABLE", { nodeID: "vm-4242" }),
+		],
 	])("%s: 503, no node, no action", (_what, err) => {
 		const pub = toPublicError(err);
 		expect(pub).toMatchObject({ code: 503, type: "SERVICE_UNAVAILABLE", data: null });
@@ -219,7 +234,13 @@ describe("data is an allow-list: no driver message, host, port or node id (issue
 	});
 
 	test("only the listed keys of a known type, and only plain values", () => {
-		const err = new ConflictError("Email taken", { field: "email", email: "a@example.com", nodeID: "vm-4242", sql: "INSERT …", cause: { message: "SQLITE_CONSTRAINT" } });
+		const err = new ConflictError("Email taken", {
+			field: "email",
+			email: "a@example.com",
+			nodeID: "vm-4242",
+			sql: "INSERT …",
+			cause: { message: "SQLITE_CONSTRAINT" },
+		});
 		expect(toPublicError(err).data).toEqual({ field: "email", email: "a@example.com" });
 		const nested = new EntityNotFoundError("Client", 5);
 		(nested.data as Record<string, unknown>).id = { message: "relation clients does not exist" };
@@ -232,7 +253,9 @@ describe("data is an allow-list: no driver message, host, port or node id (issue
 	});
 
 	test("our own 503s keep what helps the caller", () => {
-		expect(toPublicError(new DependencyUnavailableError("The goal service is unavailable", { service: "goals", nodeID: "vm-1" })).data).toEqual({ service: "goals" });
+		expect(toPublicError(new DependencyUnavailableError("The goal service is unavailable", { service: "goals", nodeID: "vm-1" })).data).toEqual({
+			service: "goals",
+		});
 		expect(toPublicError(new CircuitOpenError("clients.lookup", 1500)).data).toEqual({ retryInMs: 1500 });
 	});
 

@@ -10,7 +10,12 @@ test("given a positive integer id rule, then an integer above 0 up to its max", 
 });
 
 test("given a name rule with its text check, then a bounded string whose description names the check", () => {
-	expect(ruleToSchema(nameParam)).toEqual({ type: "string", minLength: 1, maxLength: 100, description: "trimmed; well-formed Unicode without control characters" });
+	expect(ruleToSchema(nameParam)).toEqual({
+		type: "string",
+		minLength: 1,
+		maxLength: 100,
+		description: "trimmed; well-formed Unicode without control characters",
+	});
 });
 
 test("given the email rule, then a string of at most 254 characters, described", () => {

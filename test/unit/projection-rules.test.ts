@@ -6,14 +6,7 @@
  */
 import { advanceOver } from "../../lib/consumer/checkpoints";
 import type { EventType } from "../../lib/constants";
-import {
-	type ClientCopy,
-	clientCopyConsequences,
-	type Decision,
-	decide,
-	foldEvents,
-	type Held,
-} from "../../lib/domain/projection-rules";
+import { type ClientCopy, clientCopyConsequences, type Decision, decide, foldEvents, type Held } from "../../lib/domain/projection-rules";
 
 interface Case {
 	given: string;
@@ -73,11 +66,16 @@ const ev = (sequence: number, id: number, eventType: EventType, version: number,
 type State = Held & { name: string };
 
 function fold(held: Map<number, State>, events: Ev[]) {
-	return foldEvents<State, Ev>(held, events, (event) => event.id, (event, decision) => ({
-		version: event.version,
-		deleted: decision.kind === "tombstone",
-		name: event.name,
-	}));
+	return foldEvents<State, Ev>(
+		held,
+		events,
+		(event) => event.id,
+		(event, decision) => ({
+			version: event.version,
+			deleted: decision.kind === "tombstone",
+			name: event.name,
+		}),
+	);
 }
 
 describe("foldEvents: a batch applied as one", () => {

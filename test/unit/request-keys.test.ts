@@ -63,12 +63,15 @@ describe("scopedIdempotencyKey (the header, at the gateway)", () => {
 		expect(scopedIdempotencyKey("GET", "/api/goals", "k-1")).toBeUndefined();
 	});
 
-	test.each([["", "empty"], [" ", "blank"], ["x".repeat(101), "101 characters"], ["caf\u00e9", "not ASCII"], ["a\tb", "a control character"]])(
-		"given %j (%s), then it is a 422 naming the header",
-		(header) => {
-			expect(() => scopedIdempotencyKey("POST", "/api/goals", header)).toThrow(
-				expect.objectContaining({ code: 422, data: [expect.objectContaining({ field: "Idempotency-Key" })] }),
-			);
-		},
-	);
+	test.each([
+		["", "empty"],
+		[" ", "blank"],
+		["x".repeat(101), "101 characters"],
+		["caf\u00e9", "not ASCII"],
+		["a\tb", "a control character"],
+	])("given %j (%s), then it is a 422 naming the header", (header) => {
+		expect(() => scopedIdempotencyKey("POST", "/api/goals", header)).toThrow(
+			expect.objectContaining({ code: 422, data: [expect.objectContaining({ field: "Idempotency-Key" })] }),
+		);
+	});
 });
