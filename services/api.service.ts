@@ -4,7 +4,7 @@
  * leaves as `{ name, message, code, type, data }` without a stack.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Context, ServiceSchema } from "moleculer";
+import type { CallingOptions, Context, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "moleculer-web";
 import { ADMIN_PATH, isAdmin } from "../lib/http/admin-auth";
 import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gate.mixin";
@@ -17,6 +17,7 @@ import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
 import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotency-key";
 import { publicReadiness } from "../lib/http/public-readiness";
+import { acceptedRequestId, REQUEST_ID_HEADER } from "../lib/http/request-id";
 import { checkReadiness } from "../lib/infra/readiness";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
@@ -104,6 +105,14 @@ function sendError(
 	res.end(body);
 }
 
+/**
+ * The root context's request id: the client's X-Request-ID when valid, else Moleculer's own.
+ * moleculer-web answers with it in X-Request-ID, and it is the id of every log line on the way.
+ */
+function requestIdOptions(options: { requestID?: string }, req: IncomingMessage): void {
+	options.requestID = acceptedRequestId(req.headers[REQUEST_ID_HEADER]);
+}
+
 export function createApiService(options: ApiOptions): ServiceSchema<ApiSettingsSchema> {
 	/** What every route shares: explicit aliases only, JSON bodies up to 100 kB, one params object. */
 	const routeBasics = {
@@ -134,6 +143,8 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			logRequest: "debug",
 			logResponse: "debug",
 			onError: sendError,
+			// moleculer-web also takes a function here (src/index.js, httpHandler); its typings say only an object
+			rootCallOptions: requestIdOptions as unknown as CallingOptions,
 			routes: [
 				{
 					// before "/api": moleculer-web takes the first route whose path matches
