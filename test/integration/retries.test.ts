@@ -399,7 +399,7 @@ test("the REPL's dlq command lists and retries dead letters", async () => {
 	expect((await api.put(`/clients/${clientId}`, { name: "Fay Two" })).status).toBe(200);
 	await goalsCaughtUp(system.dataDir);
 	const [row] = await retryRows(system.dataDir);
-	await waitFor(async () => (await retryRows(system.dataDir))[0]?.status === "dead", { timeoutMs: 6000, what: "the dead letter" });
+	await waitFor(async () => (await retryRows(system.dataDir))[0]?.status === "dead", { timeoutMs: 20_000, what: "the dead letter" });
 	const sequence = JSON.parse(row.payload).sequence;
 
 	const listed = await run({ verb: "list" });
