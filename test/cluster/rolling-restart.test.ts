@@ -17,7 +17,7 @@ jest.setTimeout(240_000);
 /** prefetch of each node: the most requests a killed replica can leave in doubt */
 const PREFETCH = 8;
 /** one goal creation every this many ms (a steady rate, whatever the answers take) */
-const EVERY_MS = 25;
+const EVERY_MS = 50;
 
 interface Tally {
 	attempted: number;
