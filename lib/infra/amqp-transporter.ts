@@ -19,6 +19,11 @@
  * - A request taken from a shared queue for an action this node does not serve (any more, or
  *   not yet) is handed back to the queue for another replica instead of being answered
  *   "not registered locally" (503).
+ * - A request is published with its caller's timeout as the message's time to live: one still
+ *   queued when its caller has given up (and answered 504) is dropped by RabbitMQ, not executed.
+ *   Moleculer executes every request it receives, so without this an overloaded replica works
+ *   through requests nobody waits for any more, the queue never drains, and every later request
+ *   times out behind them.
  *
  * The subscribe methods below are Moleculer 0.15's own (src/transporters/amqp.js), with the
  * consumer callback knowing its channel and how to subscribe again.
@@ -26,7 +31,7 @@
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
 import { Transporters } from "moleculer";
 import { METRICS } from "../constants";
-import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue } from "./balanced-queues";
+import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue, requestTtl } from "./balanced-queues";
 import { count, registerMetrics } from "./metrics";
 
 /** Moleculer's packet types that this file names (moleculer/src/packets.js). */
@@ -64,6 +69,13 @@ export type QueueState =
 function replyCode(err: unknown): number | undefined {
 	const code = (err as { code?: unknown } | null)?.code;
 	return typeof code === "number" ? code : undefined;
+}
+
+/** The part of an outgoing Moleculer packet that `send` reads. */
+interface OutgoingPacket {
+	type: string;
+	target?: string | null;
+	payload: { timeout?: unknown };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -105,6 +117,19 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		if (!connection || this.channelDisconnecting || this.connectionDisconnecting || this.connection !== connection) return;
 		this.logger.warn(`${why}: closing the connection to reconnect.`);
 		connection.close().catch(() => undefined);
+	}
+
+	/**
+	 * Moleculer's send, with a request's time to live: RabbitMQ drops a message whose TTL passed
+	 * before it reached a consumer (also after a hand-back: a requeued message keeps its expiry).
+	 * A request without a timeout (0) lives until it is taken, as before.
+	 */
+	override send(topic: string, data: Buffer, meta: { balanced?: boolean; packet: OutgoingPacket }): Promise<void> {
+		const channel = this.channel as Channel | null;
+		const ttl = meta.packet.type === PACKET_REQUEST ? requestTtl(meta.packet.payload) : null;
+		if (!channel || ttl === null) return super.send(topic, data, meta);
+		channel.sendToQueue(topic, data, { ...(this.opts.messageOptions as Options.Publish), expiration: ttl });
+		return Promise.resolve();
 	}
 
 	override subscribe(cmd: string, nodeID?: string): Promise<void> {

@@ -50,3 +50,12 @@ export function consumerChanges(consumed: Iterable<string>, wanted: readonly Bal
 		consume: wanted.filter((queue) => !have.has(queue.queue)),
 	};
 }
+
+/**
+ * A request message's time to live in RabbitMQ's form (whole milliseconds as a string): its
+ * caller's timeout, after which nobody waits for the answer; null when it has no timeout.
+ */
+export function requestTtl(payload: { timeout?: unknown }): string | null {
+	const timeout = Number(payload.timeout);
+	return Number.isFinite(timeout) && timeout > 0 ? String(Math.ceil(timeout)) : null;
+}

@@ -7,10 +7,9 @@
  * ever goes backwards, and the copy ends equal to the truth. Real processes, RabbitMQ, Redis,
  * PostgreSQL.
  */
-import { Cluster, clientsAndCopies } from "../helpers/cluster";
+import { Cluster, copiesConverge } from "../helpers/cluster";
 import { client, request } from "../helpers/http";
 import { describeWithInfra } from "../helpers/infra";
-import { waitFor } from "../helpers/wait";
 
 jest.setTimeout(240_000);
 
@@ -112,14 +111,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "rolling restarts of goals 
 	/** The steady load (goal creations and renames) while `restarts` run, and the goal service's copy watched. */
 	async function underLoad(tag: string, restarts: Promise<void>): Promise<{ tally: Tally; renames: Map<number, number>; regressions: number }> {
 		const [tally, renames, regressions] = await Promise.all([steadyWriter(tag, restarts), steadyRenamer(restarts), versionRegressions(restarts)]);
-		await waitFor(
-			async () => {
-				const { truth, copy } = await clientsAndCopies(cluster);
-				expect(copy).toEqual(truth);
-				return true;
-			},
-			{ timeoutMs: 30_000, intervalMs: 200, what: "the goal service's copy of the clients to equal the truth" },
-		);
+		await copiesConverge(cluster);
 		return { tally, renames, regressions };
 	}
 

@@ -7,7 +7,7 @@
  * every request it took and exits 0 without a GracefulStopTimeoutError. (A second signal exits
  * at once: unit/graceful-stop.) Real processes, RabbitMQ, Redis, PostgreSQL.
  */
-import { Cluster, clientsAndCopies } from "../helpers/cluster";
+import { Cluster, clientsAndCopies, copiesConverge } from "../helpers/cluster";
 import { client } from "../helpers/http";
 import { describeWithInfra, listQueues } from "../helpers/infra";
 import type { NodeProcess } from "../helpers/node-process";
@@ -75,14 +75,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "replicas stopped under loa
 		cluster.nodes.delete("goals-1");
 		expect(goalsOne.output()).not.toContain("GracefulStopTimeoutError");
 
-		await waitFor(
-			async () => {
-				const { truth, copy } = await clientsAndCopies(cluster);
-				expect(copy).toEqual(truth);
-				return true;
-			},
-			{ timeoutMs: 30_000, intervalMs: 200, what: "the goal service's copy to equal the client service's truth" },
-		);
+		await copiesConverge(cluster);
 	});
 
 	test("SIGTERM to the gateway while requests flow through it: each request it took answered 200, exit 0 within 10 s, no GracefulStopTimeoutError", async () => {

@@ -166,3 +166,15 @@ export async function clientsAndCopies(cluster: Cluster): Promise<{ truth: Clien
 	const copy = await cluster.query<ClientRow>("goals", `SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`);
 	return { truth, copy };
 }
+
+/** Wait until the goal service's copy of the clients equals the client service's table; a timeout shows the last difference. */
+export async function copiesConverge(cluster: Cluster, timeoutMs = 30_000): Promise<void> {
+	await waitFor(
+		async () => {
+			const { truth, copy } = await clientsAndCopies(cluster);
+			expect(copy).toEqual(truth);
+			return true;
+		},
+		{ timeoutMs, intervalMs: 200, what: "the goal service's copy of the clients to equal the client service's table" },
+	);
+}

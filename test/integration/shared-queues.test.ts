@@ -2,7 +2,8 @@
  * The shared (balanced) queues of a node, on the real RabbitMQ, with real ServiceBrokers using
  * the project's transporter: one consumer per node and queue; a stopping node cancels its
  * consumers before its services stop (Moleculer's AMQP transporter never did); a request that
- * reaches a node which does not serve its action goes back to the queue for another replica.
+ * reaches a node which does not serve its action goes back to the queue for another replica; a
+ * request whose caller gave up while it waited in the queue is never executed.
  */
 import amqp, { type ChannelModel } from "amqplib";
 import { type Context, ServiceBroker, type ServiceSchema } from "moleculer";
@@ -133,5 +134,42 @@ describeWithInfra(["rabbitmq"], "shared queues", () => {
 		expect(new Set(answers)).toEqual(new Set(["server"]));
 		const handedBack = stranger.metrics.getMetric(METRICS.requestsHandedBack)?.snapshot() as Array<{ value: number }> | undefined;
 		expect((handedBack ?? []).reduce((sum, item) => sum + item.value, 0)).toBeGreaterThan(0);
+	});
+
+	test("a request still queued when its caller timed out is dropped, not executed when a consumer comes back", async () => {
+		let executed = 0;
+		const server = broker("late-server", {
+			name: "late",
+			actions: {
+				hi: () => {
+					executed++;
+					return "done";
+				},
+			},
+		});
+		const caller = broker("late-caller");
+		await Promise.all([server.start(), caller.start()]);
+		await caller.waitForServices("late", 15_000);
+		const queue = `${prefix}.REQB.late.hi`;
+		await waitFor(async () => (await consumersOf(queue)) === 1, { timeoutMs: 15_000, what: "the server consuming" });
+
+		// the server stops consuming (as an overloaded or frozen replica takes nothing) while
+		// its service stays registered: five calls wait in the queue until their callers give up
+		await server.transit?.tx.unsubscribeFromBalancedCommands();
+		await waitFor(async () => (await consumersOf(queue)) === 0, { timeoutMs: 5_000, what: "no consumer left" });
+		const abandoned = await Promise.allSettled(Array.from({ length: 5 }, () => caller.call("late.hi", {}, { timeout: 300, retries: 0 })));
+		expect(abandoned.map((outcome) => (outcome.status === "rejected" ? (outcome.reason as Error).name : "answered"))).toEqual(
+			Array(5).fill("RequestTimeoutError"),
+		);
+
+		// RabbitMQ drops them when their time to live (the callers' timeout) has passed: without
+		// it they would wait here until a consumer came and then run for nobody
+		await waitFor(async () => (await inspect(queue)).messages === 0, { timeoutMs: 5_000, what: "the abandoned calls dropped from the queue" });
+		// consuming again: the queue is first in, first out, so a fresh call answered means
+		// nothing is left before it; none of the five ran
+		await server.transit?.tx.makeBalancedSubscriptions();
+		await waitFor(async () => (await consumersOf(queue)) === 1, { timeoutMs: 5_000, what: "the server consuming again" });
+		expect(await caller.call("late.hi")).toBe("done");
+		expect(executed).toBe(1);
 	});
 });

@@ -2,7 +2,7 @@
  * Which shared queues a node consumes: exactly those of the services it has registered now, so
  * that a node announcing its stop (no services listed) cancels every consumer.
  */
-import { balancedQueues, consumerChanges } from "../../lib/infra/balanced-queues";
+import { balancedQueues, consumerChanges, requestTtl } from "../../lib/infra/balanced-queues";
 
 const goals = {
 	name: "goals",
@@ -58,4 +58,15 @@ test("given the wanted queues consumed already, then nothing changes", () => {
 			wanted,
 		),
 	).toEqual({ cancel: [], consume: [] });
+});
+
+test.each([
+	[{ timeout: 10_000 }, "10000"],
+	[{ timeout: 2500.2 }, "2501"],
+	[{ timeout: 0 }, null],
+	[{ timeout: null }, null],
+	[{}, null],
+	[{ timeout: "soon" }, null],
+])("given a request with %p, then its message lives %p ms (null: until taken)", (payload, ttl) => {
+	expect(requestTtl(payload)).toBe(ttl);
 });
