@@ -47,6 +47,8 @@ export const KNOWN_CONSUMERS: Record<Source, string[]> = {
 export const INTERNAL_ACTIONS = {
 	clientsEventsAfter: "clients.eventsAfter",
 	goalsEventsAfter: "goals.eventsAfter",
+	clientsEventsHead: "clients.eventsHead",
+	goalsEventsHead: "goals.eventsHead",
 	clientsLookup: "clients.lookup",
 	goalsOfClient: "goals.ofClient",
 } as const;
@@ -65,6 +67,10 @@ export interface ConsumerDeclaration {
 	events: readonly string[];
 	/** the producer's internal action serving its log */
 	readLogAction: string;
+	/** the producer's internal action answering its log's last sequence */
+	logHeadAction: string;
+	/** its own internal action answering its checkpoint, pending retries and dead letters */
+	stateAction: string;
 	/** its own internal actions for dead letters */
 	deadLettersAction: string;
 	retryDeadLetterAction: string;
@@ -77,6 +83,8 @@ export const CONSUMERS = {
 		group: CONSUMER_GROUPS.goals,
 		events: Object.values(CLIENT_EVENTS),
 		readLogAction: INTERNAL_ACTIONS.clientsEventsAfter,
+		logHeadAction: INTERNAL_ACTIONS.clientsEventsHead,
+		stateAction: "goals.consumerState",
 		deadLettersAction: "goals.deadLetters",
 		retryDeadLetterAction: "goals.retryDeadLetter",
 	},
@@ -86,6 +94,8 @@ export const CONSUMERS = {
 		group: CONSUMER_GROUPS.clients,
 		events: Object.values(GOAL_EVENTS),
 		readLogAction: INTERNAL_ACTIONS.goalsEventsAfter,
+		logHeadAction: INTERNAL_ACTIONS.goalsEventsHead,
+		stateAction: "clients.consumerState",
 		deadLettersAction: "clients.deadLetters",
 		retryDeadLetterAction: "clients.retryDeadLetter",
 	},
@@ -94,6 +104,11 @@ export const CONSUMERS = {
 /** The durable AMQP queue of one event in a consumer group (Moleculer's naming, with disableBalancer). */
 export function eventQueueName(namespace: string, group: string, event: string): string {
 	return `MOL${namespace ? `-${namespace}` : ""}.EVENTB.${group}.${event}`;
+}
+
+/** The durable AMQP queues a consumer reads, one per event it consumes. */
+export function consumerQueueNames(namespace: string, consumer: ConsumerDeclaration): string[] {
+	return consumer.events.map((event) => eventQueueName(namespace, consumer.group, event));
 }
 
 export const PAGE_SIZE_DEFAULT = 10;
@@ -131,4 +146,9 @@ export const METRICS = {
 	eventsRejected: "cg.events.rejected",
 	transitRejected: "cg.transit.rejected",
 	requestsHandedBack: "cg.requests.handedback",
+	consumerLag: "cg.consumer.lag",
+	retriesPending: "cg.consumer.retries.pending",
+	deadLetters: "cg.consumer.deadletters",
+	queueMessages: "cg.queue.messages",
+	queueConsumers: "cg.queue.consumers",
 } as const;

@@ -1,18 +1,21 @@
 /**
  * Consumer side, as a Moleculer mixin: subscribes the consumer's events in its group, hands
  * them to the consumer engine (lib/consumer/engine.ts, where the behaviour lives), and runs
- * the engine with the service's lifecycle. Also the internal dead-letter actions.
+ * the engine with the service's lifecycle. Also the internal dead-letter and state actions, and
+ * the sampler that keeps the consumer's lag, retries, dead letters and queue depths in the metrics.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Checkpoints } from "../lib/consumer/checkpoints";
-import { type ConsumerDeclaration, METRICS, PAGE_SIZE_MAX } from "../lib/constants";
+import { type ConsumerDeclaration, consumerQueueNames, METRICS, PAGE_SIZE_MAX } from "../lib/constants";
+import { type ConsumerSelfReport, lagOf } from "../lib/consumer/consumer-state";
+import { ResilientAmqpTransporter } from "../lib/infra/amqp-transporter";
 import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
 import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/storage/database";
 import type { DomainEvent, EventPage } from "../lib/domain/events";
 import { checkEvent } from "../lib/domain/event-schema";
 import type { FaultInjector } from "../lib/infra/faults";
-import { count, observe, registerMetrics } from "../lib/infra/metrics";
+import { count, gauge, observe, registerMetrics } from "../lib/infra/metrics";
 import type { DeadLetter, RetryStore } from "../lib/consumer/retries";
 import type { EventLogMethods } from "./event-log.mixin";
 
@@ -32,17 +35,27 @@ export interface ConsumerOptions<E extends DomainEvent> {
 export interface ConsumerMethods {
 	/** Catch up from the producer's log now (or once more after the running catch-up). */
 	requestCatchUp(reason: string): Promise<void>;
+	/** Its checkpoint, pending retries and dead letters, from its own database (readiness asks). */
+	consumerSelfReport(): Promise<ConsumerSelfReport>;
+	/** Put lag, retries, dead letters and queue depths into the metrics (the sampler's tick). */
+	sampleConsumerState(): Promise<void>;
 }
 
 interface ConsumerState {
 	consumerEngine: ConsumerEngine<DomainEvent>;
 	consumerStopping: boolean;
+	consumerSampler?: NodeJS.Timeout;
 }
 
 type ConsumerThis = Service & ConsumerMethods & EventLogMethods & ConsumerState;
 
 /** How often a starting consumer looks whether its producer is registered yet. */
 const PRODUCER_POLL_MS = 100;
+
+/** How often lag, retries, dead letters and queue depths are sampled into the metrics (gauges). */
+const SAMPLE_EVERY_MS = 5000;
+/** A sample's questions to the producer and RabbitMQ get this long; an unanswered one is skipped. */
+const SAMPLE_TIMEOUT_MS = 2000;
 
 export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptions<E>): Partial<ServiceSchema> {
 	const { consumer, retries } = options;
@@ -93,6 +106,14 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					return retries.deadLetters(ctx.params.offset, ctx.params.limit);
 				},
 			},
+			/** Internal: this consumer's checkpoint, pending retries and dead letters (a gateway's readiness asks). */
+			consumerState: {
+				visibility: "public",
+				params: { $$strict: true },
+				handler(this: ConsumerThis): Promise<ConsumerSelfReport> {
+					return this.consumerSelfReport();
+				},
+			},
 			/** Internal: give a dead letter a fresh set of attempts, starting now. */
 			retryDeadLetter: {
 				visibility: "public",
@@ -107,6 +128,32 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		methods: {
 			requestCatchUp(this: ConsumerThis, reason: string): Promise<void> {
 				return this.consumerEngine.requestCatchUp(reason);
+			},
+			async consumerSelfReport(): Promise<ConsumerSelfReport> {
+				const [checkpoint, counts] = await Promise.all([options.checkpoints.read(consumer.producer), retries.counts()]);
+				return { checkpoint, pendingRetries: counts.pending, deadLetters: counts.dead };
+			},
+			async sampleConsumerState(this: ConsumerThis): Promise<void> {
+				const broker = this.broker;
+				const labels = { consumer: consumer.service };
+				const [self, head] = await Promise.all([
+					this.consumerSelfReport(),
+					broker
+						.call<{ lastSequence: number }, Record<string, never>>(consumer.logHeadAction, {}, { timeout: SAMPLE_TIMEOUT_MS })
+						.then((answer) => answer.lastSequence)
+						.catch(() => null),
+				]);
+				gauge(broker, METRICS.retriesPending, self.pendingRetries, labels);
+				gauge(broker, METRICS.deadLetters, self.deadLetters, labels);
+				const lag = lagOf(head, self.checkpoint);
+				if (lag !== null) gauge(broker, METRICS.consumerLag, lag, { ...labels, producer: consumer.producer });
+				const tx = broker.transit?.tx;
+				if (!(tx instanceof ResilientAmqpTransporter)) return;
+				const queues = await tx.inspectQueues(consumerQueueNames(broker.namespace, consumer));
+				for (const [queue, state] of Object.entries(queues)) {
+					if (state.messages !== null) gauge(broker, METRICS.queueMessages, state.messages, { queue });
+					if (state.consumers !== null) gauge(broker, METRICS.queueConsumers, state.consumers, { queue });
+				}
 			},
 		},
 		created(this: ConsumerThis) {
@@ -147,6 +194,12 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		async started(this: ConsumerThis) {
 			this.consumerStopping = false;
 			await this.consumerEngine.start(options.catchUpIntervalMs, (reason) => void this.requestCatchUp(reason));
+			if (this.broker.isMetricsEnabled()) {
+				const sample = () => this.sampleConsumerState().catch((err: Error) => this.logger.debug(`Sampling the consumer's state failed: ${err.message}`));
+				this.consumerSampler = setInterval(sample, SAMPLE_EVERY_MS);
+				this.consumerSampler.unref();
+				void sample();
+			}
 			// Catch up as soon as the producer is reachable, without holding up our own start.
 			void waitForProducer(this, options.catchUpIntervalMs).then((reachable) => {
 				if (reachable) return this.requestCatchUp("start");
@@ -155,6 +208,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		},
 		async stopped(this: ConsumerThis) {
 			this.consumerStopping = true;
+			clearInterval(this.consumerSampler);
 			await this.consumerEngine.stop();
 		},
 	};

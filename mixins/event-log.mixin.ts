@@ -77,6 +77,14 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 					return log.readAfter(ctx.params.after, ctx.params.limit ?? CATCH_UP_PAGE_SIZE);
 				},
 			},
+			/** Internal: the log's last sequence, from which consumers' lag is counted. */
+			eventsHead: {
+				visibility: "public",
+				params: { $$strict: true },
+				async handler(): Promise<{ lastSequence: number }> {
+					return { lastSequence: await log.lastSequence() };
+				},
+			},
 		},
 		methods: {
 			async write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R> {

@@ -19,6 +19,7 @@ import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotenc
 import { publicReadiness } from "../lib/http/public-readiness";
 import { acceptedRequestId, REQUEST_ID_HEADER } from "../lib/http/request-id";
 import { checkReadiness } from "../lib/infra/readiness";
+import type { ConsumerSelfReport } from "../lib/consumer/consumer-state";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
 import { ADMIN_ROUTES, ROUTES } from "../lib/http/routes";
@@ -128,6 +129,8 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 
 	/** what /api/ready last logged, so that a probe polled every second logs a reason once */
 	let lastNotReadyReasons = "";
+	/** each consumer's last answer to readiness: its lag is still shown (and grows) while it does not answer */
+	const consumersLastKnown = new Map<string, ConsumerSelfReport>();
 
 	return {
 		name: "api",
@@ -217,7 +220,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			},
 			ready: {
 				async handler(ctx: Context<unknown, Record<string, unknown>>) {
-					const readiness = await checkReadiness(this.broker, ["clients", "goals"], ["clients", "goals"]);
+					const readiness = await checkReadiness(this.broker, ["clients", "goals"], ["clients", "goals"], consumersLastKnown);
 					if (readiness.status !== "UP") ctx.meta.$statusCode = 503;
 					// an extra component (the contract's four stay as they are): a node that can be made
 					// to fail on purpose says so; it does not make the node unready

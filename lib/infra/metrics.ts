@@ -19,12 +19,24 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
 
+/** Sampled every few seconds by each consumer (mixins/event-consumer.mixin.ts), not counted. */
+const GAUGES: Array<[string, string, string[]]> = [
+	[METRICS.consumerLag, "events in the producer's log after the consumer's checkpoint", ["consumer", "producer"]],
+	[METRICS.retriesPending, "failed events waiting for their next attempt", ["consumer"]],
+	[METRICS.deadLetters, "events kept as dead letters (exhausted their attempts or failed their schema check)", ["consumer"]],
+	[METRICS.queueMessages, "messages waiting in a consumed event queue (AMQP)", ["queue"]],
+	[METRICS.queueConsumers, "consumers of a consumed event queue, all replicas (AMQP)", ["queue"]],
+];
+
 /** Register once per broker; a no-op when metrics are disabled. */
 export function registerMetrics(broker: ServiceBroker): void {
 	const registry = broker.metrics;
 	if (!broker.isMetricsEnabled() || registry.hasMetric(METRICS.eventsApplied)) return;
 	for (const [name, description, labelNames] of COUNTERS) {
 		registry.register({ type: "counter", name, description, labelNames });
+	}
+	for (const [name, description, labelNames] of GAUGES) {
+		registry.register({ type: "gauge", name, description, labelNames });
 	}
 	registry.register({
 		type: "histogram",
@@ -42,4 +54,8 @@ export function count(broker: ServiceBroker, name: string, labels: Record<string
 
 export function observe(broker: ServiceBroker, name: string, value: number, labels: Record<string, string>): void {
 	if (broker.isMetricsEnabled()) broker.metrics.observe(name, value, labels);
+}
+
+export function gauge(broker: ServiceBroker, name: string, value: number, labels: Record<string, string>): void {
+	if (broker.isMetricsEnabled()) broker.metrics.set(name, value, labels);
 }

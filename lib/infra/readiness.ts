@@ -5,7 +5,8 @@
  * asked, or answers with an error, is DOWN, and the node stays up.
  */
 import type { Service, ServiceBroker } from "moleculer";
-import { CONSUMERS, eventQueueName } from "../constants";
+import { CONSUMERS, consumerQueueNames } from "../constants";
+import { type ConsumerSelfReport, consumerState } from "../consumer/consumer-state";
 import type { DatabaseProbe } from "../storage/database";
 import { ResilientAmqpTransporter } from "./amqp-transporter";
 
@@ -18,7 +19,15 @@ export interface Component {
 
 export interface Readiness {
 	status: Status;
-	components: { database: Component; transporter: Component; cacher: Component; queues: Component; services?: Component };
+	components: {
+		database: Component;
+		transporter: Component;
+		cacher: Component;
+		queues: Component;
+		services?: Component;
+		consumers?: Component;
+		nodes?: Component;
+	};
 }
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -82,7 +91,7 @@ async function queues(broker: ServiceBroker, owners: readonly string[]): Promise
 	const tx = broker.transit?.tx;
 	const consumed = Object.values(CONSUMERS).filter((consumer) => owners.includes(consumer.service) && broker.getLocalService(consumer.service));
 	if (!(tx instanceof ResilientAmqpTransporter) || consumed.length === 0) return { status: "UP" };
-	const names = consumed.flatMap((consumer) => consumer.events.map((event) => eventQueueName(broker.namespace, consumer.group, event)));
+	const names = consumed.flatMap((consumer) => consumerQueueNames(broker.namespace, consumer));
 	try {
 		const states = await withDeadline(tx.inspectQueues(names), "RabbitMQ queue check");
 		// this node consumes each of them: a queue nobody consumes is one this node is not consuming either
@@ -106,14 +115,77 @@ export function routedServices(broker: ServiceBroker, routed: readonly string[])
 	return { status: worst(Object.values(counts) as Component[]), ...counts };
 }
 
-/** `routed`: on a gateway node, the services its routes call (reported in `components.services`). */
-export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly string[], routed: readonly string[] = []): Promise<Readiness> {
+/** A consumer service running on this node answers for itself without the transporter. */
+export interface ConsumerProbe {
+	consumerSelfReport(): Promise<ConsumerSelfReport>;
+}
+
+/** The answer of `call`, or null when none came within the check's deadline. */
+async function answerOrNull<T>(call: () => Promise<T>, what: string): Promise<T | null> {
+	try {
+		return await withDeadline(call(), what);
+	} catch {
+		return null;
+	}
+}
+
+/**
+ * For a gateway: every consumer of the cluster with its lag (producer's head − its checkpoint),
+ * pending retries and dead letters (lib/consumer/consumer-state.ts), and the depth and consumers
+ * of its queues as this node's transporter sees them. A consumer that does not answer is shown
+ * with its last answer (`lastKnown`, kept by the caller between checks), so its lag grows while
+ * it is down. Informative: never makes the gateway not ready (the queues and services do that).
+ */
+export async function consumerStates(broker: ServiceBroker, lastKnown: Map<string, ConsumerSelfReport>): Promise<Component> {
+	const tx = broker.transit?.tx;
+	const entries = await Promise.all(
+		Object.entries(CONSUMERS).map(async ([name, consumer]) => {
+			const local = broker.getLocalService(consumer.service) as (Service & ConsumerProbe) | undefined;
+			const [head, now] = await Promise.all([
+				answerOrNull(async () => (await broker.call<{ lastSequence: number }>(consumer.logHeadAction)).lastSequence, `${consumer.producer}'s log head`),
+				answerOrNull(() => (local ? local.consumerSelfReport() : broker.call<ConsumerSelfReport>(consumer.stateAction)), `${name}'s state`),
+			]);
+			if (now) lastKnown.set(name, now);
+			const queueStates =
+				tx instanceof ResilientAmqpTransporter
+					? await withDeadline(tx.inspectQueues(consumerQueueNames(broker.namespace, consumer)), "RabbitMQ queue check").catch(() => ({}))
+					: {};
+			return [name, { ...consumerState(consumer.producer, head, now, lastKnown.get(name) ?? null), queues: queueStates }] as const;
+		}),
+	);
+	return { status: "UP", ...Object.fromEntries(entries) };
+}
+
+/** The live nodes and the services each runs (Moleculer's registry): what the operations page lists. */
+export function liveNodes(broker: ServiceBroker): Component {
+	const nodes: Record<string, { services: string[]; local: boolean }> = {};
+	for (const node of broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as Array<{ id: string; local: boolean }>) {
+		nodes[node.id] = { services: [], local: node.local };
+	}
+	for (const service of broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string; nodeID: string }>) {
+		nodes[service.nodeID]?.services.push(service.name);
+	}
+	return { status: "UP", ...nodes };
+}
+
+/**
+ * `routed`: on a gateway node, the services its routes call (reported in `components.services`);
+ * `lastKnown`: the gateway's memory of each consumer's last answer (then `consumers` and `nodes`
+ * are reported too).
+ */
+export async function checkReadiness(
+	broker: ServiceBroker,
+	dbOwners: readonly string[],
+	routed: readonly string[] = [],
+	lastKnown?: Map<string, ConsumerSelfReport>,
+): Promise<Readiness> {
 	const components = {
 		database: await databases(broker, dbOwners),
 		transporter: transporter(broker),
 		cacher: await cacher(broker),
 		queues: await queues(broker, dbOwners),
 		...(routed.length > 0 ? { services: routedServices(broker, routed) } : {}),
+		...(lastKnown ? { consumers: await consumerStates(broker, lastKnown), nodes: liveNodes(broker) } : {}),
 	};
 	// Until the broker has started every local service, routes may still answer 503: not ready.
 	const started = (broker as ServiceBroker & { started?: boolean }).started === true;
