@@ -46,6 +46,9 @@ function page(of: string): JsonSchema {
 }
 
 const component = { type: "object", properties: { status: { enum: ["UP", "DOWN"] } }, required: ["status"] };
+/** A component whose other keys each hold one `entry` (a consumer, a node). */
+const componentOf = (entry: JsonSchema, description: string): JsonSchema => ({ ...component, additionalProperties: entry, description });
+const countOrNull = { type: ["integer", "null"], minimum: 0 };
 
 const SCHEMAS: Record<string, JsonSchema> = {
 	Client: closed({
@@ -86,7 +89,30 @@ const SCHEMAS: Record<string, JsonSchema> = {
 			status: { enum: ["UP", "DOWN"] },
 			components: {
 				type: "object",
-				properties: { database: component, transporter: component, cacher: component, queues: component, services: component },
+				properties: {
+					database: component,
+					transporter: component,
+					cacher: component,
+					queues: component,
+					services: component,
+					consumers: componentOf(
+						closed({
+							producer: { enum: Object.values(SOURCES) },
+							head: { ...countOrNull, description: "the producer's last event-log sequence" },
+							checkpoint: { ...countOrNull, description: "the last sequence the consumer applied" },
+							lag: { ...countOrNull, description: "head − checkpoint: events committed and not applied yet" },
+							pendingRetries: countOrNull,
+							deadLetters: countOrNull,
+							reported: { enum: ["live", "last known", "unknown"], description: "last known: no replica answered now; its last answer is shown" },
+							queues: { type: "object", additionalProperties: { type: "object", properties: { messages: countOrNull, consumers: countOrNull } } },
+						}),
+						"on a gateway: each consumer of the cluster, by name",
+					),
+					nodes: componentOf(
+						closed({ services: { type: "array", items: { type: "string" } }, local: { type: "boolean" } }),
+						"on a gateway: the live nodes, each named node-<8 hex digits of a hash of its id>",
+					),
+				},
 				required: ["database", "transporter", "cacher", "queues"],
 				additionalProperties: component,
 			},

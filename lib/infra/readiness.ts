@@ -4,6 +4,7 @@
  * the AMQP transporter. No check throws past its own function: a component that cannot be
  * asked, or answers with an error, is DOWN, and the node stays up.
  */
+import { createHash } from "node:crypto";
 import type { Service, ServiceBroker } from "moleculer";
 import { CONSUMERS, consumerQueueNames } from "../constants";
 import { type ConsumerSelfReport, consumerState } from "../consumer/consumer-state";
@@ -156,16 +157,26 @@ export async function consumerStates(broker: ServiceBroker, lastKnown: Map<strin
 	return { status: "UP", ...Object.fromEntries(entries) };
 }
 
-/** The live nodes and the services each runs (Moleculer's registry): what the operations page lists. */
+/**
+ * How a node is named in a public answer: `node-` and 8 hex digits of a hash of its id. A node id
+ * is `<hostname>-<pid>` by default (a container id and a process id in Docker), which no answer
+ * gives away; the name is stable for the node's life, so a watcher can tell nodes apart and see
+ * one go. The REPL's `nodes` command shows the real ids to whoever runs a node.
+ */
+export function publicNodeName(nodeID: string): string {
+	return `node-${createHash("sha256").update(nodeID).digest("hex").slice(0, 8)}`;
+}
+
+/** The live nodes and the services each runs (Moleculer's registry), by public name: what the operations page lists. */
 export function liveNodes(broker: ServiceBroker): Component {
-	const nodes: Record<string, { services: string[]; local: boolean }> = {};
+	const nodes = new Map<string, { services: string[]; local: boolean }>();
 	for (const node of broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as Array<{ id: string; local: boolean }>) {
-		nodes[node.id] = { services: [], local: node.local };
+		nodes.set(node.id, { services: [], local: node.local });
 	}
 	for (const service of broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string; nodeID: string }>) {
-		nodes[service.nodeID]?.services.push(service.name);
+		nodes.get(service.nodeID)?.services.push(service.name);
 	}
-	return { status: "UP", ...nodes };
+	return { status: "UP", ...Object.fromEntries([...nodes].map(([id, node]) => [publicNodeName(id), node])) };
 }
 
 /**
