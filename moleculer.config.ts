@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { RedisOptions } from "ioredis";
-import { type BrokerOptions, Errors, type LoggerConfig } from "moleculer";
+import { type BrokerOptions, Errors, type LoggerConfig, type Tracer } from "moleculer";
 import type { ApiOptions } from "./services/api.service";
 import type { ClientsServiceOptions } from "./services/clients.service";
 import type { GoalsServiceOptions } from "./services/goals.service";
@@ -16,6 +16,7 @@ import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
 import type { BreakerSettings } from "./lib/infra/circuit-breaker";
 import { AppErrorRegenerator, ConfigError, countsAgainstBreaker } from "./lib/errors";
 import { ResilientAmqpTransporter } from "./lib/infra/amqp-transporter";
+import { HexIdZipkinExporter } from "./lib/infra/zipkin-exporter";
 import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./lib/infra/transit-auth";
 import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
@@ -50,6 +51,8 @@ export interface AppConfig {
 	metricsPort: number | null;
 	/** its bind address: METRICS_HOST, else HOST (Moleculer's reporter would take 0.0.0.0) */
 	metricsHost: string;
+	/** Moleculer's tracing: off (null), spans printed (console), or sent to a Zipkin v2 collector (Jaeger's Zipkin endpoint) */
+	tracing: { exporter: "console" } | { exporter: "zipkin"; url: string } | null;
 	/**
 	 * AMQP prefetch: messages of one queue a node holds unacked at once, so how many requests of
 	 * an action and events of a queue it handles concurrently (Moleculer's default, 1, serves
@@ -246,6 +249,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		logLevel: logLevel(env),
 		metricsPort: env.METRICS_PORT?.trim() ? integer(env, "METRICS_PORT", 3030, 1, 65535) : null,
 		metricsHost: text(env, "METRICS_HOST", text(env, "HOST", "127.0.0.1")),
+		tracing: tracing(env),
 		amqpPrefetch: integer(env, "AMQP_PREFETCH", 32, 1, 1000),
 		heartbeatFile: env.HEARTBEAT_FILE?.trim() || null,
 		api: {
@@ -270,6 +274,32 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			clientCheckBreaker: BREAKER,
 		},
 	};
+}
+
+const TRACING_EXPORTERS = ["console", "zipkin"] as const;
+
+function tracing(env: Env): AppConfig["tracing"] {
+	const raw = text(env, "TRACING", "").toLowerCase();
+	if (raw === "" || raw === "off") return null;
+	if (raw === "console") return { exporter: "console" };
+	if (raw !== "zipkin") throw new ConfigError("TRACING", `'${raw}' must be one of ${TRACING_EXPORTERS.join(", ")} or off`);
+	const url = text(env, "ZIPKIN_URL", "http://127.0.0.1:9411");
+	if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError("ZIPKIN_URL", `'${url}' must be an http(s):// URL (e.g. http://jaeger:9411)`);
+	return { exporter: "zipkin", url: url.replace(/\/+$/, "") };
+}
+
+/** Spans are sent in batches this often (Moleculer's Zipkin exporter; its default is 5 s). */
+const ZIPKIN_FLUSH_SECONDS = 1;
+
+function tracer(config: AppConfig): BrokerOptions["tracing"] {
+	if (!config.tracing) return { enabled: false };
+	// Moleculer takes an exporter instance too (src/tracing/exporters/index.js); its typings list the options objects only
+	const exporter: Tracer.TracingExporter =
+		config.tracing.exporter === "console"
+			? { type: "Console" }
+			: (new HexIdZipkinExporter({ baseURL: config.tracing.url, interval: ZIPKIN_FLUSH_SECONDS }) as unknown as Tracer.TracingExporter);
+	// event handlers too (Moleculer traces actions only by default): the trace crosses the message hop
+	return { enabled: true, events: true, exporter: [exporter] };
 }
 
 function logger(config: AppConfig): LoggerConfig | false {
@@ -349,6 +379,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 5_000 },
 		validator: true,
 		replOptions: { customCommands: [...replCommands, faultsReplCommand] },
+		tracing: tracer(config),
 		// Built-in and our own metrics (lib/infra/metrics.ts); Prometheus exports them when METRICS_PORT is set.
 		metrics: {
 			enabled: true,

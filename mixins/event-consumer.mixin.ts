@@ -13,6 +13,7 @@ import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/con
 import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/storage/database";
 import type { DomainEvent, EventPage } from "../lib/domain/events";
+import { causedBy } from "../lib/domain/caused-by";
 import { checkEvent } from "../lib/domain/event-schema";
 import type { FaultInjector } from "../lib/infra/faults";
 import { count, gauge, observe, registerMetrics } from "../lib/infra/metrics";
@@ -65,9 +66,18 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 	for (const name of consumer.events) {
 		events[name] = {
 			group: consumer.group,
-			handler(this: ConsumerThis, ctx: Context<DomainEvent>) {
-				// the engine checks the payload against this event's schema before anything else
-				return this.consumerEngine.live(ctx.params, name);
+			async handler(this: ConsumerThis, ctx: Context<DomainEvent>) {
+				// the engine checks the payload against this event's schema before anything else;
+				// the request that caused the event follows it into the projection, retries and logs
+				const event = typeof ctx.params === "object" && ctx.params !== null ? causedBy(ctx.params, ctx.requestID) : ctx.params;
+				if (!this.broker.isTracingEnabled()) return this.consumerEngine.live(event, name);
+				// a span of its own in the event's trace: its wait for a batch and the projection write
+				const span = ctx.startSpan(`apply ${name} (${consumer.service})`, { tags: { requestID: ctx.requestID } });
+				try {
+					await this.consumerEngine.live(event, name);
+				} finally {
+					ctx.finishSpan(span);
+				}
 			},
 		};
 	}
@@ -173,7 +183,11 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					const checked = checkEvent(consumer.producer, payload, name);
 					return checked.ok ? [] : checked.problems;
 				},
-				readLog: (after, limit) => broker.call<EventPage<E>, { after: number; limit: number }>(consumer.readLogAction, { after, limit }),
+				readLog: async (after, limit) => {
+					const page = await broker.call<EventPage<E>, { after: number; limit: number }>(consumer.readLogAction, { after, limit });
+					for (const event of page.events) causedBy(event, page.requestIds?.[event.eventId]);
+					return page;
+				},
 				settle: (effects) => this.settle(effects),
 				report: {
 					applied: (n) => count(broker, METRICS.eventsApplied, labels, n),
@@ -185,6 +199,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					catchUpRun: () => count(broker, METRICS.catchUpRuns, labels),
 					propagation: (ms) => observe(broker, METRICS.propagationMs, ms, labels),
 					rejected: () => count(broker, METRICS.eventsRejected, labels),
+					debug: (message) => logger.debug(message),
 					info: (message) => logger.info(message),
 					warn: (message) => logger.warn(message),
 					error: (message, err) => logger.error(message, err ?? ""),

@@ -8,7 +8,8 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
 import type { Effects } from "../lib/event-log/effects";
-import type { DomainEvent } from "../lib/domain/events";
+import { causeOf, requestTag } from "../lib/domain/caused-by";
+import { type DomainEvent, describeEvent } from "../lib/domain/events";
 import type { Database } from "../lib/storage/database";
 import type { EventLog } from "../lib/event-log/event-log";
 import type { Sql } from "../lib/storage/sql";
@@ -129,7 +130,11 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 						// With a transporter, emit to every known consumer group explicitly: Moleculer
 						// publishes nothing to a group none of whose nodes is online.
 						const groups = this.broker.transit ? [...new Set([...KNOWN_CONSUMERS[source], ...this.broker.getEventGroups(name)])] : undefined;
-						const opts = groups ? { groups } : undefined;
+						// the request that caused it travels as the event's request id: from the action's
+						// context, or (an event a consumer caused, e.g. a cascade) as noted beside it
+						const requestID = ctx?.requestID ?? causeOf(event);
+						const opts = { ...(groups ? { groups } : {}), ...(ctx || !requestID ? {} : { requestID }) };
+						this.logger.debug(`Committed ${describeEvent(event)}${requestTag(event)}.`);
 						const delivered = ctx ? ctx.emit(name, event, opts) : this.broker.emit(name, event, opts);
 						if (this.broker.transit) {
 							// the publish to the broker: quick, and it holds a producer back when the broker does

@@ -64,7 +64,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				handler(ctx: Context<{ name: string; email: string }>) {
 					return this.write(ctx, async (sql) => {
 						const row = await store.insert(sql, ctx.params.name, ctx.params.email);
-						const event = await log.append(sql, "CREATED", row.id, row.version, clientEventFields(row));
+						const event = await log.append(sql, "CREATED", row.id, row.version, clientEventFields(row), ctx.requestID ?? undefined);
 						return { result: store.presentNew(row), effects: { cacheKeys: [cacheKeys.lists("clients")], events: [event] } };
 					});
 				},
@@ -99,7 +99,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 						const row = await store.update(sql, id, changes);
 						// read before the append: the log's lock is then held for its INSERT and the COMMIT only
 						const [client] = await store.present([row], sql);
-						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row));
+						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row), ctx.requestID ?? undefined);
 						return { result: client, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
 				},
@@ -111,7 +111,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
 						const row = await store.markDeleted(sql, id);
-						const event = await log.append(sql, "DELETED", id, row.version, clientEventFields(row));
+						const event = await log.append(sql, "DELETED", id, row.version, clientEventFields(row), ctx.requestID ?? undefined);
 						return { result: null, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
 				},

@@ -117,7 +117,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 						}
 						if (client.deleted) throw clientNotFound(clientId);
 						const row = await store.insert(sql, { clientId, clientName: client.name, goalName, targetCents });
-						const event = await log.append(sql, "CREATED", row.id, row.version, goalEventFields(row));
+						const event = await log.append(sql, "CREATED", row.id, row.version, goalEventFields(row), ctx.requestID ?? undefined);
 						return {
 							result: presentGoal(row),
 							effects: mergeEffects([learned, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]),
@@ -154,7 +154,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
 					return this.write(ctx, async (sql) => {
 						const row = await store.update(sql, id, { goalName, targetCents });
-						const event = await log.append(sql, "UPDATED", id, row.version, goalEventFields(row));
+						const event = await log.append(sql, "UPDATED", id, row.version, goalEventFields(row), ctx.requestID ?? undefined);
 						return { result: presentGoal(row), effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
 				},
@@ -166,7 +166,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
 						const row = await store.markDeleted(sql, id);
-						const event = await log.append(sql, "DELETED", id, row.version, goalEventFields(row));
+						const event = await log.append(sql, "DELETED", id, row.version, goalEventFields(row), ctx.requestID ?? undefined);
 						return { result: null, effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
 				},

@@ -22,7 +22,8 @@ import type { Checkpoints } from "./checkpoints";
 import type { Source } from "../constants";
 import type { Database } from "../storage/database";
 import { type Effects, mergeEffects, noEffects } from "../event-log/effects";
-import type { DomainEvent, EventPage } from "../domain/events";
+import { requestTag } from "../domain/caused-by";
+import { type DomainEvent, describeEvent, type EventPage } from "../domain/events";
 import type { FaultInjector } from "../infra/faults";
 import type { RetryStore } from "./retries";
 import type { Sql } from "../storage/sql";
@@ -75,6 +76,8 @@ export interface ConsumerReport {
 	propagation(ms: number): void;
 	/** a live event that failed its schema check (dead-lettered, never applied) */
 	rejected?(): void;
+	/** one line per applied event (with the request that caused it): LOG_LEVEL=debug shows them */
+	debug?(message: string): void;
 	info(message: string): void;
 	warn(message: string): void;
 	error(message: string, err?: unknown): void;
@@ -128,6 +131,11 @@ class BatchFailedError extends Errors.MoleculerError {
 		super(`A batch of events failed: ${String(reason)}`, 500, "BATCH_FAILED");
 		this.name = "BatchFailedError";
 	}
+}
+
+/** An event as log lines name it: `clients #12 UPDATED (entity 5, v3) [request …]`. */
+function describe(event: DomainEvent): string {
+	return `${describeEvent(event)}${requestTag(event)}`;
 }
 
 interface Waiting<E> {
@@ -206,7 +214,8 @@ export class ConsumerEngine<E extends DomainEvent> {
 			await db.transaction((sql) => retries.reject(sql, producer, payload, error));
 			report.rejected?.();
 			report.deadLettered();
-			report.warn(`A ${producer} event failed its schema check; dead-lettered, not applied. ${error.message}`.slice(0, 2000));
+			const cause = typeof payload === "object" && payload !== null ? requestTag(payload) : "";
+			report.warn(`A ${producer} event failed its schema check; dead-lettered, not applied.${cause} ${error.message}`.slice(0, 2000));
 		} catch (err) {
 			report.error(`Dead-lettering a ${producer} event that failed its schema check failed; it was not applied.`, err);
 		}
@@ -313,12 +322,13 @@ export class ConsumerEngine<E extends DomainEvent> {
 	}
 
 	private reportApplied(applied: Applied<E>): void {
-		const { report, producer } = this.deps;
+		const { report } = this.deps;
 		report.applied(applied.applied.length);
 		report.stale(applied.stale.length);
 		report.failed(applied.failed.length);
+		if (report.debug) for (const event of applied.applied) report.debug(`Applied ${describe(event)}.`);
 		for (const { event, error } of applied.failed) {
-			report.warn(`${producer} #${event.sequence} failed (${String(error)}); retrying with backoff.`);
+			report.warn(`${describe(event)} failed (${String(error)}); retrying with backoff.`);
 		}
 	}
 
@@ -425,7 +435,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	}
 
 	private async retryOne(id: number): Promise<void> {
-		const { db, retries, projection, producer, report, faults } = this.deps;
+		const { db, retries, projection, report, faults } = this.deps;
 		const result = await db.transaction(async (sql) => {
 			const row = await retries.claim(sql, id);
 			if (!row) return null;
@@ -450,15 +460,15 @@ export class ConsumerEngine<E extends DomainEvent> {
 			report.applied(applied.applied.length);
 			report.stale(applied.stale.length);
 			await this.deps.settle(applied.effects);
-			report.info(`${producer} #${event.sequence} succeeded on retry.`);
+			report.info(`${describe(event)} succeeded on retry.`);
 			return;
 		}
 		report.failed(1);
 		if (status === "dead") {
 			report.deadLettered();
-			report.error(`${producer} #${event.sequence} dead-lettered after ${attempts} attempts: ${String(error)}`);
+			report.error(`${describe(event)} dead-lettered after ${attempts} attempts: ${String(error)}`);
 		} else {
-			report.warn(`${producer} #${event.sequence} failed attempt ${attempts}; retrying with backoff.`);
+			report.warn(`${describe(event)} failed attempt ${attempts}; retrying with backoff.`);
 		}
 	}
 }

@@ -9,6 +9,7 @@
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, Op } from "sequelize";
 import type { Source } from "../constants";
 import type { Database } from "../storage/database";
+import { causedBy, causeOf } from "../domain/caused-by";
 import type { DomainEvent } from "../domain/events";
 import { readTime, type Sql, sqlTime } from "../storage/sql";
 
@@ -40,6 +41,8 @@ export interface RetryRow extends Model<InferAttributes<RetryRow>, InferCreation
 	status: RetryStatus;
 	nextAttemptAt: Date;
 	lastError: string;
+	/** the request that caused the event (lib/domain/caused-by.ts), null when unknown */
+	requestId: string | null;
 	createdAt?: Date;
 	updatedAt?: Date;
 }
@@ -52,6 +55,8 @@ export interface DeadLetter {
 	attempts: number;
 	lastError: string;
 	failedAt: string;
+	/** the X-Request-ID of the change that caused the event, null when unknown */
+	requestId: string | null;
 	event: DomainEvent;
 }
 
@@ -72,6 +77,7 @@ export interface RetryRecord {
 	payload: string;
 	attempts: number;
 	status: RetryStatus;
+	requestId: string | null;
 }
 
 export class RetryStore {
@@ -96,6 +102,7 @@ export class RetryStore {
 				status: { type: DataTypes.STRING(16), allowNull: false },
 				nextAttemptAt: { type: DataTypes.DATE, allowNull: false },
 				lastError: { type: DataTypes.TEXT, allowNull: false },
+				requestId: { type: DataTypes.STRING(128), allowNull: true },
 			},
 			{ tableName: "event_retries", indexes: [{ fields: ["status", "nextAttemptAt"] }] },
 		);
@@ -107,8 +114,8 @@ export class RetryStore {
 		if (existing.length > 0) return;
 		const now = this.now();
 		await sql.run(
-			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt")
-			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt", "requestId")
+			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
 			[
 				producer,
 				event.eventId,
@@ -119,6 +126,7 @@ export class RetryStore {
 				describe(err),
 				sqlTime(sql, now),
 				sqlTime(sql, now),
+				causeOf(event) ?? null,
 			],
 		);
 	}
@@ -134,9 +142,9 @@ export class RetryStore {
 		const json = JSON.stringify(payload ?? null);
 		const kept = json.length <= REJECTED_PAYLOAD_MAX ? json : JSON.stringify({ truncated: json.slice(0, REJECTED_PAYLOAD_MAX) });
 		await sql.run(
-			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt")
-			 VALUES (?, '', 0, ?, 1, 'dead', ?, ?, ?, ?)`,
-			[producer, kept, now, describe(err), now, now],
+			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt", "requestId")
+			 VALUES (?, '', 0, ?, 1, 'dead', ?, ?, ?, ?, ?)`,
+			[producer, kept, now, describe(err), now, now, typeof payload === "object" && payload !== null ? (causeOf(payload) ?? null) : null],
 		);
 	}
 
@@ -165,7 +173,7 @@ export class RetryStore {
 	async claim(sql: Sql, id: number): Promise<RetryRecord | null> {
 		const lock = sql.dialect === "postgres" ? " FOR UPDATE SKIP LOCKED" : "";
 		const rows = await sql.all<RetryRecord>(
-			`SELECT "id", "producer", "eventId", "sequence", "payload", "attempts", "status" FROM event_retries
+			`SELECT "id", "producer", "eventId", "sequence", "payload", "attempts", "status", "requestId" FROM event_retries
 			 WHERE "id" = ? AND "status" = 'pending' AND "nextAttemptAt" <= ?${lock}`,
 			[id, sqlTime(sql, this.now())],
 		);
@@ -222,8 +230,9 @@ export class RetryStore {
 		return row ? this.present(row) : null;
 	}
 
-	event(row: { payload: string }): DomainEvent {
-		return JSON.parse(row.payload) as DomainEvent;
+	/** The event a row holds, with the request that caused it noted beside it. */
+	event(row: { payload: string; requestId?: string | null }): DomainEvent {
+		return causedBy(JSON.parse(row.payload) as DomainEvent, row.requestId);
 	}
 
 	private present(row: RetryRow): DeadLetter {
@@ -234,6 +243,7 @@ export class RetryStore {
 			attempts: row.attempts,
 			lastError: row.lastError,
 			failedAt: (row.updatedAt as Date).toISOString(),
+			requestId: row.requestId ?? null,
 			event: this.event(row),
 		};
 	}

@@ -37,4 +37,12 @@ export interface EventPage<E extends DomainEvent> {
 	events: E[];
 	/** the producer's highest committed sequence when the page was read */
 	lastSequence: number;
+	/** the request that caused each event, by eventId, where known (lib/domain/caused-by.ts) */
+	requestIds?: Record<string, string>;
+}
+
+/** An event as log lines name it: `clients #12 UPDATED (entity 5, v3)`. */
+export function describeEvent(event: DomainEvent): string {
+	const entity = event.source === "clients" ? event.clientId : event.goalId;
+	return `${event.source} #${event.sequence} ${event.eventType} (entity ${entity}, v${event.version})`;
 }

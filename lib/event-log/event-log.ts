@@ -9,6 +9,7 @@ import type { EventType, Source } from "../constants";
 import type { Database } from "../storage/database";
 import type { DomainEvent, EventEnvelope, EventPage } from "../domain/events";
 import type { Sql } from "../storage/sql";
+import { causedBy } from "../domain/caused-by";
 
 /** The fields an event carries besides its envelope. */
 export type EventFields<E extends DomainEvent> = Omit<E, keyof EventEnvelope>;
@@ -22,6 +23,8 @@ interface EventLogRecord {
 	version: number;
 	payload: string;
 	timestamp: string;
+	/** the X-Request-ID of the change (null: none known, e.g. rows from before it was kept) */
+	requestId: string | null;
 }
 
 /** The same row as Sequelize's model holds it (schema and reads). */
@@ -38,6 +41,7 @@ function defineEventLogModel(db: Database): ModelStatic<EventLogRow> {
 			version: { type: DataTypes.INTEGER, allowNull: false },
 			payload: { type: DataTypes.TEXT, allowNull: false },
 			timestamp: { type: DataTypes.STRING(32), allowNull: false },
+			requestId: { type: DataTypes.STRING(128), allowNull: true },
 		},
 		{
 			tableName: "event_log",
@@ -62,8 +66,9 @@ export class EventLog<E extends DomainEvent> {
 	 * Append one event inside the caller's transaction. Appends are serialised (an advisory lock
 	 * on PostgreSQL) so that sequences commit in order: a consumer reading "after N" can never
 	 * skip a lower sequence that commits late. Call it as the last write of the transaction.
+	 * `requestId`: the request that caused the change, kept with the row and beside the event.
 	 */
-	async append(sql: Sql, eventType: EventType, entityId: number, version: number, fields: EventFields<E>): Promise<E> {
+	async append(sql: Sql, eventType: EventType, entityId: number, version: number, fields: EventFields<E>, requestId?: string): Promise<E> {
 		await this.db.lock(sql, `${this.source}:event_log`);
 		const row: Omit<EventLogRecord, "sequence"> = {
 			eventId: randomUUID(),
@@ -72,10 +77,11 @@ export class EventLog<E extends DomainEvent> {
 			version,
 			payload: JSON.stringify(fields),
 			timestamp: new Date().toISOString(),
+			requestId: requestId ?? null,
 		};
 		const [{ sequence }] = await sql.all<{ sequence: number }>(
-			'INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp") VALUES (?, ?, ?, ?, ?, ?) RETURNING "sequence"',
-			[row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp],
+			'INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "sequence"',
+			[row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp, row.requestId],
 		);
 		return this.toEvent({ ...row, sequence });
 	}
@@ -86,7 +92,9 @@ export class EventLog<E extends DomainEvent> {
 			this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit, raw: true }),
 			this.lastSequence(),
 		]);
-		return { events: rows.map((row) => this.toEvent(row)), lastSequence };
+		const requestIds: Record<string, string> = {};
+		for (const row of rows) if (row.requestId) requestIds[row.eventId] = row.requestId;
+		return { events: rows.map((row) => this.toEvent(row)), lastSequence, requestIds };
 	}
 
 	/**
@@ -122,6 +130,6 @@ export class EventLog<E extends DomainEvent> {
 			sequence: Number(row.sequence),
 			version: row.version,
 		};
-		return { ...envelope, ...(JSON.parse(row.payload) as EventFields<E>) } as E;
+		return causedBy({ ...envelope, ...(JSON.parse(row.payload) as EventFields<E>) } as E, row.requestId);
 	}
 }

@@ -10,6 +10,7 @@ import { cacheKeys } from "../infra/cache-keys";
 import type { BatchResult, Projection } from "../consumer/projection";
 import { type ClientCopy, clientCopyConsequences, foldEvents } from "../domain/projection-rules";
 import { type Effects, noEffects } from "../event-log/effects";
+import { causeOf } from "../domain/caused-by";
 import type { ClientEvent, GoalEvent } from "../domain/events";
 import type { EventLog } from "../event-log/event-log";
 import type { Sql } from "../storage/sql";
@@ -42,7 +43,9 @@ export class ClientProjection implements Projection<ClientEvent> {
 				deleted: decision.kind === "tombstone",
 			}),
 		);
-		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()]);
+		// a cascade's events (a deleted client's goals) were caused by the request that deleted it
+		const causes = new Map<number, string | undefined>(events.map((event) => [event.clientId, causeOf(event)]));
+		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()], causes);
 		// an entity whose save did not take was newer already (a replica got there first)
 		return {
 			applied: folded.applied.filter((event) => saved.has(event.clientId)),
@@ -59,7 +62,12 @@ export class ClientProjection implements Projection<ClientEvent> {
 		return (await this.save(sql, held, [copy])).effects;
 	}
 
-	private async save(sql: Sql, held: ReadonlyMap<number, ClientCopy>, copies: ClientCopy[]): Promise<{ saved: Set<number>; effects: Effects }> {
+	private async save(
+		sql: Sql,
+		held: ReadonlyMap<number, ClientCopy>,
+		copies: ClientCopy[],
+		causes: ReadonlyMap<number, string | undefined> = new Map(),
+	): Promise<{ saved: Set<number>; effects: Effects }> {
 		const effects = noEffects();
 		if (copies.length === 0) return { saved: new Set(), effects };
 		const saved = await this.store.saveClientCopies(sql, copies);
@@ -79,7 +87,7 @@ export class ClientProjection implements Projection<ClientEvent> {
 		if (cascaded.length > 0) {
 			const goals = await this.store.deleteGoalsOf(sql, cascaded);
 			for (const goal of goals) {
-				effects.events.push(await this.log.append(sql, "DELETED", goal.id, goal.version, goalEventFields(goal)));
+				effects.events.push(await this.log.append(sql, "DELETED", goal.id, goal.version, goalEventFields(goal), causes.get(goal.clientId)));
 				effects.cacheKeys.push(cacheKeys.entity("goals", goal.id));
 			}
 			if (goals.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));

@@ -127,6 +127,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
 		attempts: { type: "integer", minimum: 0 },
 		lastError: { type: "string" },
 		failedAt: isoTime,
+		requestId: { type: ["string", "null"], description: "the X-Request-ID of the change that caused the event, when known" },
 		event: { description: "the event as it was delivered (a refused payload as far as it could be kept)" },
 	}),
 	DeadLetterPage: page("DeadLetter"),

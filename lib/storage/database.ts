@@ -193,6 +193,7 @@ export class Database {
 				// Sequelize passes the transaction down to every CREATE (its SyncOptions type omits it).
 				const options: SyncOptions & { transaction: Transaction } = { transaction: tx };
 				await this.sequelize.sync(options);
+				await this.addMissingColumns(tx);
 			});
 			return;
 		}
@@ -202,6 +203,25 @@ export class Database {
 			await this.sequelize.query("PRAGMA busy_timeout=5000");
 		}
 		await this.sequelize.sync();
+		await this.addMissingColumns();
+	}
+
+	/**
+	 * Columns a model gained after its table was created (sync() creates missing tables only): a
+	 * database from an earlier version gets them, nullable, so its rows stay valid. This is the
+	 * whole of our migrations: columns are only ever added, never changed or dropped.
+	 */
+	private async addMissingColumns(transaction?: Transaction): Promise<void> {
+		const tables = this.sequelize.getQueryInterface();
+		for (const model of Object.values(this.sequelize.models)) {
+			const table = model.getTableName() as string;
+			const existing = await tables.describeTable(table, { transaction } as object);
+			for (const [name, attribute] of Object.entries(model.getAttributes())) {
+				const column = attribute.field ?? name;
+				if (column in existing) continue;
+				await tables.addColumn(table, column, { type: attribute.type, allowNull: true }, { transaction });
+			}
+		}
 	}
 
 	async ping(timeoutMs: number): Promise<void> {

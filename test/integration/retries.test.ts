@@ -97,6 +97,7 @@ interface RetryRow {
 	status: "pending" | "dead";
 	lastError: string;
 	payload: string;
+	requestId: string | null;
 }
 
 function retryRows(dataDir: string, db: "goals" | "clients" = "goals"): Promise<RetryRow[]> {
@@ -229,7 +230,8 @@ test("a handler failing always is dead-lettered after 3 attempts while 100 other
 
 	await setFaults(system, { apply: { entities: [stuck.clientId], times: "always" } });
 	const renamedAt = Date.now();
-	expect((await api.put(`/clients/${stuck.clientId}`, { name: "Stuck Renamed" })).status).toBe(200);
+	const stuckRename = await api.put(`/clients/${stuck.clientId}`, { name: "Stuck Renamed" });
+	expect(stuckRename.status).toBe(200);
 	await goalsCaughtUp(system.dataDir);
 	const [row] = await retryRows(system.dataDir);
 	expect(row).toMatchObject({ attempts: 1, status: "pending" });
@@ -285,8 +287,10 @@ test("a handler failing always is dead-lettered after 3 attempts while 100 other
 	expect(deadAfter).toBeGreaterThanOrEqual(2.95);
 	const id = `goals-${row.id}`;
 	expect(listed).toHaveLength(1);
-	expect(Object.keys(listed[0]).sort()).toEqual(["attempts", "consumer", "event", "failedAt", "id", "lastError", "producer"]);
-	expect(listed[0]).toMatchObject({ id, consumer: "goals", producer: "clients", attempts: 3 });
+	expect(Object.keys(listed[0]).sort()).toEqual(["attempts", "consumer", "event", "failedAt", "id", "lastError", "producer", "requestId"]);
+	// the request that caused it: the rename's X-Request-ID, kept in the retry row since its first failure
+	expect(listed[0]).toMatchObject({ id, consumer: "goals", producer: "clients", attempts: 3, requestId: stuckRename.headers.get("x-request-id") });
+	expect(row.requestId).toBe(stuckRename.headers.get("x-request-id"));
 	expect(listed[0].lastError).toContain(`Injected fault for entity ${stuck.clientId}`);
 	expect(new Date(listed[0].failedAt).toISOString()).toBe(listed[0].failedAt);
 	expect(listed[0].event).toEqual(JSON.parse(row.payload));

@@ -9,6 +9,7 @@ import Redis from "ioredis";
 import { Transporters } from "moleculer";
 import { createBrokerOptions, loadConfig, MEMORY_CACHE_MAX_KEYS } from "../../moleculer.config";
 import { cacheKeygen } from "../../lib/infra/cache-keys";
+import { HexIdZipkinExporter } from "../../lib/infra/zipkin-exporter";
 import { configErrorOf } from "../helpers/config-error";
 
 const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
@@ -86,6 +87,20 @@ describe("loadConfig reads each variable", () => {
 		expect(loadConfig({ LOG_LEVEL: raw }).logLevel).toBe(raw.toLowerCase());
 	});
 
+	test.each([
+		["", null],
+		["off", null],
+		["console", { exporter: "console" }],
+		["ZIPKIN", { exporter: "zipkin", url: "http://127.0.0.1:9411" }],
+	])("TRACING=%p is %p", (raw, tracing) => {
+		expect(loadConfig({ TRACING: raw }).tracing).toEqual(tracing);
+	});
+
+	test("ZIPKIN_URL gives the collector (a trailing slash dropped); one that is not http(s) is refused", () => {
+		expect(loadConfig({ TRACING: "zipkin", ZIPKIN_URL: "http://jaeger:9411/" }).tracing).toEqual({ exporter: "zipkin", url: "http://jaeger:9411" });
+		expect(() => loadConfig({ TRACING: "zipkin", ZIPKIN_URL: "jaeger:9411" })).toThrow(/ZIPKIN_URL/);
+	});
+
 	test.each(["0", "1", "65535"])("PORT=%s is accepted", (raw) => {
 		expect(loadConfig({ PORT: raw }).api.port).toBe(Number(raw));
 	});
@@ -120,6 +135,8 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 		["FAULT_RULES", "apply:1:1"],
 		["LOG_LEVEL", "verbose"],
 		["LOG_LEVEL", "1"],
+		["TRACING", "jaeger"],
+		["TRACING", "1"],
 		["CACHER", "memcached://127.0.0.1:11211"],
 		["CACHER", "Redis"],
 		["CACHER", "redis://"],
@@ -259,6 +276,17 @@ describe("createBrokerOptions", () => {
 			expect(custom.nodeID).toBe("n1");
 			expect(custom.logger).toMatchObject({ type: "Console", options: { level: "debug" } });
 			expect(createBrokerOptions(loadConfig({ LOG_LEVEL: "silent" })).logger).toBe(false);
+		});
+
+		test("tracing is off unless TRACING says where spans go; with zipkin, events are traced too and ids are made hex", () => {
+			expect(options.tracing).toEqual({ enabled: false });
+			const traced = createBrokerOptions(loadConfig({ TRACING: "zipkin", ZIPKIN_URL: "http://jaeger:9411" })).tracing as {
+				enabled: boolean;
+				events: boolean;
+				exporter: unknown[];
+			};
+			expect(traced).toMatchObject({ enabled: true, events: true });
+			expect(traced.exporter[0]).toBeInstanceOf(HexIdZipkinExporter);
 		});
 
 		test("Moleculer does not install its own signal handlers (bin/start.ts does)", () => {

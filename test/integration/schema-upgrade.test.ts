@@ -1,0 +1,70 @@
+/**
+ * A database made by an earlier version opens with the columns added since (sync() alone only
+ * creates missing tables): the event log of before `requestId` gains it, nullable, its old rows
+ * are read as before (no request known), and new rows keep their request id. Real SQLite file
+ * and real PostgreSQL.
+ */
+import path from "node:path";
+import { SOURCES } from "../../lib/constants";
+import { causeOf } from "../../lib/domain/caused-by";
+import type { ClientEvent } from "../../lib/domain/events";
+import { EventLog } from "../../lib/event-log/event-log";
+import { Database } from "../../lib/storage/database";
+import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
+import { removeDir, tempDataDir } from "../helpers/system";
+
+/** The event log as the version before request ids made it, with one row. */
+const OLD_EVENT_LOG = [
+	`CREATE TABLE event_log ("sequence" SERIAL PRIMARY KEY, "eventId" VARCHAR(36) NOT NULL UNIQUE, "eventType" VARCHAR(16) NOT NULL,
+	 "entityId" INTEGER NOT NULL, "version" INTEGER NOT NULL, "payload" TEXT NOT NULL, "timestamp" VARCHAR(32) NOT NULL)`,
+	`INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp")
+	 VALUES ('00000000-0000-4000-8000-000000000001', 'CREATED', 1, 1, '{"clientId":1,"clientName":"Old","clientEmail":"old@example.com"}', '2026-01-01T00:00:00.000Z')`,
+];
+
+async function upgradeAndAppend(uri: string, oldSchema: string[]): Promise<void> {
+	const before = new Database(uri);
+	for (const statement of oldSchema) await before.sequelize.query(statement);
+	await before.sequelize.close();
+
+	const db = new Database(uri);
+	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
+	try {
+		await db.open();
+		const added = await db.transaction((sql) =>
+			log.append(sql, "UPDATED", 1, 2, { clientId: 1, clientName: "New", clientEmail: "old@example.com" }, "upgrade-check-1"),
+		);
+		expect(added.sequence).toBe(2);
+		const page = await log.readAfter(0, 10);
+		expect(page.events.map((event) => [event.sequence, event.clientName, causeOf(event) ?? null])).toEqual([
+			[1, "Old", null],
+			[2, "New", "upgrade-check-1"],
+		]);
+		expect(page.requestIds).toEqual({ [added.eventId]: "upgrade-check-1" });
+		// the event's JSON stays the contract's: the request id is beside it, not in it
+		expect(Object.keys(added)).not.toContain("requestId");
+	} finally {
+		await db.close();
+		await db.sequelize.close();
+	}
+}
+
+test("SQLite: an event log from before request ids gains the column and keeps its rows", async () => {
+	const dir = tempDataDir();
+	try {
+		await upgradeAndAppend(
+			`sqlite:${path.join(dir, "clients.sqlite")}`,
+			OLD_EVENT_LOG.map((statement) => statement.replace("SERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")),
+		);
+	} finally {
+		removeDir(dir);
+	}
+});
+
+describeWithInfra(["postgres"], "PostgreSQL schema upgrade", () => {
+	const name = uniqueName("schema_upgrade");
+	afterAll(() => dropDatabase(name));
+
+	test("an event log from before request ids gains the column and keeps its rows", async () => {
+		await upgradeAndAppend(await createDatabase(name), OLD_EVENT_LOG);
+	});
+});
