@@ -1,6 +1,6 @@
 /**
  * The committed deployment (docker-compose.yml, .env.example, Dockerfile, docker/) as docker-compose
- * itself renders it: only the gateway is published, every secret comes from the env file and
+ * itself renders it: only the gateway and Grafana are published, every secret comes from the env file and
  * reaches only the services that need it, every node has a healthcheck, and the image runs
  * compiled JavaScript as a non-root user. There is no Docker engine here: `docker-compose config`
  * is the real parser and interpolation, and the Dockerfile is checked as text.
@@ -19,6 +19,8 @@ const read = (file: string) => readFileSync(path.join(ROOT, file), "utf8");
 
 const NODES = ["api", "clients", "goals"] as const;
 const INFRA = ["rabbitmq", "redis", "postgres"] as const;
+/** Prometheus and Grafana: third-party images, pinned, hardened as far as each image allows. */
+const MONITORING = ["prometheus", "grafana"] as const;
 
 /** Every secret, and the only services allowed to see it (least privilege). */
 const SECRETS: Record<string, string[]> = {
@@ -29,6 +31,7 @@ const SECRETS: Record<string, string[]> = {
 	GOALS_DB_PASSWORD: ["postgres", "goals"],
 	TRANSPORTER_SECRET: [...NODES],
 	ADMIN_TOKEN: ["api"],
+	GRAFANA_ADMIN_PASSWORD: ["grafana"],
 };
 /** Secrets the compose file must refuse to start without (ADMIN_TOKEN may stay empty: admin off). */
 const REQUIRED = Object.keys(SECRETS).filter((name) => name !== "ADMIN_TOKEN");
@@ -45,6 +48,7 @@ interface Service {
 	stop_grace_period?: string;
 	read_only?: boolean;
 	cap_drop?: string[];
+	security_opt?: string[];
 }
 interface Rendered {
 	services: Record<string, Service>;
@@ -158,15 +162,17 @@ describeWithCompose("docker-compose.yml for a real deployment", () => {
 		if (dir) rmSync(dir, { recursive: true, force: true });
 	});
 
-	test("only the api publishes a port, on loopback by default; everything else is on the internal network only", () => {
+	test("only the api and Grafana publish a port, on loopback by default; everything else is on the internal network only", () => {
 		const published = Object.entries(rendered.services).filter(([, service]) => (service.ports ?? []).length > 0);
-		expect(published.map(([name]) => name)).toEqual(["api"]);
+		expect(published.map(([name]) => name).sort()).toEqual(["api", "grafana"]);
 		expect(rendered.services.api.ports).toEqual([expect.stringMatching(/^127\.0\.0\.1:3000:3000(\/tcp)?$/)]);
+		expect(rendered.services.grafana.ports).toEqual([expect.stringMatching(/^127\.0\.0\.1:3001:3000(\/tcp)?$/)]);
 		expect(rendered.networks?.backend?.internal).toBe(true);
-		for (const name of [...INFRA, "clients", "goals"]) {
+		for (const name of [...INFRA, "clients", "goals", "prometheus"]) {
 			expect({ name, networks: networksOf(rendered.services[name]) }).toEqual({ name, networks: ["backend"] });
 		}
 		expect(networksOf(rendered.services.api)).toEqual(["backend", "edge"]);
+		expect(networksOf(rendered.services.grafana)).toEqual(["backend", "edge"]);
 		expect(rendered.networks?.edge?.internal ?? false).toBe(false);
 	});
 
@@ -273,6 +279,24 @@ describeWithCompose("docker-compose.yml for a real deployment", () => {
 			expect(service.read_only).toBe(true);
 			expect(service.cap_drop).toEqual(["ALL"]);
 		}
+	});
+
+	test("Prometheus and Grafana: images pinned to a version, read-only, every capability dropped, no new privileges", () => {
+		for (const name of MONITORING) {
+			const service = rendered.services[name];
+			// a version tag, never latest or a bare major: a pull must not change what runs
+			expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/^[a-z0-9/._-]+:v?\d+\.\d+\.\d+$/) });
+			expect({ name, read_only: service.read_only, cap_drop: service.cap_drop, security_opt: service.security_opt }).toEqual({
+				name,
+				read_only: true,
+				cap_drop: ["ALL"],
+				security_opt: ["no-new-privileges:true"],
+			});
+		}
+		// Grafana's admin login comes from .env; sign-up is off
+		expect(rendered.services.grafana.environment).toEqual(
+			expect.objectContaining({ GF_SECURITY_ADMIN_PASSWORD: secrets.GRAFANA_ADMIN_PASSWORD, GF_USERS_ALLOW_SIGN_UP: "false" }),
+		);
 	});
 });
 
