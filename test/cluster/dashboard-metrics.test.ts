@@ -14,6 +14,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { METRICS } from "../../lib/constants";
 import { type Cluster as ClusterType, Cluster } from "../helpers/cluster";
 import { client } from "../helpers/http";
 import { describeWithInfra } from "../helpers/infra";
@@ -39,20 +40,23 @@ jest.setTimeout(120_000);
 
 const DASHBOARD_FILE = "microservices.json";
 
+/** A Moleculer metric's name as its Prometheus reporter exports it (dots and dashes become underscores). */
+const exported = (name: string) => name.replace(/[.-]/g, "_");
+
 /** What the dashboard must show (issue 11), by the metric family that shows it. */
 const REQUIRED_FAMILIES = [
-	"moleculer_request_total", // requests by route
-	"moleculer_request_error_total", // errors by route
-	"cg_events_published", // event throughput
-	"cg_events_applied",
-	"cg_events_propagation", // propagation p50/p99
-	"cg_consumer_lag",
-	"cg_queue_messages", // queue depth
-	"cg_consumer_retries_pending",
-	"cg_consumer_deadletters",
-	"cg_events_retried",
-	"cg_events_deadlettered",
-];
+	"moleculer.request.total", // requests by route
+	"moleculer.request.error.total", // errors by route
+	METRICS.eventsPublished, // event throughput
+	METRICS.eventsApplied,
+	METRICS.propagationMs, // propagation p50/p99
+	METRICS.consumerLag,
+	METRICS.queueMessages, // queue depth
+	METRICS.retriesPending,
+	METRICS.deadLetters,
+	METRICS.eventsRetried,
+	METRICS.eventsDeadLettered,
+].map(exported);
 
 interface ComposeService {
 	image?: string;
