@@ -1,6 +1,6 @@
 /**
  * The committed deployment (docker-compose.yml, .env.example, Dockerfile, docker/) as docker-compose
- * itself renders it: only the gateway and Grafana are published, every secret comes from the env file and
+ * itself renders it: only the gateway, Grafana and Jaeger's UI are published, every secret comes from the env file and
  * reaches only the services that need it, every node has a healthcheck, and the image runs
  * compiled JavaScript as a non-root user. There is no Docker engine here: `docker-compose config`
  * is the real parser and interpolation, and the Dockerfile is checked as text.
@@ -19,8 +19,8 @@ const read = (file: string) => readFileSync(path.join(ROOT, file), "utf8");
 
 const NODES = ["api", "clients", "goals"] as const;
 const INFRA = ["rabbitmq", "redis", "postgres"] as const;
-/** Prometheus and Grafana: third-party images, pinned, hardened as far as each image allows. */
-const MONITORING = ["prometheus", "grafana"] as const;
+/** Prometheus, Grafana and Jaeger: third-party images, pinned, hardened as far as each image allows. */
+const MONITORING = ["prometheus", "grafana", "jaeger"] as const;
 
 /** Every secret, and the only services allowed to see it (least privilege). */
 const SECRETS: Record<string, string[]> = {
@@ -162,9 +162,10 @@ describeWithCompose("docker-compose.yml for a real deployment", () => {
 		if (dir) rmSync(dir, { recursive: true, force: true });
 	});
 
-	test("only the api and Grafana publish a port, on loopback by default; everything else is on the internal network only", () => {
+	test("only the api, Grafana and Jaeger's UI publish a port, on loopback by default; everything else is on the internal network only", () => {
 		const published = Object.entries(rendered.services).filter(([, service]) => (service.ports ?? []).length > 0);
-		expect(published.map(([name]) => name).sort()).toEqual(["api", "grafana"]);
+		expect(published.map(([name]) => name).sort()).toEqual(["api", "grafana", "jaeger"]);
+		expect(rendered.services.jaeger.ports).toEqual([expect.stringMatching(/^127\.0\.0\.1:16686:16686(\/tcp)?$/)]);
 		expect(rendered.services.api.ports).toEqual([expect.stringMatching(/^127\.0\.0\.1:3000:3000(\/tcp)?$/)]);
 		expect(rendered.services.grafana.ports).toEqual([expect.stringMatching(/^127\.0\.0\.1:3001:3000(\/tcp)?$/)]);
 		expect(rendered.networks?.backend?.internal).toBe(true);
@@ -281,7 +282,13 @@ describeWithCompose("docker-compose.yml for a real deployment", () => {
 		}
 	});
 
-	test("Prometheus and Grafana: images pinned to a version, read-only, every capability dropped, no new privileges", () => {
+	test("the nodes send their spans to Jaeger's Zipkin endpoint unless TRACING says otherwise", () => {
+		for (const name of NODES) {
+			expect({ name, ...rendered.services[name].environment }).toMatchObject({ name, TRACING: "zipkin", ZIPKIN_URL: "http://jaeger:9411" });
+		}
+	});
+
+	test("Prometheus, Grafana and Jaeger: images pinned to a version, read-only, every capability dropped, no new privileges", () => {
 		for (const name of MONITORING) {
 			const service = rendered.services[name];
 			// a version tag, never latest or a bare major: a pull must not change what runs
