@@ -12,6 +12,7 @@ import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.m
 import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
 import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
 import { ApiDocsMixin } from "../mixins/api-docs.mixin";
+import { OpsPageMixin } from "../mixins/ops-page.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
@@ -22,7 +23,7 @@ import { checkReadiness } from "../lib/infra/readiness";
 import type { ConsumerSelfReport } from "../lib/consumer/consumer-state";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
-import { ADMIN_ROUTES, ROUTES } from "../lib/http/routes";
+import { ADMIN_ROUTES, OPS_PATH, OPS_ROUTES, ROUTES } from "../lib/http/routes";
 import type { Page, PageRequest } from "../lib/domain/pagination";
 import type { WriteMeta } from "../mixins/event-log.mixin";
 
@@ -136,7 +137,15 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		name: "api",
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
-		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ListenWhenStartedMixin(), ApiDocsMixin(options.version), ApiGateway, RequestGateMixin(options)],
+		mixins: [
+			MethodGateMixin(options),
+			BalancedCallsMixin(),
+			ListenWhenStartedMixin(),
+			ApiDocsMixin(options.version),
+			OpsPageMixin(),
+			ApiGateway,
+			RequestGateMixin(options),
+		],
 		settings: {
 			// ListenWhenStartedMixin opens the port, once every service of this node has started
 			server: false,
@@ -184,6 +193,13 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 						}
 						return data;
 					},
+					onError: sendError,
+				},
+				{
+					// the operations page: HTML for people, outside /api; it reads the API itself
+					path: OPS_PATH,
+					...routeBasics,
+					aliases: OPS_ROUTES,
 					onError: sendError,
 				},
 			],

@@ -27,6 +27,7 @@ export const ACTION_PARAMS = {
 	"api.openapi": {},
 	"api.docs": {},
 	"api.docsAsset": { asset: { type: "string", min: 1, max: 100 }, $$strict: true },
+	"api.ops": {},
 	"api.deadLetters": { ...pageParams, $$strict: true },
 	"api.retryDeadLetter": { id: { type: "string", min: 1 }, $$strict: true },
 } as const;

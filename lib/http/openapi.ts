@@ -15,7 +15,7 @@ import { ACTION_PARAMS } from "../domain/action-params";
 import { EVENT_SCHEMAS } from "../domain/event-schema";
 import { fieldsOf, type JsonSchema, objectSchema, type Rule, ruleToSchema } from "./json-schema";
 import { ROUTE_DOCS, type RouteDoc, type Shape } from "./route-docs";
-import { ADMIN_ROUTES, ROUTES } from "./routes";
+import { ADMIN_ROUTES, OPS_PATH, OPS_ROUTES, ROUTES } from "./routes";
 
 export const API_BASE = "/api";
 const ADMIN_BASE = "/api/admin";
@@ -177,6 +177,11 @@ function operations(): Operation[] {
 			const [method, path] = split(route);
 			return { method, path: `${ADMIN_BASE}${path}`, action, admin: true, doc: ROUTE_DOCS[`admin ${route as keyof typeof ADMIN_ROUTES}`] };
 		}),
+		// a page like /api/docs, listed as it is; its path as the contract writes it, `/ops/`
+		...Object.entries(OPS_ROUTES).map(([route, action]) => {
+			const [method, path] = split(route);
+			return { method, path: `${OPS_PATH}${path}`, action, admin: false, doc: ROUTE_DOCS[`ops ${route as keyof typeof OPS_ROUTES}`] };
+		}),
 	];
 }
 
@@ -299,7 +304,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
 		tags: [
 			{ name: "clients", description: "The client service" },
 			{ name: "goals", description: "The goal service" },
-			{ name: "operations", description: "Health and readiness of the node answering" },
+			{ name: "operations", description: "Health and readiness of the node answering, the API reference and the operations page" },
 			{ name: "admin", description: "Dead letters (bearer ADMIN_TOKEN)" },
 		],
 		paths,

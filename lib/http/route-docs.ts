@@ -5,7 +5,7 @@
  * lib/http/openapi.ts joins the three into the OpenAPI document; a test sends every example
  * request to a running gateway and checks the answer against the document.
  */
-import type { ADMIN_ROUTES, ROUTES } from "./routes";
+import type { ADMIN_ROUTES, OPS_ROUTES, ROUTES } from "./routes";
 
 /** A response shape of components.schemas (openapi.ts), or none (204). */
 export type Shape =
@@ -42,7 +42,7 @@ export interface RouteDoc {
 const PAGED = "Paged: `page` from 1 (at most 1,000,000), `pageSize` 1..100 (default 10), ordered by id; a page past the last one is empty.";
 const HISTORY = "The audit trail, oldest first, kept after deletion: at most 1,000 events per answer (`limit`), read on with `afterVersion`.";
 
-export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMIN_ROUTES}`, RouteDoc> = {
+export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMIN_ROUTES}` | `ops ${keyof typeof OPS_ROUTES}`, RouteDoc> = {
 	"POST /clients": {
 		summary: "Create a client",
 		description: "Publishes `client.created`. The email is unique case-insensitively among living clients.",
@@ -174,6 +174,14 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 		success: { status: 200, shape: "Asset", description: "The file (CSS or JavaScript)." },
 		errors: { 404: "No such file." },
 		example: { path: { asset: "init.js" } },
+	},
+	"ops GET /": {
+		summary: "The operations page",
+		description:
+			"One HTML page, refreshed every 2 s from `/api/ready`: nodes and their services, queues with depth and consumers, each consumer's lag, pending retries and dead letters, event throughput; it says when a node or a queue goes away. Dead letters are listed and retried with the admin token typed into the page (kept for the browser tab only). Answered with a Content-Security-Policy that allows only the page's own script and style. `/ops` answers the same.",
+		tag: "operations",
+		success: { status: 200, shape: "Html", description: "An HTML page." },
+		example: {},
 	},
 	"admin GET /dead-letters": {
 		summary: "List dead letters",

@@ -1,7 +1,7 @@
 /**
  * Every REST route of the contract and the action it calls: the gateway's aliases, the method
- * gate's table and the OpenAPI document are all made from these two tables. `/api/admin` routes
- * need the admin token.
+ * gate's table and the OpenAPI document are all made from these tables. `/api/admin` routes
+ * need the admin token; the operations page is outside `/api`.
  */
 import type { RoutedAction } from "../domain/action-params";
 
@@ -24,6 +24,16 @@ export const ROUTES = {
 	"GET /openapi.json": "api.openapi",
 	"GET /docs": "api.docs",
 	"GET /docs/:asset": "api.docsAsset",
+} as const satisfies Record<string, RoutedAction>;
+
+/**
+ * The operations page, a page for people beside the API: `GET /ops/` (moleculer-web drops a
+ * trailing slash, so `/ops` answers the same; the page finds the API relative to either).
+ */
+export const OPS_PATH = "/ops";
+
+export const OPS_ROUTES = {
+	"GET /": "api.ops",
 } as const satisfies Record<string, RoutedAction>;
 
 export const ADMIN_ROUTES = {

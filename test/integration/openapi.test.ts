@@ -7,7 +7,7 @@
  */
 import { validate } from "@readme/openapi-parser";
 import Ajv2020 from "ajv/dist/2020";
-import { ADMIN_ROUTES, ROUTES } from "../../lib/http/routes";
+import { ADMIN_ROUTES, OPS_ROUTES, ROUTES } from "../../lib/http/routes";
 import { request } from "../helpers/http";
 import { useSystem } from "../helpers/system";
 
@@ -43,6 +43,7 @@ test("every route of the gateway is documented with its method, and nothing else
 	const routes = [
 		...Object.keys(ROUTES).map((route) => route.replace(" ", " /api")),
 		...Object.keys(ADMIN_ROUTES).map((route) => route.replace(" ", " /api/admin")),
+		...Object.keys(OPS_ROUTES).map((route) => route.replace(" ", " /ops")),
 	].map((route) => route.replace(/:([a-z]+)/gi, "{$1}"));
 	const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`));
 	expect(documented.sort()).toEqual(routes.sort());
@@ -89,7 +90,7 @@ test("each example request is answered as documented: its status, and a body the
 		}
 		walked.push(`${route.method} ${route.path}`);
 	}
-	expect(walked).toHaveLength(Object.keys(ROUTES).length + Object.keys(ADMIN_ROUTES).length);
+	expect(walked).toHaveLength(Object.keys(ROUTES).length + Object.keys(ADMIN_ROUTES).length + Object.keys(OPS_ROUTES).length);
 });
 
 test("GET /api/docs is Swagger UI over the document, with its files served by the gateway (no CDN)", async () => {
