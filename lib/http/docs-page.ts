@@ -10,6 +10,8 @@ export const DOCS_HTML = `<!doctype html>
 	<meta charset="utf-8">
 	<title>Clients &amp; Goals API</title>
 	<meta name="viewport" content="width=device-width, initial-scale=1">
+	<!-- an empty icon: a browser asks for /favicon.ico otherwise, which the gateway answers 404 -->
+	<link rel="icon" href="data:,">
 	<link rel="stylesheet" href="docs/swagger-ui.css">
 </head>
 <body>

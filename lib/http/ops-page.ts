@@ -57,7 +57,7 @@ tr.gone td.state { text-decoration: none; }
 form { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 6px 0; }
 input[type=password] { font: inherit; padding: 3px 6px; min-width: 24ch; }
 button { font: inherit; padding: 2px 10px; cursor: pointer; }
-#dl-message:empty, #token-message:empty { display: none; }
+#dl-message:empty, #dl-error:empty, #token-message:empty { display: none; }
 `;
 
 const SCRIPT = `
@@ -403,7 +403,7 @@ const SCRIPT = `
 			return true;
 		}
 		if (status === 429) {
-			say("dl-message", "Too many refused tokens from this address (429): wait a minute, then try again.");
+			say("dl-error", "Too many refused tokens from this address (429): wait a minute, then try again.");
 			return true;
 		}
 		return false;
@@ -440,13 +440,13 @@ const SCRIPT = `
 			var res = await call("GET", "admin/dead-letters?page=1&pageSize=100", true);
 			if (refused(res.status, res.body)) return;
 			if (res.status !== 200 || !res.body || !Array.isArray(res.body.rows)) {
-				say("dl-message", "Could not list the dead letters (HTTP " + res.status + (res.body && res.body.message ? ": " + res.body.message : "") + ").");
+				say("dl-error", "Could not list the dead letters (HTTP " + res.status + (res.body && res.body.message ? ": " + res.body.message : "") + ").");
 				return;
 			}
-			say("dl-message", "");
+			say("dl-error", "");
 			renderDeadLetters(res.body);
 		} catch (err) {
-			say("dl-message", "Could not list the dead letters: the gateway did not answer.");
+			say("dl-error", "Could not list the dead letters: the gateway did not answer.");
 		}
 	}
 
@@ -488,6 +488,7 @@ const SCRIPT = `
 		try { sessionStorage.removeItem(TOKEN_KEY); } catch (err) { /* nothing kept */ }
 		$("dl-body").replaceChildren();
 		say("dl-caption", "");
+		say("dl-error", "");
 		say("dl-message", "");
 		showTokenForm("");
 	});
@@ -580,6 +581,7 @@ const HTML_BODY = `
 		</form>
 		<p id="token-message" class="warn" role="alert"></p>
 		<p><button id="forget-token" type="button" hidden>Forget the token</button></p>
+		<p id="dl-error" class="warn" role="alert"></p>
 		<p id="dl-message" role="status"></p>
 		<table id="dl-table" hidden>
 			<caption id="dl-caption"></caption>
