@@ -179,7 +179,10 @@ const SCRIPT = `
 		});
 		track(state.nodes, present, now, "node", function (name, node) { return name + (node.services.length ? " (" + node.services.join(", ") + ")" : ""); });
 		var rows = [];
-		state.nodes.forEach(function (node, name) {
+		// by what they run (the probes and other service-less nodes last), then by name: rows stay put between answers
+		var order = function (name) { var services = state.nodes.get(name).services.slice().sort().join(","); return (services || "~") + " " + name; };
+		Array.from(state.nodes.keys()).sort(function (a, b) { return order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0; }).forEach(function (name) {
+			var node = state.nodes.get(name);
 			rows.push(el("tr", { className: node.goneSince ? "gone" : "", attrs: { "data-node": name } }, [
 				el("td", {}, [el("code", { text: name })]),
 				cell(node.services.length ? node.services.join(", ") : "no service", "services"),
