@@ -1,7 +1,8 @@
 /**
  * The API reference on the gateway: `GET /api/openapi.json` (the document lib/http/openapi.ts
  * generates) and `GET /api/docs`, Swagger UI rendering it, its files served from this package's
- * node_modules (swagger-ui-dist), never from a CDN. Only the files named here are served: the
+ * node_modules (swagger-ui-dist), never from a CDN; and `GET /api/asyncapi.json`, the events'
+ * document (lib/http/asyncapi.ts). Only the files named here are served: the
  * asset name is a key of a fixed table, never a path.
  */
 import { readFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { Errors as WebErrors } from "moleculer-web";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
 import { DOCS_HTML, DOCS_INIT_JS } from "../lib/http/docs-page";
 import { openApiDocument } from "../lib/http/openapi";
+import { asyncApiDocument } from "../lib/http/asyncapi";
 
 const JS = "text/javascript; charset=utf-8";
 
@@ -45,6 +47,11 @@ export function ApiDocsMixin(version: string): Partial<ServiceSchema> {
 			openapi: {
 				handler() {
 					return openApiDocument(version);
+				},
+			},
+			asyncapi: {
+				handler() {
+					return asyncApiDocument(version);
 				},
 			},
 			docs: {

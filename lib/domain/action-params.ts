@@ -25,6 +25,7 @@ export const ACTION_PARAMS = {
 	"api.health": {},
 	"api.ready": {},
 	"api.openapi": {},
+	"api.asyncapi": {},
 	"api.docs": {},
 	"api.docsAsset": { asset: { type: "string", min: 1, max: 100 }, $$strict: true },
 	"api.ops": {},

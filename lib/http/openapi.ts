@@ -221,6 +221,8 @@ function successResponse(shape: Shape, description: string): Record<string, unkn
 			return { description };
 		case "OpenApi":
 			return { description, content: { "application/json": { schema: { type: "object", required: ["openapi", "info", "paths"] } } } };
+		case "AsyncApi":
+			return { description, content: { "application/json": { schema: { type: "object", required: ["asyncapi", "info", "channels", "operations"] } } } };
 		case "Html":
 			return { description, content: { "text/html": { schema: { type: "string" } } } };
 		case "Asset":

@@ -21,6 +21,7 @@ export type Shape =
 	| "DeadLetter"
 	| "DeadLetterPage"
 	| "OpenApi"
+	| "AsyncApi"
 	| "Html"
 	| "Asset"
 	| null;
@@ -158,6 +159,14 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 		description: "OpenAPI 3.1, generated from the schemas that validate the requests.",
 		tag: "operations",
 		success: { status: 200, shape: "OpenApi", description: "The OpenAPI document." },
+		example: {},
+	},
+	"GET /asyncapi.json": {
+		summary: "The events, as an AsyncAPI document",
+		description:
+			"AsyncAPI 3.0 of the events on RabbitMQ: the Moleculer events (`client.*`, `goal.*`) on their consumer groups' queues, and the AMQP stream for programs outside Moleculer (exchange `microservice.events`, queues `client.events` and `goal.events`, their dead-letter queues) as the contract defines it, whose relay is not built yet. The payloads are the schemas the consumers check events with. Also in the repository as `docs/asyncapi.json`.",
+		tag: "operations",
+		success: { status: 200, shape: "AsyncApi", description: "The AsyncAPI document." },
 		example: {},
 	},
 	"GET /docs": {

@@ -22,6 +22,7 @@ export const ROUTES = {
 	"GET /health": "api.health",
 	"GET /ready": "api.ready",
 	"GET /openapi.json": "api.openapi",
+	"GET /asyncapi.json": "api.asyncapi",
 	"GET /docs": "api.docs",
 	"GET /docs/:asset": "api.docsAsset",
 } as const satisfies Record<string, RoutedAction>;
