@@ -9,6 +9,7 @@ import type { Checkpoints } from "../lib/consumer/checkpoints";
 import { type ConsumerDeclaration, consumerQueueNames, METRICS, PAGE_SIZE_MAX } from "../lib/constants";
 import { type ConsumerSelfReport, lagOf } from "../lib/consumer/consumer-state";
 import { ResilientAmqpTransporter } from "../lib/infra/amqp-transporter";
+import { serviceAvailable } from "../lib/infra/readiness";
 import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
 import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/storage/database";
@@ -148,10 +149,12 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 				const labels = { consumer: consumer.service };
 				const [self, head] = await Promise.all([
 					this.consumerSelfReport(),
-					broker
-						.call<{ lastSequence: number }, Record<string, never>>(consumer.logHeadAction, {}, { timeout: SAMPLE_TIMEOUT_MS })
-						.then((answer) => answer.lastSequence)
-						.catch(() => null),
+					serviceAvailable(broker, consumer.producer)
+						? broker
+								.call<{ lastSequence: number }, Record<string, never>>(consumer.logHeadAction, {}, { timeout: SAMPLE_TIMEOUT_MS })
+								.then((answer) => answer.lastSequence)
+								.catch(() => null)
+						: null,
 				]);
 				gauge(broker, METRICS.retriesPending, self.pendingRetries, labels);
 				gauge(broker, METRICS.deadLetters, self.deadLetters, labels);

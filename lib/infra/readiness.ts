@@ -116,6 +116,15 @@ export function routedServices(broker: ServiceBroker, routed: readonly string[])
 	return { status: worst(Object.values(counts) as Component[]), ...counts };
 }
 
+/**
+ * Whether some live node serves `service` now. Asked before calling it: Moleculer logs a warning
+ * for every call to a service it does not know, and readiness (polled every 2 s by the operations
+ * page) and the consumers' sampler would log one each time while a service is down.
+ */
+export function serviceAvailable(broker: ServiceBroker, service: string): boolean {
+	return (broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string }>).some((item) => item.name === service);
+}
+
 /** A consumer service running on this node answers for itself without the transporter. */
 export interface ConsumerProbe {
 	consumerSelfReport(): Promise<ConsumerSelfReport>;
@@ -143,8 +152,12 @@ export async function consumerStates(broker: ServiceBroker, lastKnown: Map<strin
 		Object.entries(CONSUMERS).map(async ([name, consumer]) => {
 			const local = broker.getLocalService(consumer.service) as (Service & ConsumerProbe) | undefined;
 			const [head, now] = await Promise.all([
-				answerOrNull(async () => (await broker.call<{ lastSequence: number }>(consumer.logHeadAction)).lastSequence, `${consumer.producer}'s log head`),
-				answerOrNull(() => (local ? local.consumerSelfReport() : broker.call<ConsumerSelfReport>(consumer.stateAction)), `${name}'s state`),
+				serviceAvailable(broker, consumer.producer)
+					? answerOrNull(async () => (await broker.call<{ lastSequence: number }>(consumer.logHeadAction)).lastSequence, `${consumer.producer}'s log head`)
+					: null,
+				local || serviceAvailable(broker, consumer.service)
+					? answerOrNull(() => (local ? local.consumerSelfReport() : broker.call<ConsumerSelfReport>(consumer.stateAction)), `${name}'s state`)
+					: null,
 			]);
 			if (now) lastKnown.set(name, now);
 			const queueStates =
