@@ -7,6 +7,7 @@
  * RabbitMQ, Redis and PostgreSQL.
  */
 import { METRICS } from "../../lib/constants";
+import type { ConsumerState } from "../../lib/consumer/consumer-state";
 import { publicNodeName } from "../../lib/infra/readiness";
 import { Cluster } from "../helpers/cluster";
 import { client } from "../helpers/http";
@@ -15,16 +16,8 @@ import { waitFor } from "../helpers/wait";
 
 jest.setTimeout(120_000);
 
-interface ConsumerEntry {
-	producer: string;
-	head: number | null;
-	checkpoint: number | null;
-	lag: number | null;
-	pendingRetries: number | null;
-	deadLetters: number | null;
-	reported: "live" | "last known" | "unknown";
-	queues: Record<string, { messages: number | null; consumers: number | null }>;
-}
+/** A consumer as readiness reports it: its state, and its queues as the gateway sees them. */
+type ConsumerEntry = ConsumerState & { queues: Record<string, { messages: number | null; consumers: number | null }> };
 
 interface ReadyBody {
 	components: {
