@@ -22,6 +22,7 @@ import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { replCommands } from "./lib/consumer/repl-commands";
+import type { StreamTarget } from "./lib/relay/log-relay";
 
 /** The program's version, from its package.json (shown in the OpenAPI document): beside this file, or one up when compiled into dist/. */
 const PACKAGE_VERSION = ((): string => {
@@ -218,6 +219,25 @@ function corsOrigins(env: Env): string[] {
 }
 
 /**
+ * The AMQP stream for programs outside Moleculer (lib/relay/): with an amqp TRANSPORTER each
+ * producer relays its event log to it, on the same broker unless EVENT_STREAM_URL names another.
+ * EVENT_STREAM=off switches the relay off; EVENT_STREAM_PREFIX puts a prefix before every
+ * exchange and queue name (tests sharing one RabbitMQ; default: the contract's names).
+ */
+function eventStream(env: Env, transporter: string | null): StreamTarget | null {
+	const raw = env.EVENT_STREAM?.trim().toLowerCase() ?? "";
+	if (!["", "on", "off"].includes(raw)) throw new ConfigError("EVENT_STREAM", `'${env.EVENT_STREAM?.trim()}' must be on or off (unset: on)`);
+	const prefix = env.EVENT_STREAM_PREFIX?.trim() ?? "";
+	if (!/^[A-Za-z0-9._-]{0,100}$/.test(prefix)) {
+		throw new ConfigError("EVENT_STREAM_PREFIX", `'${prefix}' may hold at most 100 letters, digits, '.', '_' or '-'`);
+	}
+	const url = env.EVENT_STREAM_URL?.trim() || transporter;
+	if (url && !/^amqps?:\/\//.test(url)) throw new ConfigError("EVENT_STREAM_URL", `'${url}' must be an amqp:// URL`);
+	if (raw === "off" || !url) return null;
+	return { url, prefix };
+}
+
+/**
  * TRANSPORTER_SECRET: blank is unset (a node with a transporter warns at start); a set one must
  * be long enough not to be guessed from a captured packet. The message never repeats it.
  */
@@ -239,11 +259,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const faults = faultRules(env);
 	const cacher = cacherUrl(env);
 	const namespace = text(env, "NAMESPACE", "");
+	const transporter = transporterUrl(env);
+	const stream = eventStream(env, transporter);
 	return {
 		services: serviceList(env),
 		namespace,
 		nodeID: text(env, "NODEID", `${os.hostname()}-${process.pid}`),
-		transporter: transporterUrl(env),
+		transporter,
 		transporterSecret: transporterSecret(env),
 		cacher,
 		logLevel: logLevel(env),
@@ -265,11 +287,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			faultInjection: faults !== null,
 			version: PACKAGE_VERSION,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs, faults },
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs, faults, eventStream: stream },
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
 			catchUpIntervalMs,
 			faults,
+			eventStream: stream,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 			clientCheckBreaker: BREAKER,
 		},

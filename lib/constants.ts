@@ -151,4 +151,15 @@ export const METRICS = {
 	deadLetters: "cg.consumer.deadletters",
 	queueMessages: "cg.queue.messages",
 	queueConsumers: "cg.queue.consumers",
+	relayPublished: "cg.relay.published",
+	relayLag: "cg.relay.lag",
 } as const;
+
+/**
+ * Each producer's relay to the AMQP stream (lib/relay/): the internal action a gateway's
+ * readiness asks for its checkpoint and the log's head.
+ */
+export const RELAYS = {
+	clients: { producer: SOURCES.clients, stateAction: "clients.relayState" },
+	goals: { producer: SOURCES.goals, stateAction: "goals.relayState" },
+} as const satisfies Record<Source, { producer: Source; stateAction: string }>;

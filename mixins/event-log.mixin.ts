@@ -46,8 +46,10 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 	log: EventLog<E>;
 	/** tests only: may kill the process between a commit and its publish */
 	faults?: FaultInjector;
+	/** told after each commit with events (the relay to the AMQP stream: it publishes off this path) */
+	onCommitted?: () => void;
 }): Partial<ServiceSchema> {
-	const { source, db, log, faults } = options;
+	const { source, db, log, faults, onCommitted } = options;
 	const requestKeys = new RequestKeys(db);
 	let purgeTimer: NodeJS.Timeout | undefined;
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, EventLogMethods, { cacheEvictor: CacheEvictor }>> = {
@@ -120,7 +122,10 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 			},
 
 			async settle(effects: Effects, ctx?: Context): Promise<void> {
-				if (effects.events.length > 0) faults?.crashAfterCommit();
+				if (effects.events.length > 0) {
+					faults?.crashAfterCommit();
+					onCommitted?.();
+				}
 				await this.cacheEvictor.evict(effects.cacheKeys);
 				for (const event of effects.events) {
 					const name = eventName(event);

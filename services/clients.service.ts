@@ -21,12 +21,16 @@ import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consum
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";
 import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
+import { LogRelayMixin } from "../mixins/log-relay.mixin";
+import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface ClientsServiceOptions {
 	dbUri: string;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
 	faults: FaultRules | null;
+	/** where the relay publishes the event log for programs outside Moleculer, or null for no relay */
+	eventStream: StreamTarget | null;
 }
 
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
@@ -35,6 +39,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 	const db = new Database(options.dbUri);
 	const store = new ClientStore(db);
 	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
+	const relay = options.eventStream ? new LogRelay({ source: SOURCES.clients, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.clients);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
@@ -44,6 +49,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 		// Lifecycle order: the last mixin starts first and stops last, so the database
 		// connects before the consumer starts and closes after it stops.
 		mixins: [
+			// the relay starts after the database opened and stops before it closes
+			...(relay ? [LogRelayMixin(SOURCES.clients, relay)] : []),
 			EventConsumerMixin({
 				consumer: CONSUMERS.clients,
 				catchUpIntervalMs: options.catchUpIntervalMs,
@@ -53,7 +60,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				retries,
 				faults,
 			}),
-			EventLogMixin({ source: SOURCES.clients, db, log, faults }),
+			EventLogMixin({ source: SOURCES.clients, db, log, faults, onCommitted: relay && (() => relay.poke()) }),
 			...(faults ? [FaultInjectionMixin(faults)] : []),
 			DatabaseMixin(db, store.clients),
 		],

@@ -26,12 +26,16 @@ import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consum
 import { type DatabaseMethods, DatabaseMixin } from "../mixins/database.mixin";
 import { FaultInjectionMixin } from "../mixins/fault-injection.mixin";
 import { type EventLogMethods, EventLogMixin } from "../mixins/event-log.mixin";
+import { LogRelayMixin } from "../mixins/log-relay.mixin";
+import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface GoalsServiceOptions {
 	dbUri: string;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
 	faults: FaultRules | null;
+	/** where the relay publishes the event log for programs outside Moleculer, or null for no relay */
+	eventStream: StreamTarget | null;
 	/** how long goal creation waits for the client service before using its own copy */
 	clientCheckTimeoutMs: number;
 	/** the client check's circuit breaker: open, goal creation answers from its own copy at once */
@@ -57,6 +61,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const db = new Database(options.dbUri);
 	const store = new GoalStore(db);
 	const log = new EventLog<GoalEvent>(db, SOURCES.goals);
+	const relay = options.eventStream ? new LogRelay({ source: SOURCES.goals, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.goals);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
@@ -78,6 +83,8 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 		// Lifecycle order: the last mixin starts first and stops last, so the database
 		// connects before the consumer starts and closes after it stops.
 		mixins: [
+			// the relay starts after the database opened and stops before it closes
+			...(relay ? [LogRelayMixin(SOURCES.goals, relay)] : []),
 			EventConsumerMixin({
 				consumer: CONSUMERS.goals,
 				catchUpIntervalMs: options.catchUpIntervalMs,
@@ -87,7 +94,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				retries,
 				faults,
 			}),
-			EventLogMixin({ source: SOURCES.goals, db, log, faults }),
+			EventLogMixin({ source: SOURCES.goals, db, log, faults, onCommitted: relay && (() => relay.poke()) }),
 			...(faults ? [FaultInjectionMixin(faults)] : []),
 			DatabaseMixin(db, store.goals),
 		],

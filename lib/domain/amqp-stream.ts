@@ -1,7 +1,7 @@
 /**
  * The AMQP stream for programs outside Moleculer (CONTRACT.md, "Events for programs outside
  * Moleculer"), as names and settings in one place: the relay that publishes each producer's
- * event log to it (issue 12, not built yet) declares and publishes with these, and the AsyncAPI
+ * event log to it (lib/relay/) declares and publishes with these, and the AsyncAPI
  * document (lib/http/asyncapi.ts) describes them. Routing keys are the event names themselves
  * (CLIENT_EVENTS, GOAL_EVENTS in lib/constants.ts).
  *
@@ -40,11 +40,14 @@ export const AMQP_STREAM = {
 	} as const satisfies Record<Source, StreamQueue>,
 } as const;
 
-/** The arguments a stream queue is declared with (amqplib `assertQueue(name, { durable: true, arguments })`). */
-export function streamQueueArguments(queue: StreamQueue): Record<string, string | number> {
+/**
+ * The arguments a stream queue is declared with (amqplib `assertQueue(name, { durable: true, arguments })`).
+ * `deadLetterExchange`: the contract's, unless a test runs the stream under a prefix of its own.
+ */
+export function streamQueueArguments(queue: StreamQueue, deadLetterExchange: string = AMQP_STREAM.deadLetterExchange.name): Record<string, string | number> {
 	return {
 		"x-message-ttl": AMQP_STREAM.messageTtlMs,
-		"x-dead-letter-exchange": AMQP_STREAM.deadLetterExchange.name,
+		"x-dead-letter-exchange": deadLetterExchange,
 		"x-dead-letter-routing-key": queue.deadLetterQueue,
 	};
 }

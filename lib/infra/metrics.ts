@@ -16,6 +16,7 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
 	[METRICS.eventsRejected, "consumed events that failed their schema check (dead-lettered, never applied)", ["producer"]],
 	[METRICS.transitRejected, "packets from other nodes dropped: not authenticated with TRANSPORTER_SECRET", ["type", "reason"]],
+	[METRICS.relayPublished, "events the relay published to the AMQP stream and RabbitMQ confirmed", ["event"]],
 	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
 
@@ -26,6 +27,7 @@ const GAUGES: Array<[string, string, string[]]> = [
 	[METRICS.deadLetters, "events kept as dead letters (exhausted their attempts or failed their schema check)", ["consumer"]],
 	[METRICS.queueMessages, "messages waiting in a consumed event queue (AMQP)", ["queue"]],
 	[METRICS.queueConsumers, "consumers of a consumed event queue, all replicas (AMQP)", ["queue"]],
+	[METRICS.relayLag, "events in the producer's log the relay has not had confirmed by RabbitMQ yet (head − relay checkpoint)", ["producer"]],
 ];
 
 /** Register once per broker; a no-op when metrics are disabled. */

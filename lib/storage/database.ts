@@ -8,7 +8,7 @@
  *   long-lived writer connection with group commit (lib/storage/group-commit.ts); on
  *   PostgreSQL each is a transaction of its own from the pool.
  */
-import type { Pool, PoolClient } from "pg";
+import type { Client, Pool, PoolClient } from "pg";
 import { QueryTypes, Sequelize, type SyncOptions, type Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
 import { ConfigError, isDatabaseUnavailable } from "../errors";
@@ -71,6 +71,8 @@ export class Database {
 	private writer: SqliteWriter | null = null;
 	/** PostgreSQL: the write path's own pool (pg itself: a Sequelize transaction costs ~5 ms more) */
 	private readonly pgPool: Pool | null = null;
+	/** PostgreSQL: the URI, for a connection of its own outside the pool (openSession) */
+	private readonly pgUri: string | null = null;
 
 	constructor(
 		uri: string,
@@ -84,6 +86,7 @@ export class Database {
 		} else if (/^postgres(ql)?:\/\//.test(uri)) {
 			this.dialect = "postgres";
 			this.location = uri.replace(/\/\/[^@/]*@/, "//");
+			this.pgUri = uri;
 			this.sequelize = new Sequelize(uri, {
 				dialect: "postgres",
 				logging: false,
@@ -154,6 +157,25 @@ export class Database {
 	async lock(sql: Sql, key: string): Promise<void> {
 		if (sql.dialect !== "postgres") return;
 		await sql.all("SELECT pg_advisory_xact_lock(hashtext(?)) AS locked", [key]);
+	}
+
+	/**
+	 * PostgreSQL: a connection of its own, outside the pool, for what lives as long as a session
+	 * (a session-level advisory lock: released by PostgreSQL when this connection closes, also
+	 * when its process is killed). The caller listens for its 'error' and ends it.
+	 */
+	async openSession(): Promise<Client> {
+		if (!this.pgUri) throw new Error(`the database ${this.location} has no sessions of its own (SQLite)`);
+		const { Client: PgClient } = require("pg") as typeof import("pg");
+		const client = new PgClient({ connectionString: this.pgUri, connectionTimeoutMillis: 5_000, query_timeout: 5_000, keepAlive: true });
+		client.on("error", () => undefined);
+		try {
+			await client.connect();
+		} catch (err) {
+			await client.end().catch(() => undefined);
+			throw err;
+		}
+		return client;
 	}
 
 	/** Create what is missing of the schema, then open the writer. Safe when replicas start together. */

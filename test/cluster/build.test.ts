@@ -157,6 +157,8 @@ describeWithInfra(["rabbitmq"], "a node without HTTP (SERVICES=clients over Rabb
 			NAMESPACE: namespace,
 			CLIENTS_DB_URI: `sqlite:${path.join(dataDir, "clients-only.sqlite")}`,
 			HEARTBEAT_FILE: heartbeatFile,
+			// no relay to the shared broker's global stream queues (test/helpers/node-process.ts, withoutSharedStream)
+			EVENT_STREAM: "off",
 		};
 		const leftover = "left by an earlier life\n";
 		fs.writeFileSync(heartbeatFile, leftover);

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { ServiceBroker } from "moleculer";
 import { transitAuth } from "../../lib/infra/transit-auth";
 import { Client } from "pg";
-import { createDatabase, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "./infra";
+import { createDatabase, deleteEventStream, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "./infra";
 import { freePort, type NodeProcess, startNode, waitHealthy } from "./node-process";
 import { waitFor } from "./wait";
 
@@ -40,6 +40,12 @@ export class Cluster {
 	/** the cluster's TRANSPORTER_SECRET (a test may give its own in extraEnv; "" runs without one) */
 	readonly secret: string;
 	private readonly dbNames = [uniqueName("cg_clients"), uniqueName("cg_goals")];
+	/**
+	 * The cluster's AMQP stream prefix (EVENT_STREAM_PREFIX): its relays publish to exchanges and
+	 * queues of its own, deleted in tearDown, never to the contract's names on a shared broker.
+	 * A test on a private broker may give "" in extraEnv to use the contract's names.
+	 */
+	readonly streamPrefix: string;
 	/** names of the api nodes started */
 	private readonly gateways = new Set<string>();
 
@@ -48,6 +54,7 @@ export class Cluster {
 		private readonly infra: ClusterInfra = SHARED_INFRA,
 	) {
 		this.secret = extraEnv.TRANSPORTER_SECRET ?? randomBytes(24).toString("hex");
+		this.streamPrefix = extraEnv.EVENT_STREAM_PREFIX ?? `${this.namespace}.`;
 	}
 
 	async setUp(): Promise<void> {
@@ -71,6 +78,7 @@ export class Cluster {
 			GOALS_DB_URI: this.goalsDb,
 			CATCHUP_INTERVAL: "2000",
 			TRANSPORTER_SECRET: this.secret,
+			EVENT_STREAM_PREFIX: this.streamPrefix,
 			...this.extraEnv,
 			...extra,
 		};
@@ -142,6 +150,9 @@ export class Cluster {
 		this.nodes.clear();
 		await this.probe?.stop();
 		if (this.infra.cleanQueues) await deleteQueues(`MOL-${this.namespace}.`);
+		// (the stream may be on another broker: EVENT_STREAM_URL in extraEnv)
+		if (this.infra.cleanQueues || this.extraEnv.EVENT_STREAM_URL)
+			await deleteEventStream(this.streamPrefix, this.extraEnv.EVENT_STREAM_URL ?? this.infra.rabbitmq);
 		await Promise.all(this.dbNames.map((name) => this.infra.dropDatabase(name)));
 	}
 

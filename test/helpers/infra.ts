@@ -8,6 +8,8 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import amqp from "amqplib";
 import { Client } from "pg";
+import { SOURCES } from "../../lib/constants";
+import { streamNames } from "../../lib/relay/relay-rules";
 
 export const INFRA_URLS = {
 	rabbitmq: "amqp://guest:guest@127.0.0.1:5672",
@@ -91,6 +93,30 @@ export async function deleteQueues(prefix: string): Promise<void> {
 	try {
 		const channel = await connection.createChannel();
 		for (const queue of queues) await channel.deleteQueue(queue.name);
+		await channel.close();
+	} finally {
+		await connection.close();
+	}
+}
+
+/**
+ * Delete the AMQP stream's queues and exchanges under `prefix` (a test's EVENT_STREAM_PREFIX):
+ * on the shared broker they are global, and no test leaves messages behind. The contract's own
+ * names (prefix "") are never deleted here.
+ */
+export async function deleteEventStream(prefix: string, url: string = INFRA_URLS.rabbitmq): Promise<void> {
+	if (!prefix) return;
+	const connection = await amqp.connect(url);
+	try {
+		const channel = await connection.createChannel();
+		for (const source of Object.values(SOURCES)) {
+			const names = streamNames(source, prefix);
+			await channel.deleteQueue(names.queue.name);
+			await channel.deleteQueue(names.queue.deadLetterQueue);
+		}
+		const names = streamNames(SOURCES.clients, prefix);
+		await channel.deleteExchange(names.exchange);
+		await channel.deleteExchange(names.deadLetterExchange);
 		await channel.close();
 	} finally {
 		await connection.close();

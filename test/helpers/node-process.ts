@@ -37,6 +37,9 @@ export const CONFIG_VARIABLES = [
 	"FAULT_INJECTION",
 	"FAULT_RULES",
 	"HEARTBEAT_FILE",
+	"EVENT_STREAM",
+	"EVENT_STREAM_PREFIX",
+	"EVENT_STREAM_URL",
 ] as const;
 
 export interface NodeProcess {
@@ -52,11 +55,23 @@ export interface NodeProcess {
 	kill9(): Promise<number | NodeJS.Signals>;
 }
 
+/**
+ * A node over RabbitMQ relays its event log to the AMQP stream, whose exchange and queues are
+ * global on the broker: on the machine's shared RabbitMQ it would leave messages in the
+ * contract's queues for every other suite. So a test node runs without its relay unless the
+ * test chose the stream (EVENT_STREAM or EVENT_STREAM_PREFIX, as Cluster does, which also
+ * deletes its queues and exchanges afterwards).
+ */
+export function withoutSharedStream(env: Record<string, string>): Record<string, string> {
+	if (!env.TRANSPORTER || env.EVENT_STREAM !== undefined || env.EVENT_STREAM_PREFIX !== undefined) return env;
+	return { ...env, EVENT_STREAM: "off" };
+}
+
 /** `repl: true` starts the moleculer-repl prompt, fed through `child.stdin`. */
 export function startNode(name: string, env: Record<string, string>, options: { repl?: boolean } = {}): NodeProcess {
 	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts", ...(options.repl ? ["--repl"] : [])], {
 		cwd: ROOT,
-		env: { ...process.env, LOG_LEVEL: "warn", ...env },
+		env: { ...process.env, LOG_LEVEL: "warn", ...withoutSharedStream(env) },
 		stdio: [options.repl ? "pipe" : "ignore", "pipe", "pipe"],
 	});
 	let output = "";

@@ -10,6 +10,7 @@ import { loadConfig } from "../../moleculer.config";
 import { createNode } from "../../bin/node";
 import { whenListening } from "../../mixins/listen-when-started.mixin";
 import { client } from "./http";
+import { withoutSharedStream } from "./node-process";
 
 export interface TestSystem {
 	broker: ServiceBroker;
@@ -35,7 +36,8 @@ export async function startSystem(options: { dataDir?: string; env?: Record<stri
 		LOG_LEVEL: "warn",
 		CLIENTS_DB_URI: `sqlite:${path.join(dataDir, "clients.sqlite")}`,
 		GOALS_DB_URI: `sqlite:${path.join(dataDir, "goals.sqlite")}`,
-		...options.env,
+		// no relay to the shared broker's global stream names unless the test asks for one
+		...withoutSharedStream(options.env ?? {}),
 	});
 	const broker = createNode(config);
 	await broker.start();

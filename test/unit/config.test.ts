@@ -145,6 +145,10 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 		["TRANSPORTER", "nats://127.0.0.1:4222"],
 		["TRANSPORTER", "TCP"],
 		["TRANSPORTER", "127.0.0.1:5672"],
+		["EVENT_STREAM", "yes"],
+		["EVENT_STREAM_PREFIX", "a b"],
+		["EVENT_STREAM_PREFIX", "x".repeat(101)],
+		["EVENT_STREAM_URL", "nats://127.0.0.1:4222"],
 	])("%s=%p", (variable, raw) => {
 		const err = configErrorOf({ [variable]: raw });
 		expect(err.message).toContain(variable);
@@ -155,6 +159,22 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 
 	test("the first bad variable is named even when others are fine", () => {
 		expect(configErrorOf({ SERVICES: "goals", PORT: "x", HOST: "0.0.0.0" }).data).toEqual({ variable: "PORT" });
+	});
+});
+
+describe("the AMQP stream's relay (EVENT_STREAM, EVENT_STREAM_PREFIX, EVENT_STREAM_URL)", () => {
+	const amqp = "amqp://guest:guest@127.0.0.1:5672";
+
+	test("without a transporter there is no relay; with one, it publishes there under the contract's names", () => {
+		expect(loadConfig({}).clients.eventStream).toBeNull();
+		expect(loadConfig({ TRANSPORTER: amqp }).clients.eventStream).toEqual({ url: amqp, prefix: "" });
+		expect(loadConfig({ TRANSPORTER: amqp }).goals.eventStream).toEqual({ url: amqp, prefix: "" });
+	});
+
+	test("EVENT_STREAM=off switches it off; a prefix and another broker are taken as given", () => {
+		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM: "off" }).clients.eventStream).toBeNull();
+		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM: "ON", EVENT_STREAM_PREFIX: "t-1." }).clients.eventStream).toEqual({ url: amqp, prefix: "t-1." });
+		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM_URL: "amqp://other:5672" }).goals.eventStream).toEqual({ url: "amqp://other:5672", prefix: "" });
 	});
 });
 

@@ -1,0 +1,47 @@
+/**
+ * The relay's position in its own producer's event log: the highest sequence the broker has
+ * confirmed, with everything below it confirmed too. It lives in the producer's database (table
+ * `relay_checkpoint`, one row per producer), so every replica sharing that database reads the
+ * same one, and the replica that takes the relay over starts where the last one stopped.
+ */
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic } from "sequelize";
+import type { Source } from "../constants";
+import type { Database } from "../storage/database";
+
+interface RelayCheckpointRow extends Model<InferAttributes<RelayCheckpointRow>, InferCreationAttributes<RelayCheckpointRow>> {
+	source: string;
+	sequence: number;
+}
+
+export class RelayCheckpoint {
+	readonly model: ModelStatic<RelayCheckpointRow>;
+
+	constructor(
+		private readonly db: Database,
+		private readonly source: Source,
+	) {
+		// defined before the database opens: sync() creates the table with the others
+		this.model = db.sequelize.define<RelayCheckpointRow>(
+			"RelayCheckpoint",
+			{
+				source: { type: DataTypes.STRING(32), primaryKey: true },
+				sequence: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+			},
+			{ tableName: "relay_checkpoint", timestamps: false },
+		);
+	}
+
+	/** What is committed now (0 before the first confirm). */
+	async read(): Promise<number> {
+		const row = await this.model.findByPk(this.source, { raw: true });
+		return row ? Number(row.sequence) : 0;
+	}
+
+	/** Move forward to `sequence`; never backwards, whoever wrote last. */
+	async moveTo(sequence: number): Promise<void> {
+		await this.db.transaction(async (sql) => {
+			await sql.run(`INSERT INTO relay_checkpoint ("source", "sequence") VALUES (?, 0) ON CONFLICT ("source") DO NOTHING`, [this.source]);
+			await sql.run(`UPDATE relay_checkpoint SET "sequence" = ? WHERE "source" = ? AND "sequence" < ?`, [sequence, this.source, sequence]);
+		});
+	}
+}

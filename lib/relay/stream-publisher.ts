@@ -1,0 +1,119 @@
+/**
+ * The relay's side of RabbitMQ: a connection of its own (not Moleculer's transporter: the stream
+ * is for programs outside Moleculer, and its confirms must not wait behind the transporter's
+ * traffic), one confirm channel, and the declarations of the stream's exchanges, this producer's
+ * queue and its dead-letter queue with exactly the contract's settings (lib/domain/amqp-stream.ts).
+ *
+ * `publish` sends a page in order and resolves with what the broker answered for each message:
+ * confirmed, refused, or never answered because the connection dropped or the confirms did not
+ * come in time. It never rejects; after a failure the publisher is closed and `connect` starts over.
+ */
+import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import { AMQP_STREAM } from "../domain/amqp-stream";
+import type { Outcome, StreamMessage, StreamNames } from "./relay-rules";
+
+/** How long a page's confirms may take before the connection is taken for dead. */
+const CONFIRM_TIMEOUT_MS = 10_000;
+
+export class StreamPublisher {
+	private connection: ChannelModel | null = null;
+	private channel: ConfirmChannel | null = null;
+
+	constructor(
+		private readonly url: string,
+		private readonly names: StreamNames,
+		/** told once when an open connection or channel closes by itself (a broker restart, a channel error) */
+		private readonly onBroken: (why: string) => void,
+	) {}
+
+	get connected(): boolean {
+		return this.channel !== null;
+	}
+
+	/** Connect, open the confirm channel and declare the stream's topology. Rejects with the broker's or socket's error. */
+	async connect(): Promise<void> {
+		if (this.channel) return;
+		const connection = await amqp.connect(this.url, { noDelay: true });
+		// an 'error' without a listener would kill the process; 'close' follows it and says it all
+		connection.on("error", () => undefined);
+		try {
+			const channel = await connection.createConfirmChannel();
+			channel.on("error", () => undefined);
+			await this.declare(channel);
+			const broken = (why: string) => {
+				if (this.connection !== connection) return;
+				this.connection = null;
+				this.channel = null;
+				connection.close().catch(() => undefined);
+				this.onBroken(why);
+			};
+			connection.on("close", () => broken("the connection to RabbitMQ closed"));
+			channel.on("close", () => broken("RabbitMQ closed the relay's channel"));
+			this.connection = connection;
+			this.channel = channel;
+		} catch (err) {
+			await connection.close().catch(() => undefined);
+			throw err;
+		}
+	}
+
+	private async declare(channel: ConfirmChannel): Promise<void> {
+		const { exchange, deadLetterExchange, queue, queueArguments } = this.names;
+		const durable = { durable: AMQP_STREAM.exchange.durable, autoDelete: AMQP_STREAM.exchange.autoDelete };
+		await channel.assertExchange(exchange, AMQP_STREAM.exchange.type, durable);
+		await channel.assertExchange(deadLetterExchange, AMQP_STREAM.deadLetterExchange.type, {
+			durable: AMQP_STREAM.deadLetterExchange.durable,
+			autoDelete: AMQP_STREAM.deadLetterExchange.autoDelete,
+		});
+		await channel.assertQueue(queue.deadLetterQueue, { durable: true });
+		await channel.bindQueue(queue.deadLetterQueue, deadLetterExchange, queue.deadLetterQueue);
+		await channel.assertQueue(queue.name, { durable: true, arguments: queueArguments });
+		await channel.bindQueue(queue.name, exchange, queue.bindingKey);
+	}
+
+	/** Publish `messages` in order and wait for the broker's answers (see the file's comment). */
+	async publish(messages: readonly StreamMessage[]): Promise<Outcome[]> {
+		const channel = this.channel;
+		if (!channel) return messages.map((message) => ({ sequence: message.sequence, confirmed: false }));
+		const answers = messages.map(
+			(message) =>
+				new Promise<Outcome>((resolve) => {
+					try {
+						channel.publish(this.names.exchange, message.routingKey, Buffer.from(message.body), message.properties, (err) =>
+							resolve({ sequence: message.sequence, confirmed: err === null || err === undefined }),
+						);
+					} catch {
+						// the channel closed under us: its callbacks are answered with errors, or never called
+						resolve({ sequence: message.sequence, confirmed: false });
+					}
+				}),
+		);
+		let timer: NodeJS.Timeout | undefined;
+		const late = new Promise<"late">((resolve) => {
+			timer = setTimeout(() => resolve("late"), CONFIRM_TIMEOUT_MS);
+		});
+		const settled: Array<Outcome | undefined> = messages.map(() => undefined);
+		answers.forEach((answer, index) => {
+			void answer.then((outcome) => {
+				settled[index] = outcome;
+			});
+		});
+		const result = await Promise.race([Promise.all(answers), late]);
+		clearTimeout(timer);
+		if (result !== "late") return result;
+		// no answer in time: the connection is as good as dead; what was not confirmed is sent again
+		this.channel = null;
+		const connection = this.connection;
+		this.connection = null;
+		await connection?.close().catch(() => undefined);
+		this.onBroken(`RabbitMQ did not confirm within ${CONFIRM_TIMEOUT_MS} ms`);
+		return messages.map((message, index) => settled[index] ?? { sequence: message.sequence, confirmed: false });
+	}
+
+	async close(): Promise<void> {
+		const connection = this.connection;
+		this.connection = null;
+		this.channel = null;
+		await connection?.close().catch(() => undefined);
+	}
+}
