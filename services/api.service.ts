@@ -21,6 +21,7 @@ import { publicReadiness } from "../lib/http/public-readiness";
 import { acceptedRequestId, REQUEST_ID_HEADER } from "../lib/http/request-id";
 import { checkReadiness } from "../lib/infra/readiness";
 import type { ConsumerSelfReport } from "../lib/consumer/consumer-state";
+import type { RelayFigures } from "../lib/relay/relay-state";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
 import { ADMIN_ROUTES, OPS_PATH, OPS_ROUTES, ROUTES } from "../lib/http/routes";
@@ -132,6 +133,8 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 	let lastNotReadyReasons = "";
 	/** each consumer's last answer to readiness: its lag is still shown (and grows) while it does not answer */
 	const consumersLastKnown = new Map<string, ConsumerSelfReport>();
+	/** each relay's last answer, the same way */
+	const relaysLastKnown = new Map<string, RelayFigures>();
 
 	return {
 		name: "api",
@@ -236,7 +239,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			},
 			ready: {
 				async handler(ctx: Context<unknown, Record<string, unknown>>) {
-					const readiness = await checkReadiness(this.broker, ["clients", "goals"], ["clients", "goals"], consumersLastKnown);
+					const readiness = await checkReadiness(this.broker, ["clients", "goals"], ["clients", "goals"], consumersLastKnown, relaysLastKnown);
 					if (readiness.status !== "UP") ctx.meta.$statusCode = 503;
 					// an extra component (the contract's four stay as they are): a node that can be made
 					// to fail on purpose says so; it does not make the node unready

@@ -6,9 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import type { Service, ServiceBroker } from "moleculer";
-import { CONSUMERS, consumerQueueNames } from "../constants";
+import { CONSUMERS, consumerQueueNames, RELAYS } from "../constants";
 import { type ConsumerSelfReport, consumerState } from "../consumer/consumer-state";
 import type { DatabaseProbe } from "../storage/database";
+import { type RelayFigures, relayState } from "../relay/relay-state";
 import { ResilientAmqpTransporter } from "./amqp-transporter";
 
 export type Status = "UP" | "DOWN";
@@ -27,6 +28,7 @@ export interface Readiness {
 		queues: Component;
 		services?: Component;
 		consumers?: Component;
+		relays?: Component;
 		nodes?: Component;
 	};
 }
@@ -170,6 +172,34 @@ export async function consumerStates(broker: ServiceBroker, lastKnown: Map<strin
 	return { status: "UP", ...Object.fromEntries(entries) };
 }
 
+/** Whether some live node serves `action` now (a relay's state action exists only where a relay runs). */
+function actionAvailable(broker: ServiceBroker, action: string): boolean {
+	return (broker.registry.getActionList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string }>).some((item) => item.name === action);
+}
+
+/**
+ * For a gateway: each producer's relay to the AMQP stream, its head, checkpoint and lag
+ * (lib/relay/relay-state.ts), asked of any replica of the producer (the figures are its
+ * database's). A relay that does not answer is shown with its last answer (`lastKnown`, kept by
+ * the caller). Informative: never makes the gateway not ready.
+ */
+export async function relayStates(broker: ServiceBroker, lastKnown: Map<string, RelayFigures>): Promise<Component> {
+	const entries = await Promise.all(
+		Object.entries(RELAYS).map(async ([name, relay]) => {
+			const offered = actionAvailable(broker, relay.stateAction);
+			const now = offered
+				? await answerOrNull(async () => {
+						const { checkpoint, head } = await broker.call<RelayFigures>(relay.stateAction);
+						return { checkpoint, head };
+					}, `${name}'s relay state`)
+				: null;
+			if (now) lastKnown.set(name, now);
+			return [name, relayState(relay.producer, offered, now, lastKnown.get(name) ?? null)] as const;
+		}),
+	);
+	return { status: "UP", ...Object.fromEntries(entries) };
+}
+
 /**
  * How a node is named in a public answer: `node-` and 8 hex digits of a hash of its id. A node id
  * is `<hostname>-<pid>` by default (a container id and a process id in Docker), which no answer
@@ -195,13 +225,14 @@ export function liveNodes(broker: ServiceBroker): Component {
 /**
  * `routed`: on a gateway node, the services its routes call (reported in `components.services`);
  * `lastKnown`: the gateway's memory of each consumer's last answer (then `consumers` and `nodes`
- * are reported too).
+ * are reported too); `relaysLastKnown`: of each relay's (then `relays` is reported).
  */
 export async function checkReadiness(
 	broker: ServiceBroker,
 	dbOwners: readonly string[],
 	routed: readonly string[] = [],
 	lastKnown?: Map<string, ConsumerSelfReport>,
+	relaysLastKnown?: Map<string, RelayFigures>,
 ): Promise<Readiness> {
 	const components = {
 		database: await databases(broker, dbOwners),
@@ -210,6 +241,7 @@ export async function checkReadiness(
 		queues: await queues(broker, dbOwners),
 		...(routed.length > 0 ? { services: routedServices(broker, routed) } : {}),
 		...(lastKnown ? { consumers: await consumerStates(broker, lastKnown), nodes: liveNodes(broker) } : {}),
+		...(relaysLastKnown ? { relays: await relayStates(broker, relaysLastKnown) } : {}),
 	};
 	// Until the broker has started every local service, routes may still answer 503: not ready.
 	const started = (broker as ServiceBroker & { started?: boolean }).started === true;
