@@ -8,8 +8,7 @@
  *   one durable queue per consumer group and event (`MOL-<namespace>.EVENTB.<group>.<event>`);
  * - the AMQP stream for programs outside Moleculer (CONTRACT.md, "Events for programs outside
  *   Moleculer"): the topic exchange `microservice.events`, its two queues and their dead-letter
- *   queues, described as the contract defines them. The relay that publishes to it is issue 12's
- *   and not built yet; the document says so.
+ *   queues, as each producer's relay (lib/relay/) declares them and publishes its event log there.
  *
  * AMQP bindings 0.3.0 (the version @asyncapi/parser's specs accept for AsyncAPI 3.0). What those
  * bindings have no field for (queue arguments, exchange bindings, message properties) is in `x-`
@@ -350,7 +349,7 @@ function operations(): Record<string, unknown> {
 					title: `${family.producer} publishes ${event} to ${AMQP_STREAM.exchange.name}`,
 					summary: `The ${family.producer} service's relay publishes every \`${event}\` of its event log to \`${AMQP_STREAM.exchange.name}\`, in log order, at least once.`,
 					description:
-						"Persistent, with publisher confirms; the relay's checkpoint advances only on a confirm. Not built yet (issue 12): described as the contract defines it.",
+						"Persistent, with publisher confirms; the relay's checkpoint (in the producer's database) advances only over confirmed messages, so after a crash or a broker restart it publishes again what was not confirmed. One replica per service relays at a time.",
 					tag: "amqp-stream",
 				},
 				{ ...PERSISTENT, timestamp: true },
@@ -423,7 +422,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
 				"Two families on the same RabbitMQ (`TRANSPORTER=amqp://…`):",
 				"",
 				"- **Moleculer events** (tag `moleculer`): Moleculer's balanced event queues `MOL-<namespace>.EVENTB.<group>.<event>`. The goal service consumes `client.*` in the group `goals`, the client service `goal.*` in the group `clients`; any other Moleculer service may subscribe in a group of its own.",
-				`- **The AMQP stream for programs outside Moleculer** (tag \`amqp-stream\`): the durable topic exchange \`${AMQP_STREAM.exchange.name}\` (routing key = event name), the queues \`${AMQP_STREAM.queues.clients.name}\` and \`${AMQP_STREAM.queues.goals.name}\` and their dead-letter queues, for a plain AMQP 0-9-1 client in any language. It is described as the contract defines it; the relay that publishes each producer's event log to it is not built yet (issue 12), so today nothing is published there.`,
+				`- **The AMQP stream for programs outside Moleculer** (tag \`amqp-stream\`): the durable topic exchange \`${AMQP_STREAM.exchange.name}\` (routing key = event name), the queues \`${AMQP_STREAM.queues.clients.name}\` and \`${AMQP_STREAM.queues.goals.name}\` and their dead-letter queues, for a plain AMQP 0-9-1 client in any language. Each producer's relay publishes its event log there, in log order, at least once (publisher confirms; a checkpoint in the producer's database), and declares its queue and dead-letter queue; deduplicate by \`message_id\` (the \`eventId\`).`,
 				"",
 				"The payload schemas are the ones the consumers check every event with before applying it (lib/domain/event-schema.ts); they are open (a newer producer may add a field), as the consumers are.",
 			].join("\n"),
