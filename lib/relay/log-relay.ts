@@ -19,6 +19,9 @@ import { RelayLock } from "./relay-lock";
 import { confirmedThrough, decideLeadership, eventName, reconnectDelay, streamMessage, streamNames, toPublish } from "./relay-rules";
 import { StreamPublisher } from "./stream-publisher";
 
+/** How long a stopping relay waits for the confirms of the page in flight. */
+const STOP_GRACE_MS = 2000;
+
 export interface RelayReport {
 	/** `n` events of `event` confirmed by the broker */
 	published(event: string, n: number): void;
@@ -117,11 +120,18 @@ export class LogRelay<E extends DomainEvent> {
 		});
 	}
 
+	/**
+	 * Stop relaying: the page in flight gets a moment for its confirms (a node's whole stop has
+	 * 10 s), then the connection closes; what was not confirmed is published again by the next relay.
+	 */
 	async stop(): Promise<void> {
 		this.stopped = true;
 		clearInterval(this.timer);
-		await this.running;
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([this.running, new Promise((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)))]);
+		clearTimeout(timer);
 		await this.publisher.close();
+		await this.running;
 		await this.lock.release();
 		this.relays = false;
 	}
