@@ -56,6 +56,8 @@ const REQUIRED_FAMILIES = [
 	METRICS.deadLetters,
 	METRICS.eventsRetried,
 	METRICS.eventsDeadLettered,
+	METRICS.relayLag, // the AMQP stream's relays
+	METRICS.relayPublished,
 ].map(exported);
 
 interface ComposeService {
