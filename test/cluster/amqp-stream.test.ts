@@ -8,7 +8,8 @@
  *    arrives, body exactly the audit trail's event, the contract's properties and the request id
  *    of the REST answer that caused it, first occurrences in log order; duplicates counted.
  * 2. Two clients replicas on one database: kill -9 the one relaying; the other takes over
- *    within 10 s, nothing lost.
+ *    within 10 s; its lock's database connection cut, it stops relaying at once and takes the
+ *    lock again; nothing lost.
  * 3. A message nacked with requeue comes back redelivered; one rejected lands in the DLQ with
  *    its x-death naming the queue.
  * 4. Every message received is accepted by the AsyncAPI document's schema for its channel.
@@ -286,7 +287,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "the AMQP stream for progra
 			}
 		});
 
-		test("two clients replicas on one database: kill -9 the relaying one, the other takes over within 10 s, nothing lost", async () => {
+		test("two clients replicas on one database: kill -9 the relaying one, the other takes over within 10 s; its lock's connection cut, it stops and takes it again; nothing lost", async () => {
 			await cluster.start("clients-2", "clients");
 			const relayState = (nodeID: string) =>
 				cluster.probe.call<{ relaying: boolean; checkpoint: number; head: number }, Record<string, never>>("clients.relayState", {}, { nodeID });
@@ -318,6 +319,22 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "the AMQP stream for progra
 			expect(takeoverMs).toBeLessThanOrEqual(10_000);
 			const before = writes;
 			await waitFor(() => writes >= before + 10, { timeoutMs: 30_000, what: "10 writes after the takeover" });
+
+			// the relay lock's connection cut under the relay (PostgreSQL ends its backend): it stops at once, says so, and takes the lock again
+			const node = cluster.nodes.get(other);
+			const from = node?.output().length ?? 0;
+			const [{ terminated }] = await cluster.query<{ terminated: number }>(
+				"clients",
+				`SELECT count(pg_terminate_backend(pid))::int AS terminated FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid::bigint = (hashtext('relay:clients')::bigint & 4294967295)`,
+			);
+			expect(terminated).toBe(1);
+			await waitFor(() => node?.output().slice(from).includes("Stopped relaying the clients event log: the lock's database connection"), {
+				timeoutMs: 10_000,
+				what: `${other} to stop relaying\n${node?.output().slice(from)}`,
+			});
+			await waitFor(async () => (await relayState(other)).relaying, { timeoutMs: 10_000, intervalMs: 50, what: `${other} to relay again` });
+			const afterCut = writes;
+			await waitFor(() => writes >= afterCut + 10, { timeoutMs: 30_000, what: "10 writes after the lock's connection was cut" });
 			writing = false;
 			await writer;
 			const logs = await allReceived("every event, including those written around the kill, to be received");
