@@ -2,7 +2,7 @@
  * The operations page `GET /ops/`: one static HTML page, its style and script inline, no build
  * step, no framework, nothing from a CDN. It reads the public `GET /api/ready` every 2 s (nodes
  * and the services on each, queues with depth and consumers, each consumer's lag, pending
- * retries and dead letters), draws the producers' event throughput from the change of their log
+ * retries and dead letters, each producer's relay to the AMQP stream and its lag), draws the producers' event throughput from the change of their log
  * heads between answers, and says when a node or a queue that was there goes away and when the
  * gateway cannot be reached. Dead letters are listed and retried through the admin API with the
  * token the person types in; it is kept in sessionStorage (this tab only), never in
@@ -258,6 +258,20 @@ const SCRIPT = `
 		$("dl-count").textContent = entries(component).length ? dead + " dead letter" + (dead === 1 ? "" : "s") + " reported by the consumers." : "";
 	}
 
+	function renderRelays(component) {
+		var rows = entries(component).map(function (entry) {
+			var r = entry[1];
+			return el("tr", { attrs: { "data-relay": entry[0] } }, [
+				cell(r.producer),
+				cell(r.head, "num head"),
+				cell(r.checkpoint, "num checkpoint"),
+				cell(r.lag, "num lag" + (r.lag > 0 ? " warn" : "")),
+				cell(r.reported, "reported" + (r.reported === "live" || r.reported === "off" ? "" : " warn")),
+			]);
+		});
+		fill($("relays-body"), rows, "This gateway does not report its cluster's relays.", 5);
+	}
+
 	function renderComponents(components) {
 		var rows = Object.keys(components).map(function (name) {
 			var c = components[name] || {};
@@ -380,6 +394,7 @@ const SCRIPT = `
 		renderServices(components.services);
 		renderQueues(components, now);
 		renderConsumers(components.consumers);
+		renderRelays(components.relays);
 		renderComponents(components);
 		sample(components.consumers, now);
 		renderChart(now);
@@ -554,6 +569,14 @@ const HTML_BODY = `
 			<caption>Lag: the producer's last event-log sequence (head) minus the consumer's checkpoint. "last known": no replica answered now.</caption>
 			<thead><tr><th scope="col">Consumer</th><th scope="col">Producer</th><th scope="col" class="num">Head</th><th scope="col" class="num">Checkpoint</th><th scope="col" class="num">Lag</th><th scope="col" class="num">Pending retries</th><th scope="col" class="num">Dead letters</th><th scope="col">Reported</th></tr></thead>
 			<tbody id="consumers-body"></tbody>
+		</table>
+	</section>
+	<section aria-labelledby="relays-title">
+		<h2 id="relays-title">Relays to the AMQP stream</h2>
+		<table>
+			<caption>Each producer's event log published to microservice.events for programs outside Moleculer. Lag: head minus the last sequence RabbitMQ confirmed. "off": no relay (no AMQP, or EVENT_STREAM=off).</caption>
+			<thead><tr><th scope="col">Producer</th><th scope="col" class="num">Head</th><th scope="col" class="num">Checkpoint</th><th scope="col" class="num">Lag</th><th scope="col">Reported</th></tr></thead>
+			<tbody id="relays-body"></tbody>
 		</table>
 	</section>
 	<section aria-labelledby="chart-title">

@@ -5,7 +5,8 @@
  *
  * - `/api/docs` renders every operation of the document, with no console error, no failed
  *   request and no error answer.
- * - `/ops/` shows the live nodes with their services and every event queue with its consumers;
+ * - `/ops/` shows the live nodes with their services, every event queue with its consumers and
+ *   each producer's relay to the AMQP stream;
  *   with the goals replicas stopped, the goal consumer's client.updated queue deepens 0 → 5 → 10
  *   as clients are renamed through REST, its lag grows, and both replicas are shown gone; started
  *   again, they are back and the queue drains to 0.
@@ -178,6 +179,11 @@ describeWithBrowser("pages in headless Chromium", () => {
 					}
 				}
 				expect(await page.locator("tr[data-queue]").count()).toBe(6);
+				// each producer's relay to the AMQP stream, answered live, nothing behind
+				for (const producer of ["clients", "goals"]) {
+					await waitForText(page, `tr[data-relay="${producer}"] td.reported`, (text) => text === "live", `${producer}'s relay reported live`);
+					expect(await textOf(page, `tr[data-relay="${producer}"] td.lag`)).toBe("0");
+				}
 				expect(await textOf(page, "#banner")).toMatch(/^Ready/);
 				expect(unexpected(trouble)).toEqual(NONE);
 			});
