@@ -64,6 +64,18 @@ describeWithInfra(["rabbitmq"], "the relay on SQLite", () => {
 		expect(await relayState()).toEqual({ checkpoint: 0, head: 0, relaying: true, connected: true });
 	});
 
+	test("its state action is internal: not reachable over HTTP", async () => {
+		const api = client((system as TestSystem).url);
+		for (const path of ["/clients.relayState", "/clients/relayState/1", "/admin/clients.relayState"]) {
+			for (const method of ["GET", "POST"]) {
+				const res = await api.send(method, path);
+				expect({ method, path, status: res.status }).toEqual({ method, path, status: path.startsWith("/admin") ? 401 : 404 });
+			}
+		}
+		// `/clients/relayState` is `GET /api/clients/:id` with an id that is no number
+		expect((await api.get("/clients/relayState")).status).toBe(422);
+	});
+
 	test("a node stopped and started again publishes only what is new: the checkpoint is durable", async () => {
 		const api = client((system as TestSystem).url);
 		for (let i = 0; i < 20; i++) expect((await api.post("/clients", { name: `Relay ${i}`, email: `relay${i}@example.com` })).status).toBe(201);
