@@ -164,7 +164,7 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 	"GET /asyncapi.json": {
 		summary: "The events, as an AsyncAPI document",
 		description:
-			"AsyncAPI 3.0 of the events on RabbitMQ: the Moleculer events (`client.*`, `goal.*`) on their consumer groups' queues, and the AMQP stream for programs outside Moleculer (exchange `microservice.events`, queues `client.events` and `goal.events`, their dead-letter queues) as the contract defines it, whose relay is not built yet. The payloads are the schemas the consumers check events with. Also in the repository as `docs/asyncapi.json`.",
+			"AsyncAPI 3.0 of the events on RabbitMQ: the Moleculer events (`client.*`, `goal.*`) on their consumer groups' queues, and the AMQP stream for programs outside Moleculer (exchange `microservice.events`, queues `client.events` and `goal.events`, their dead-letter queues), to which each producer relays its event log. The payloads are the schemas the consumers check events with. Also in the repository as `docs/asyncapi.json`.",
 		tag: "operations",
 		success: { status: 200, shape: "AsyncApi", description: "The AsyncAPI document." },
 		example: {},
