@@ -550,7 +550,8 @@ export class ConsumerEngine<E extends DomainEvent> {
 	 * live events meanwhile are guarded the same way). A rebuild writes each page over what is held
 	 * (a newer held row, from a live event after S, stays), and at the end removes the rows the
 	 * snapshot lacked; it moves the checkpoint back to S in that same transaction, so the log after
-	 * S is read again and whatever was created after S and removed with them comes back.
+	 * S is read again and whatever was created after S and removed with them comes back (its
+	 * first page at once, in that transaction).
 	 * Returns null when stopped half-way (a bootstrap then starts again next time).
 	 */
 	private async fromSnapshot(mode: SnapshotMode): Promise<SnapshotProgress | null> {
@@ -608,13 +609,25 @@ export class ConsumerEngine<E extends DomainEvent> {
 			page = await readSnapshot(at, after, size);
 		}
 		if (mode === "rebuild" && absent.length > 0) {
-			const effects = await db.transaction(async (sql) => {
-				const removed = await (projection.removeCopies as NonNullable<Projection<E>["removeCopies"]>)(sql, absent);
-				await checkpoints.rewindTo(sql, producer, at);
-				return removed;
-			});
-			await this.deps.settle(effects);
-			run.removed = absent.length;
+			// Rows created by a live event after S are absent from the snapshot too, and removed with
+			// the rest: the log after S is applied again in the same transaction (its first page),
+			// so a reader does not see them go, and the checkpoint goes back to S, so that whatever
+			// lies beyond that page is read again by the catch-up that follows.
+			const tail = await this.deps.readLog(at, this.policy.pageSize);
+			const checked = this.checkFaults(tail.events);
+			const result = await this.withFallback((oneByOne) =>
+				db.transaction(async (sql) => {
+					const removed = await (projection.removeCopies as NonNullable<Projection<E>["removeCopies"]>)(sql, absent);
+					const applied = await this.apply(sql, checked, oneByOne);
+					await checkpoints.rewindTo(sql, producer, at);
+					return { ...applied, effects: mergeEffects([removed, applied.effects]) };
+				}),
+			);
+			this.reportApplied(result);
+			await this.deps.settle(result.effects);
+			const restored = new Set(result.applied.map((event) => projection.entityOf(event)));
+			run.removed = absent.filter((id) => !restored.has(id)).length;
+			run.caughtUp += result.applied.length;
 		}
 		return run;
 	}
