@@ -595,7 +595,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 			await this.deps.settle(result.effects);
 			run.entities += events.length;
 			run.written += result.applied.length;
-			run.line = progressLine(mode, this.copyName(), at, run.entities, page.total);
+			run.line = progressLine(mode, this.copyName(), at, run.entities, run.total ?? undefined);
 			if (last) break;
 			if (progressDue(loggedAt, this.now(), this.policy.progressEveryMs)) {
 				say(run.line);
