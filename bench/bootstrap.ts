@@ -94,7 +94,12 @@ async function checkpointIn(file: string): Promise<number | null> {
  * Start clients + goals with the goal service's database at `goalsFile` and wait for its checkpoint at `head`.
  * `replay`: the database is given a checkpoint at 0 first, so the goal service follows the whole log.
  */
-async function bootstrap(dataDir: string, goalsFile: string, head: number, replay: boolean): Promise<{ ms: number; copied: number; tombstones: number }> {
+async function bootstrap(
+	dataDir: string,
+	goalsFile: string,
+	head: number,
+	replay: boolean,
+): Promise<{ ms: number; copied: number; tombstones: number; line: string }> {
 	if (replay) {
 		const db = await open(goalsFile);
 		await exec(
@@ -129,6 +134,8 @@ async function bootstrap(dataDir: string, goalsFile: string, head: number, repla
 			{ timeoutMs: 10 * 60_000, intervalMs: 20, what: "the goal service's checkpoint at the head of the client log" },
 		);
 		const ms = performance.now() - started;
+		// the node's own last line: the bootstrap's time without the node's start
+		const line = replay ? "" : ((await system.broker.call<SnapshotProgress | null, unknown>("goals.rebuildState", {}))?.line ?? "");
 		const db = await open(goalsFile, sqlite3.OPEN_READONLY);
 		try {
 			const [counts] = await all<{ copied: number; tombstones: number }>(
@@ -136,7 +143,7 @@ async function bootstrap(dataDir: string, goalsFile: string, head: number, repla
 				"SELECT COUNT(*) AS copied, SUM(deleted) AS tombstones FROM client_projection",
 				[],
 			);
-			return { ms, copied: Number(counts.copied), tombstones: Number(counts.tombstones) };
+			return { ms, copied: Number(counts.copied), tombstones: Number(counts.tombstones), line };
 		} finally {
 			await close(db);
 		}
@@ -242,6 +249,7 @@ async function main(): Promise<void> {
 		notes.push(
 			`snapshot ÷ replay: the snapshot bootstrap took ${(snap.ms / replay.ms).toFixed(2)} of the replay's time (${(replay.ms / snap.ms).toFixed(1)}× faster)`,
 		);
+		notes.push(`the goal service's own line: ${snap.line}`);
 		notes.push("figures: from the start of the goal service's node (clients and goals in one process) to its checkpoint at the client log's head");
 		notes.push(
 			"floor: the bare sqlite3 library reading the same snapshot query in pages of 1,000 and upserting the rows (version-guarded, 100 a statement), one transaction per page (WAL, synchronous=FULL)",

@@ -574,6 +574,10 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const range = pageRange(after, page.next);
 			const last = page.next === null;
 			const events = page.events;
+			// the next page is read while this one is applied: the producer's read and our writer
+			// work side by side (two pages in memory at most); its failure, if any, is met below
+			const upcoming = last ? null : readSnapshot(at, page.next as number, size);
+			upcoming?.catch(() => undefined);
 			let checked: Checked<E> | undefined;
 			const result = await this.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
@@ -606,7 +610,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 				return null;
 			}
 			after = page.next as number;
-			page = await readSnapshot(at, after, size);
+			page = await (upcoming as Promise<SnapshotPage<E>>);
 		}
 		if (mode === "rebuild" && absent.length > 0) {
 			// Rows created by a live event after S are absent from the snapshot too, and removed with
