@@ -34,6 +34,7 @@ export class Checkpoints {
 		);
 	}
 
+	/** A checkpoint at 0 where there is none: this consumer follows the log from its start (no snapshot). */
 	async ensure(producer: Source): Promise<void> {
 		await this.db.transaction((sql) =>
 			sql.run(`INSERT INTO checkpoints ("producer", "sequence") VALUES (?, 0) ON CONFLICT ("producer") DO NOTHING`, [producer]),

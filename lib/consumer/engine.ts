@@ -22,7 +22,7 @@
  */
 import { Errors } from "moleculer";
 import type { Checkpoints } from "./checkpoints";
-import type { Source } from "../constants";
+import { SNAPSHOT_PAGE_SIZE, type Source } from "../constants";
 import type { Database } from "../storage/database";
 import { type Effects, mergeEffects, noEffects } from "../event-log/effects";
 import { requestTag } from "../domain/caused-by";
@@ -68,7 +68,7 @@ export const CONSUMER_POLICY: ConsumerPolicy = {
 	retryBatch: 50,
 	gapGraceMs: 250,
 	liveBacklogMax: 10_000,
-	snapshotPageSize: 1000,
+	snapshotPageSize: SNAPSHOT_PAGE_SIZE,
 	progressEveryMs: 2000,
 };
 
