@@ -2,7 +2,7 @@
  * The admin routes (`GET /api/admin/dead-letters`, `POST /api/admin/dead-letters/:id/retry`, `POST` and `GET /api/admin/rebuild/:consumer`)
  * answer only to `Authorization: Bearer <ADMIN_TOKEN>`: everything else is a 401 in the
  * contract's error shape, and a node without ADMIN_TOKEN refuses every admin call. They are
- * reachable through those two paths only, and no internal action (the test-only `faults`,
+ * reachable through those paths only, and no internal action (the test-only `faults`,
  * the consumers' `deadLetters`/`retryDeadLetter`, the producers' `eventsAfter`, `lookup`) is
  * reachable over HTTP at all.
  *
