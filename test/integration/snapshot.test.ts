@@ -3,7 +3,8 @@
  * (issue 12, part 2):
  * - a goal service with no checkpoint starts from the client service's snapshot (each client's
  *   last event, read once) and ends equal to the client service's table, tombstones of clients
- *   deleted before it started included; the same after its checkpoint is removed (a reset);
+ *   deleted before it started included; the same after its checkpoint is removed (a reset); and
+ *   with 20,000 clients while 4 writers rename and create clients, every write ends in the copy;
  * - the pages of one snapshot, read while 8 writers append, are exactly the log's state at the
  *   snapshot's sequence (computed from the whole log afterwards, lib/domain/snapshot.ts lastEventsAt);
  * - a rebuild through `POST /api/admin/rebuild/goals` repairs a damaged copy (a changed name, a
@@ -16,6 +17,7 @@ import { METRICS } from "../../lib/constants";
 import type { ClientEvent } from "../../lib/domain/events";
 import { lastEventsAt, type SnapshotPage } from "../../lib/domain/snapshot";
 import type { Rebuild } from "../../lib/consumer/rebuilds";
+import { clientHistory, insertRows } from "../helpers/client-log";
 import { request } from "../helpers/http";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { querySqlite, withSqlite } from "../helpers/sqlite";
@@ -29,6 +31,10 @@ const CLIENTS = 300;
 
 interface Store {
 	env: Record<string, string>;
+	/** multi-row INSERTs of rows into a table (a long history, fast) */
+	insert(service: "clients" | "goals", table: string, rows: readonly Record<string, unknown>[], extra?: Record<string, unknown>): Promise<void>;
+	/** a time as the dialect's DATE column holds it */
+	time(date: Date): unknown;
 	query<T extends object>(service: "clients" | "goals", sql: string): Promise<T[]>;
 	/** a statement that changes rows, from outside the node (a reset, damage) */
 	exec(service: "clients" | "goals", sql: string): Promise<void>;
@@ -41,6 +47,11 @@ function sqliteStore(): Store {
 		env: { CLIENTS_DB_URI: `sqlite:${path.join(dir, "clients.sqlite")}`, GOALS_DB_URI: `sqlite:${path.join(dir, "goals.sqlite")}` },
 		query: (service, sql) => querySqlite(dir, service, sql),
 		exec: (service, sql) => withSqlite(dir, service, async (sequelize) => void (await sequelize.query(sql))),
+		insert: (service, table, rows, extra) =>
+			withSqlite(dir, service, (sequelize) =>
+				insertRows((text, params) => sequelize.query(text, { replacements: params }), table, rows, { chunk: 500, extra }),
+			),
+		time: (date) => date.toISOString().replace("T", " ").replace("Z", " +00:00"),
 		tearDown: async () => removeDir(dir),
 	};
 }
@@ -61,6 +72,17 @@ async function postgresStore(): Promise<Store> {
 		env: { CLIENTS_DB_URI: uris.clients, GOALS_DB_URI: uris.goals },
 		query,
 		exec: async (service, sql) => void (await query(service, sql)),
+		async insert(service, table, rows, extra) {
+			const client = new Client({ connectionString: uris[service] });
+			await client.connect();
+			try {
+				await insertRows((text, params) => client.query(text, params), table, rows, { chunk: 1000, placeholders: "$n", extra });
+				if (table === "clients") await client.query(`SELECT setval(pg_get_serial_sequence('clients', 'id'), (SELECT MAX(id) FROM clients))`);
+			} finally {
+				await client.end();
+			}
+		},
+		time: (date) => date,
 		tearDown: async () => {
 			await dropDatabase(names.clients);
 			await dropDatabase(names.goals);
@@ -181,6 +203,59 @@ for (const [dialect, makeStore, describeOn] of dialects) {
 			expect(await counter(second, METRICS.snapshotEntities)).toBe(CLIENTS);
 			expect(await counter(second, METRICS.catchUpEvents)).toBe(0);
 			await stop(second);
+		});
+
+		test("a bootstrap of 20,000 clients while clients are renamed and created: every write ends up in the copy", async () => {
+			// a store of its own: a long history of ids 1..20,000, written straight into the client database
+			const own = await makeStore();
+			const mine: TestSystem[] = [];
+			try {
+				const schema = await startSystem({ env: { ...own.env, SERVICES: "clients", LOG_LEVEL: "error" } });
+				await schema.stop();
+				const history = clientHistory(20_000, 3, 10, `boot${dialect}`);
+				await own.insert("clients", "event_log", history.events);
+				const now = own.time(new Date());
+				await own.insert("clients", "clients", history.clients, { createdAt: now, updatedAt: now });
+
+				const system = await startSystem({ env: { ...own.env, SERVICES: "clients,goals", LOG_LEVEL: "error" } });
+				mine.push(system);
+				let writing = true;
+				let writes = 0;
+				const writers = Array.from({ length: 4 }, async (_, w) => {
+					for (let i = 0; writing; i++) {
+						if (i % 4 === 3) await system.broker.call("clients.create", { name: `During ${w}-${i}`, email: `during.${w}.${i}@snap.test` });
+						else {
+							// every tenth client is deleted in the history: its neighbour below is alive
+							const n = ((w * 4999 + i * 37) % 20_000) + 1;
+							await system.broker.call("clients.update", { id: n % 10 === 0 ? n - 1 : n, name: `Renamed ${w}-${i}` });
+						}
+						writes++;
+					}
+				});
+				const boot = await waitFor(
+					async () => {
+						const state = await system.broker.call<Rebuild | null, unknown>("goals.rebuildState", {});
+						return state?.mode === "bootstrap" && state.state !== "running" ? { ...state, writes } : null;
+					},
+					{ timeoutMs: 60_000, intervalMs: 50, what: "the bootstrap to end" },
+				);
+				await waitFor(() => writes >= boot.writes + 20, { timeoutMs: 20_000, what: "writes after the bootstrap" });
+				writing = false;
+				await Promise.all(writers);
+				expect(boot).toMatchObject({ state: "done", error: null });
+				expect(boot.entities).toBeGreaterThanOrEqual(20_000);
+				// writes went on while it ran: it applied the snapshot beside them
+				expect(boot.writes).toBeGreaterThan(0);
+				await waitFor(async () => JSON.stringify(await copyOf(own)) === JSON.stringify(await truthOf(own)), {
+					timeoutMs: 60_000,
+					intervalMs: 200,
+					what: "the copy equal to the clients after the bootstrap",
+				});
+				expect((await copyOf(own)).length).toBeGreaterThan(20_000);
+			} finally {
+				for (const system of mine) await system.stop();
+				await own.tearDown();
+			}
 		});
 
 		test("the pages of one snapshot, read while writers append, are exactly the log's state at its sequence", async () => {
