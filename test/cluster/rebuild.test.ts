@@ -3,8 +3,9 @@
  * 2, must-show 5a): a goal node that joins a client service with a long history bootstraps its
  * copy of clients from the snapshot (it says so in its log); `POST /api/admin/rebuild/goals`
  * rebuilds that copy to exactly the rows it held before (names, emails, versions, tombstones),
- * never fewer rows at any moment, while GETs answer 200 throughout; and a rebuild during writes
- * ends with every write in the copy.
+ * never fewer rows at any moment, while GETs answer 200 throughout; a rebuild during writes
+ * ends with every write in the copy; and the REPL's `rebuild goals`, on another node, prints its
+ * progress and last line.
  */
 import { Client } from "pg";
 import type { Rebuild } from "../../lib/consumer/rebuilds";
@@ -68,7 +69,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "snapshots and rebuilds in 
 		);
 	}
 
-	test("a goal node with no checkpoint bootstraps from the snapshot; a rebuild gives exactly the copy it held, GETs 200 throughout; writes during a rebuild end up in the copy", async () => {
+	test("a goal node with no checkpoint bootstraps from the snapshot; a rebuild gives exactly the copy it held, GETs 200 throughout; writes during a rebuild end up in the copy; the REPL's rebuild prints its progress", async () => {
 		// a long history, written straight into the client service's database (what REST would have written)
 		const history = clientHistory(ENTITIES, EVENTS_EACH, 10, cluster.namespace);
 		const db = new Client({ connectionString: cluster.clientsDb });
@@ -152,5 +153,20 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "snapshots and rebuilds in 
 		await copiesConverge(cluster, 60_000);
 		const { truth } = await clientsAndCopies(cluster);
 		expect(truth.length).toBeGreaterThan(ENTITIES);
+
+		// 3. the REPL of any node of the cluster: `rebuild goals` prints the progress lines and the last one
+		const settled = (await clientsAndCopies(cluster)).copy;
+		const repl = await cluster.start("repl-1", "api", { PORT: "0" }, { repl: true });
+		repl.child.stdin?.write("rebuild goals\n");
+		await waitFor(() => /Rebuilt goals' copy of clients from snapshot at #\d+: [\d,]+ entities/.test(repl.output()), {
+			timeoutMs: 60_000,
+			what: `the REPL to print the rebuild's last line\n${repl.output()}`,
+		});
+		repl.child.stdin?.write("rebuild nobody\n");
+		await waitFor(() => repl.output().includes("rebuild nobody failed: No consumer 'nobody'"), {
+			timeoutMs: 10_000,
+			what: "the REPL to refuse an unknown consumer",
+		});
+		expect((await clientsAndCopies(cluster)).copy).toEqual(settled);
 	});
 });
