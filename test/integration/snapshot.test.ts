@@ -9,7 +9,8 @@
  *   snapshot's sequence (computed from the whole log afterwards, lib/domain/snapshot.ts lastEventsAt);
  * - a rebuild through `POST /api/admin/rebuild/goals` repairs a damaged copy (a changed name, a
  *   lost row, a tombstone brought back to life, a row for a client that never existed) while
- *   GETs keep answering 200 and writes made meanwhile end up in the copy.
+ *   GETs keep answering 200 and writes made meanwhile end up in the copy; the client service's
+ *   copy of goals (`POST /api/admin/rebuild/clients`) the same way.
  */
 import path from "node:path";
 import { Client } from "pg";
@@ -388,6 +389,72 @@ for (const [dialect, makeStore, describeOn] of dialects) {
 			const unknown = await request("POST", `${system.url}/admin/rebuild/nobody`, undefined, { headers: { authorization: `Bearer ${TOKEN}` } });
 			expect(unknown.status).toBe(404);
 			expect(unknown.body).toMatchObject({ name: "NotFoundError", code: 404, type: "NOT_FOUND", data: { consumer: "nobody" } });
+			await stop(system);
+		});
+
+		test("a rebuild of the client service's copy of goals repairs it the same way", async () => {
+			const system = await start({ SERVICES: "api,clients,goals" });
+			const alive = (await truthOf(store)).filter((row) => !row.deleted);
+			const goalIds: number[] = [];
+			for (const [i, client] of alive.slice(0, 6).entries()) {
+				const res = await request("POST", `${system.url}/goals`, { clientId: client.id, goalName: `Goal ${i}`, targetAmount: 100 + i });
+				expect(res.status).toBe(201);
+				goalIds.push(res.body.id);
+			}
+			expect((await request("DELETE", `${system.url}/goals/${goalIds[5]}`)).status).toBe(204);
+			const goalTruth = async () =>
+				(
+					await store.query<{ id: number; clientId: number; goalName: string; targetCents: number; version: number; deleted: boolean }>(
+						"goals",
+						`SELECT id, "clientId", "goalName", "targetCents", version, ("deletedAt" IS NOT NULL) AS deleted FROM goals ORDER BY id`,
+					)
+				).map((row) => ({
+					...row,
+					id: Number(row.id),
+					clientId: Number(row.clientId),
+					targetCents: Number(row.targetCents),
+					version: Number(row.version),
+					deleted: Boolean(Number(row.deleted)) || row.deleted === true,
+				}));
+			const goalCopy = async () =>
+				(
+					await store.query<{ id: number; clientId: number; goalName: string; targetCents: number; version: number; deleted: boolean }>(
+						"clients",
+						`SELECT "goalId" AS id, "clientId", "goalName", "targetCents", version, deleted FROM goal_projection ORDER BY "goalId"`,
+					)
+				).map((row) => ({
+					...row,
+					id: Number(row.id),
+					clientId: Number(row.clientId),
+					targetCents: Number(row.targetCents),
+					version: Number(row.version),
+					deleted: Boolean(Number(row.deleted)) || row.deleted === true,
+				}));
+			await waitFor(async () => JSON.stringify(await goalCopy()) === JSON.stringify(await goalTruth()), { timeoutMs: 20_000, what: "the goal copy caught up" });
+			const truth = await goalCopy();
+			// damage: a target changed at the same version, a goal lost, a goal that never existed
+			await store.exec("clients", `UPDATE goal_projection SET "targetCents" = 1 WHERE "goalId" = ${goalIds[0]}`);
+			await store.exec("clients", `DELETE FROM goal_projection WHERE "goalId" = ${goalIds[1]}`);
+			await store.exec(
+				"clients",
+				`INSERT INTO goal_projection ("goalId", "clientId", "goalName", "targetCents", version, deleted) VALUES (999999, ${alive[0].id}, 'Ghost', 5, 1, ${dialect === "SQLite" ? 0 : "false"})`,
+			);
+			expect(await goalCopy()).not.toEqual(truth);
+			const admin = (method: string) =>
+				request<Rebuild>(method, `${system.url}/admin/rebuild/clients`, undefined, { headers: { authorization: `Bearer ${TOKEN}` } });
+			expect((await admin("POST")).status).toBe(202);
+			const done = await waitFor(
+				async () => {
+					const res = await admin("GET");
+					return res.body.mode === "rebuild" && res.body.state !== "running" ? res.body : null;
+				},
+				{ timeoutMs: 30_000, intervalMs: 100, what: "the rebuild of the goal copy to end" },
+			);
+			expect(done).toMatchObject({ consumer: "clients", producer: "goals", state: "done", written: 2, removed: 1, error: null });
+			expect(await goalCopy()).toEqual(truth);
+			// what a reader sees of it: the client's goals
+			const shown = await request("GET", `${system.url}/clients/${alive[0].id}`);
+			expect(shown.body.goals).toEqual([{ id: goalIds[0], goalName: "Goal 0", targetAmount: 100 }]);
 			await stop(system);
 		});
 	});
