@@ -111,8 +111,9 @@ export class EventLog<E extends DomainEvent> {
 	 * entity after `afterEntity`, by id, its last event with sequence ≤ atSequence. Rows ≤ a
 	 * visible sequence are committed and never change (appends are serialised, the log is
 	 * append-only), so pages read at different times agree without a transaction held across them.
-	 * Index-served on both dialects: the unique (entityId, version) index walks the entities in id
-	 * order and stops after `limit` groups (on SQLite the rowid, i.e. the sequence, is in the index).
+	 * Index-served on both dialects, stopping after `limit` rows: on SQLite a covering search of the
+	 * unique (entityId, version) index (its rowid is the sequence), on PostgreSQL an index scan of
+	 * (entityId, sequence) with an index-only anti-join for "no later row ≤ S".
 	 */
 	async snapshot(atSequence: number | undefined, afterEntity: number, limit: number): Promise<SnapshotPage<E>> {
 		const head = await this.lastSequence();
