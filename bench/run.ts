@@ -11,7 +11,7 @@ import { INFRA_PORTS, INFRA_START_HINTS, type Infra } from "../test/helpers/infr
 import { portOpen } from "../test/helpers/node-process";
 import { loud, SMOKE, TABLE_HEADER } from "./lib";
 
-const EMBEDDED = ["http.ts", "catch-up.ts"];
+const EMBEDDED = ["http.ts", "catch-up.ts", "bootstrap.ts"];
 const CLUSTER = ["cluster.ts"];
 
 /** Run one script with our stdout and stderr; resolves with its exit code and the table rows it printed. */

@@ -49,6 +49,8 @@ export const INTERNAL_ACTIONS = {
 	goalsEventsAfter: "goals.eventsAfter",
 	clientsEventsHead: "clients.eventsHead",
 	goalsEventsHead: "goals.eventsHead",
+	clientsSnapshot: "clients.snapshot",
+	goalsSnapshot: "goals.snapshot",
 	clientsLookup: "clients.lookup",
 	goalsOfClient: "goals.ofClient",
 } as const;
@@ -74,6 +76,13 @@ export interface ConsumerDeclaration {
 	/** its own internal actions for dead letters */
 	deadLettersAction: string;
 	retryDeadLetterAction: string;
+	/** the producer's internal action serving a page of its snapshot */
+	snapshotAction: string;
+	/** its own internal actions: start a rebuild of its projection, and say how the last one went */
+	rebuildAction: string;
+	rebuildStateAction: string;
+	/** its projection in words, for progress lines: "goals' copy of clients" */
+	copyName: string;
 }
 
 export const CONSUMERS = {
@@ -87,6 +96,10 @@ export const CONSUMERS = {
 		stateAction: "goals.consumerState",
 		deadLettersAction: "goals.deadLetters",
 		retryDeadLetterAction: "goals.retryDeadLetter",
+		snapshotAction: INTERNAL_ACTIONS.clientsSnapshot,
+		rebuildAction: "goals.rebuild",
+		rebuildStateAction: "goals.rebuildState",
+		copyName: "goals' copy of clients",
 	},
 	clients: {
 		service: "clients",
@@ -98,6 +111,10 @@ export const CONSUMERS = {
 		stateAction: "clients.consumerState",
 		deadLettersAction: "clients.deadLetters",
 		retryDeadLetterAction: "clients.retryDeadLetter",
+		snapshotAction: INTERNAL_ACTIONS.goalsSnapshot,
+		rebuildAction: "clients.rebuild",
+		rebuildStateAction: "clients.rebuildState",
+		copyName: "clients' copy of goals",
 	},
 } as const satisfies Record<string, ConsumerDeclaration>;
 
@@ -131,6 +148,8 @@ export const ID_MAX = 2_147_483_647;
 export const AMOUNT_MAX = 1e12;
 /** Rows per page when a consumer reads a producer's log. */
 export const CATCH_UP_PAGE_SIZE = 500;
+/** Entities per page when a consumer reads a producer's snapshot (one transaction each). */
+export const SNAPSHOT_PAGE_SIZE = 1000;
 
 /** Our own metrics (Moleculer's registry; listed by `$node.metrics`, exported by its reporters). */
 export const METRICS = {
@@ -142,6 +161,7 @@ export const METRICS = {
 	eventsDeadLettered: "cg.events.deadlettered",
 	catchUpRuns: "cg.catchup.runs",
 	catchUpEvents: "cg.catchup.events",
+	snapshotEntities: "cg.snapshot.entities",
 	propagationMs: "cg.events.propagation",
 	eventsRejected: "cg.events.rejected",
 	transitRejected: "cg.transit.rejected",

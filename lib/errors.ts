@@ -214,3 +214,14 @@ export function countsAgainstBreaker(err: unknown): boolean {
 	if (err.type === DEPENDENCY_UNAVAILABLE) return false;
 	return err.code >= 500;
 }
+
+/**
+ * 422 (internal action only): a snapshot page asked at a sequence beyond the producer's log.
+ * Rows above the head may still be committing; a consumer passes back the first page's sequence.
+ */
+export class SnapshotAheadError extends Errors.MoleculerClientError {
+	constructor(source: string, atSequence: number, head: number) {
+		super(`The ${source} snapshot cannot be read at #${atSequence}: the log ends at #${head}`, 422, "SNAPSHOT_AHEAD", { atSequence, head });
+		this.name = "SnapshotAheadError";
+	}
+}

@@ -1,7 +1,8 @@
 /**
  * Consumer side, as a Moleculer mixin: subscribes the consumer's events in its group, hands
  * them to the consumer engine (lib/consumer/engine.ts, where the behaviour lives), and runs
- * the engine with the service's lifecycle. Also the internal dead-letter and state actions, and
+ * the engine with the service's lifecycle. Also the internal dead-letter, state and rebuild
+ * actions (a rebuild from the producer's snapshot: lib/consumer/engine.ts), and
  * the sampler that keeps the consumer's lag, retries, dead letters and queue depths in the metrics.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
@@ -10,7 +11,8 @@ import { type ConsumerDeclaration, consumerQueueNames, METRICS, PAGE_SIZE_MAX } 
 import { type ConsumerSelfReport, lagOf } from "../lib/consumer/consumer-state";
 import { ResilientAmqpTransporter } from "../lib/infra/amqp-transporter";
 import { serviceAvailable } from "../lib/infra/readiness";
-import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine } from "../lib/consumer/engine";
+import { CONSUMER_POLICY, type ConsumerPolicy, ConsumerEngine, type SnapshotProgress } from "../lib/consumer/engine";
+import type { SnapshotPage } from "../lib/domain/snapshot";
 import type { Projection } from "../lib/consumer/projection";
 import type { Database } from "../lib/storage/database";
 import type { DomainEvent, EventPage } from "../lib/domain/events";
@@ -125,6 +127,26 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					return this.consumerSelfReport();
 				},
 			},
+			/**
+			 * Internal: rebuild this consumer's projection from the producer's snapshot, then the log
+			 * after it, while the node keeps serving. Answers at once with the rebuild's progress
+			 * (the one already running, if any); rebuildState follows it.
+			 */
+			rebuild: {
+				visibility: "public",
+				params: { $$strict: true },
+				handler(this: ConsumerThis): SnapshotProgress {
+					return this.consumerEngine.rebuild();
+				},
+			},
+			/** Internal: this node's running or last bootstrap or rebuild, or null. */
+			rebuildState: {
+				visibility: "public",
+				params: { $$strict: true },
+				handler(this: ConsumerThis): SnapshotProgress | null {
+					return this.consumerEngine.snapshotProgress();
+				},
+			},
 			/** Internal: give a dead letter a fresh set of attempts, starting now. */
 			retryDeadLetter: {
 				visibility: "public",
@@ -191,6 +213,13 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					for (const event of page.events) causedBy(event, page.requestIds?.[event.eventId]);
 					return page;
 				},
+				readSnapshot: async (atSequence, afterEntity, limit) => {
+					const params = { ...(atSequence === undefined ? {} : { atSequence }), afterEntity, limit };
+					const page = await broker.call<SnapshotPage<E>, typeof params>(consumer.snapshotAction, params);
+					for (const event of page.events) causedBy(event, page.requestIds?.[event.eventId]);
+					return page;
+				},
+				copyName: consumer.copyName,
 				settle: (effects) => this.settle(effects),
 				report: {
 					applied: (n) => count(broker, METRICS.eventsApplied, labels, n),
@@ -199,6 +228,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					retried: () => count(broker, METRICS.eventsRetried, labels),
 					deadLettered: () => count(broker, METRICS.eventsDeadLettered, labels),
 					caughtUp: (read) => count(broker, METRICS.catchUpEvents, labels, read),
+					snapshotRead: (entities) => count(broker, METRICS.snapshotEntities, labels, entities),
 					catchUpRun: () => count(broker, METRICS.catchUpRuns, labels),
 					propagation: (ms) => observe(broker, METRICS.propagationMs, ms, labels),
 					rejected: () => count(broker, METRICS.eventsRejected, labels),

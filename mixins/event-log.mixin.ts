@@ -6,7 +6,7 @@
  * Every write is done at most once per request (lib/event-log/request-keys.ts).
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
+import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, SNAPSHOT_PAGE_SIZE, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
 import type { Effects } from "../lib/event-log/effects";
 import { causeOf, requestTag } from "../lib/domain/caused-by";
 import { type DomainEvent, describeEvent } from "../lib/domain/events";
@@ -78,6 +78,22 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 				},
 				handler(ctx: Context<{ after: number; limit?: number }>) {
 					return log.readAfter(ctx.params.after, ctx.params.limit ?? CATCH_UP_PAGE_SIZE);
+				},
+			},
+			/**
+			 * Internal: a page of the snapshot (each entity's last event at a sequence), for a consumer
+			 * with no checkpoint or rebuilding. The first page names its sequence; later pages pass it back.
+			 */
+			snapshot: {
+				visibility: "public",
+				params: {
+					atSequence: { type: "number", integer: true, min: 0, optional: true },
+					afterEntity: { type: "number", integer: true, min: 0 },
+					limit: { type: "number", integer: true, positive: true, max: SNAPSHOT_PAGE_SIZE },
+					$$strict: true,
+				},
+				handler(ctx: Context<{ atSequence?: number; afterEntity: number; limit: number }>) {
+					return log.snapshot(ctx.params.atSequence, ctx.params.afterEntity, ctx.params.limit);
 				},
 			},
 			/** Internal: the log's last sequence, from which consumers' lag is counted. */

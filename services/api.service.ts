@@ -14,6 +14,7 @@ import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
 import { ApiDocsMixin } from "../mixins/api-docs.mixin";
 import { OpsPageMixin } from "../mixins/ops-page.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
+import { type Rebuild, rebuildState, startRebuild } from "../lib/consumer/rebuilds";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
 import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotency-key";
@@ -172,7 +173,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 						if (!isAdmin(req.headers.authorization, options.adminToken)) {
 							throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
 						}
-						// dead-letter ids are text ("goals-12"): no numbers read from the path
+						// dead-letter ids and consumer names are text ("goals-12", "goals"): no numbers read from the path
 						req.$params = mergeRequestParams(req, false);
 					},
 					onError: sendError,
@@ -230,6 +231,21 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 				params: ACTION_PARAMS["api.retryDeadLetter"],
 				handler(ctx: Context<{ id: string }>): Promise<DeadLetter> {
 					return retryDeadLetter(this.broker, ctx.params.id);
+				},
+			},
+			rebuild: {
+				params: ACTION_PARAMS["api.rebuild"],
+				async handler(ctx: Context<{ consumer: string }, Record<string, unknown>>): Promise<Rebuild> {
+					const rebuild = await startRebuild(this.broker, ctx.params.consumer);
+					// accepted: it runs on, and GET /api/admin/rebuild/:consumer follows it
+					ctx.meta.$statusCode = 202;
+					return rebuild;
+				},
+			},
+			rebuildState: {
+				params: ACTION_PARAMS["api.rebuildState"],
+				handler(ctx: Context<{ consumer: string }>): Promise<Rebuild> {
+					return rebuildState(this.broker, ctx.params.consumer);
 				},
 			},
 			health: {

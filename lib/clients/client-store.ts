@@ -241,6 +241,50 @@ export class ClientStore {
 		return saved;
 	}
 
+	/** The goal copies with ids in (after, upTo] (upTo null: to the end), locked: a rebuild page's range. */
+	async goalCopiesInRange(sql: Sql, after: number, upTo: number | null): Promise<Map<number, GoalCopy>> {
+		const rows = await sql.all<GoalCopy>(
+			`SELECT "goalId", "clientId", "goalName", "targetCents", "version", "deleted" FROM goal_projection
+			 WHERE "goalId" > ?${upTo === null ? "" : ` AND "goalId" <= ?`} ORDER BY "goalId"${forUpdate(sql)}`,
+			upTo === null ? [after] : [after, upTo],
+		);
+		return new Map(rows.map((row) => [Number(row.goalId), goalCopy(row)]));
+	}
+
+	/**
+	 * A rebuild's write: each copy over the one held at its version or older, a tombstone too; a
+	 * newer held copy stays. Returns the ids written.
+	 */
+	async overwriteGoalCopies(sql: Sql, copies: GoalCopy[]): Promise<Set<number>> {
+		const saved = new Set<number>();
+		for (const part of chunks([...copies].sort((a, b) => a.goalId - b.goalId))) {
+			const rows = await sql.all<{ goalId: number }>(
+				`INSERT INTO goal_projection ("goalId", "clientId", "goalName", "targetCents", "version", "deleted")
+				 VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}
+				 ON CONFLICT ("goalId") DO UPDATE SET "clientId" = excluded."clientId", "goalName" = excluded."goalName",
+				   "targetCents" = excluded."targetCents", "version" = excluded."version", "deleted" = excluded."deleted"
+				 WHERE goal_projection."version" <= excluded."version"
+				 RETURNING "goalId"`,
+				part.flatMap((copy) => [copy.goalId, copy.clientId, copy.goalName, copy.targetCents, copy.version, copy.deleted]),
+			);
+			for (const row of rows) saved.add(Number(row.goalId));
+		}
+		return saved;
+	}
+
+	/** Remove goal copies the producer's snapshot does not have (a rebuild); returns their clients. */
+	async removeGoalCopies(sql: Sql, goalIds: number[]): Promise<number[]> {
+		const clients: number[] = [];
+		for (const ids of chunks(goalIds)) {
+			const rows = await sql.all<{ clientId: number }>(
+				`DELETE FROM goal_projection WHERE "goalId" IN (${ids.map(() => "?").join(", ")}) RETURNING "clientId"`,
+				ids,
+			);
+			clients.push(...rows.map((row) => Number(row.clientId)));
+		}
+		return clients;
+	}
+
 	/**
 	 * Each client's living goals, its first CLIENT_GOALS_MAX by id: a client shown (alone or on
 	 * a list page of 100) never carries an unbounded list. One statement for every client.

@@ -2,6 +2,10 @@
  * A consumer's position in a producer's log: the highest sequence applied with nothing missing
  * below it. It lives in the consumer's own database and is written in the same transaction as
  * the projection change, so a crash can never leave one without the other.
+ *
+ * No row is "no checkpoint": a new consumer, or one reset by deleting its row. Its first
+ * catch-up starts from the producer's snapshot and writes the row (lib/consumer/engine.ts); a row
+ * at 0 is a consumer that follows the log from its start.
  */
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic } from "sequelize";
 import type { Source } from "../constants";
@@ -30,16 +34,22 @@ export class Checkpoints {
 		);
 	}
 
+	/** A checkpoint at 0 where there is none: this consumer follows the log from its start (no snapshot). */
 	async ensure(producer: Source): Promise<void> {
 		await this.db.transaction((sql) =>
 			sql.run(`INSERT INTO checkpoints ("producer", "sequence") VALUES (?, 0) ON CONFLICT ("producer") DO NOTHING`, [producer]),
 		);
 	}
 
-	/** Outside a transaction: what the read connection sees committed. */
+	/** Outside a transaction: what the read connection sees committed (0 when there is none). */
 	async read(producer: Source): Promise<number> {
+		return (await this.find(producer)) ?? 0;
+	}
+
+	/** Outside a transaction: the checkpoint, or null when there is none (new or reset). */
+	async find(producer: Source): Promise<number | null> {
 		const row = await this.model.findByPk(producer, { raw: true });
-		return row ? Number(row.sequence) : 0;
+		return row ? Number(row.sequence) : null;
 	}
 
 	async get(sql: Sql, producer: Source): Promise<number> {
@@ -52,10 +62,33 @@ export class Checkpoints {
 	 * checkpoint without a hole. Says whether one of them lies beyond a hole (a missed event).
 	 */
 	async advance(sql: Sql, producer: Source, sequences: readonly number[]): Promise<Advance> {
-		const current = await this.get(sql, producer);
+		const rows = await sql.all<{ sequence: number }>(`SELECT "sequence" FROM checkpoints WHERE "producer" = ?`, [producer]);
+		// no checkpoint yet: nothing to advance; a catch-up starts from the snapshot and writes it
+		if (rows.length === 0) return "gap";
+		const current = Number(rows[0].sequence);
 		const { position, gap } = advanceOver(current, sequences);
 		if (position > current) await this.moveTo(sql, producer, position);
 		return gap ? "gap" : position > current ? "advanced" : "seen";
+	}
+
+	/**
+	 * At least `sequence`: a snapshot valid at it is applied. Writes the checkpoint where there was
+	 * none (a bootstrap); never moves one backwards.
+	 */
+	async placeAt(sql: Sql, producer: Source, sequence: number): Promise<void> {
+		await sql.run(
+			`INSERT INTO checkpoints ("producer", "sequence") VALUES (?, ?)
+			 ON CONFLICT ("producer") DO UPDATE SET "sequence" = excluded."sequence" WHERE checkpoints."sequence" < excluded."sequence"`,
+			[producer, sequence],
+		);
+	}
+
+	/**
+	 * At most `sequence` (a rebuild from a snapshot at it): the log after it is read again, so
+	 * nothing a live event did meanwhile can be lost to the rebuild overwriting it.
+	 */
+	async rewindTo(sql: Sql, producer: Source, sequence: number): Promise<void> {
+		await sql.run(`UPDATE checkpoints SET "sequence" = ? WHERE "producer" = ? AND "sequence" > ?`, [sequence, producer, sequence]);
 	}
 
 	/** Move forward to `sequence` (catch-up applied everything up to it); never backwards. */

@@ -7,7 +7,10 @@
  *   per transaction, together with the checkpoint. Events of one entity are always in the same
  *   partition, so never applied concurrently; events of different entities are.
  * - Catch-up reads the producer's log after the checkpoint a page at a time (never more than a
- *   page in memory), each page one transaction.
+ *   page in memory), each page one transaction. A consumer with no checkpoint (new, or reset)
+ *   first applies the producer's snapshot at some sequence S, a page of entities per
+ *   transaction, then reads the log after S (a bootstrap). A rebuild does the same over the
+ *   projection it holds, in place (see rebuild()).
  * - A batch is applied set-based, without a savepoint; only if it fails is its transaction
  *   redone with the events one at a time, each in a savepoint, so that only the failing event
  *   goes to the durable retry table (in the transaction that moves the checkpoint past it). Due
@@ -19,7 +22,7 @@
  */
 import { Errors } from "moleculer";
 import type { Checkpoints } from "./checkpoints";
-import type { Source } from "../constants";
+import { SNAPSHOT_PAGE_SIZE, type Source } from "../constants";
 import type { Database } from "../storage/database";
 import { type Effects, mergeEffects, noEffects } from "../event-log/effects";
 import { requestTag } from "../domain/caused-by";
@@ -28,6 +31,7 @@ import type { FaultInjector } from "../infra/faults";
 import type { RetryStore } from "./retries";
 import type { Sql } from "../storage/sql";
 import type { BatchResult, Projection } from "./projection";
+import { pageRange, progressDue, progressLine, type SnapshotMode, type SnapshotPage, startsFromSnapshot } from "../domain/snapshot";
 
 export interface ConsumerPolicy {
 	/** events per page when catching up */
@@ -49,6 +53,10 @@ export interface ConsumerPolicy {
 	 * catch-up, which reads it from the log: a consumer that falls behind does not grow without bound
 	 */
 	liveBacklogMax: number;
+	/** entities per page of a producer's snapshot (one transaction each) */
+	snapshotPageSize: number;
+	/** a bootstrap or rebuild logs its progress at most this often */
+	progressEveryMs: number;
 }
 
 export const CONSUMER_POLICY: ConsumerPolicy = {
@@ -60,7 +68,31 @@ export const CONSUMER_POLICY: ConsumerPolicy = {
 	retryBatch: 50,
 	gapGraceMs: 250,
 	liveBacklogMax: 10_000,
+	snapshotPageSize: SNAPSHOT_PAGE_SIZE,
+	progressEveryMs: 2000,
 };
+
+/** A bootstrap or rebuild from a snapshot: where it is, or how it ended (the REPL and the admin route show it). */
+export interface SnapshotProgress {
+	mode: SnapshotMode;
+	state: "running" | "done" | "failed" | "interrupted";
+	/** the snapshot's sequence, once its first page is read */
+	atSequence: number | null;
+	/** entities of the snapshot read so far, and in all (once known) */
+	entities: number;
+	total: number | null;
+	/** rows the snapshot changed (written over, or new) */
+	written: number;
+	/** rows the snapshot did not have, removed (a rebuild) */
+	removed: number;
+	/** events of the log after the snapshot applied on top (the catch-up that follows) */
+	caughtUp: number;
+	startedAt: string;
+	finishedAt: string | null;
+	error: string | null;
+	/** the last progress line */
+	line: string;
+}
 
 /** What the engine tells its owner: metrics and logs. */
 export interface ConsumerReport {
@@ -71,6 +103,8 @@ export interface ConsumerReport {
 	deadLettered(): void;
 	/** a page of the log read by catch-up */
 	caughtUp(read: number): void;
+	/** entities read from the producer's snapshot */
+	snapshotRead?(entities: number): void;
 	/** a catch-up run that changed something */
 	catchUpRun(): void;
 	propagation(ms: number): void;
@@ -91,6 +125,13 @@ export interface ConsumerDeps<E extends DomainEvent> {
 	retries: RetryStore;
 	/** a page of the producer's log after a sequence */
 	readLog(after: number, limit: number): Promise<EventPage<E>>;
+	/**
+	 * A page of the producer's snapshot (its first page when `atSequence` is undefined). Without
+	 * it a consumer with no checkpoint replays the log from its start, and cannot rebuild.
+	 */
+	readSnapshot?(atSequence: number | undefined, afterEntity: number, limit: number): Promise<SnapshotPage<E>>;
+	/** the projection in words, for progress lines: "goals' copy of clients" */
+	copyName?: string;
 	/** after commit: evict what the batch staled, publish what it appended */
 	settle(effects: Effects): Promise<void>;
 	report: ConsumerReport;
@@ -150,6 +191,10 @@ export class ConsumerEngine<E extends DomainEvent> {
 	private stopping = false;
 	private catchUpRunning: Promise<void> | null = null;
 	private catchUpAgain = false;
+	/** a rebuild was asked for: the next catch-up run does it first */
+	private rebuildWanted = false;
+	/** the running or last bootstrap or rebuild */
+	private snapshotRun: SnapshotProgress | null = null;
 	private retryRunning: Promise<void> | null = null;
 	/** when the retry table is next worth reading (the next due retry, or the idle look) */
 	private retryLookAt = 0;
@@ -167,7 +212,6 @@ export class ConsumerEngine<E extends DomainEvent> {
 	/** Start the periodic catch-up and retry timers; the owner asks for the first catch-up. */
 	async start(catchUpIntervalMs: number, requestCatchUp: (reason: string) => void): Promise<void> {
 		this.stopping = false;
-		await this.deps.checkpoints.ensure(this.deps.producer);
 		this.timers = [setInterval(() => requestCatchUp("timer"), catchUpIntervalMs), setInterval(() => void this.processRetries(), this.policy.retryPollMs)];
 		for (const timer of this.timers) timer.unref();
 	}
@@ -352,12 +396,15 @@ export class ConsumerEngine<E extends DomainEvent> {
 			do {
 				this.catchUpAgain = false;
 				try {
-					const applied = await this.catchUp();
+					const rebuilding = this.rebuildWanted;
+					this.rebuildWanted = false;
+					const applied = rebuilding ? await this.rebuildThenCatchUp() : await this.catchUp();
 					if (applied > 0) {
 						this.deps.report.catchUpRun();
 						this.deps.report.info(`Caught up ${applied} ${this.deps.producer} event(s) (${reason}).`);
 					}
 				} catch (err) {
+					this.snapshotEnded("failed", err);
 					this.deps.report.warn(`Catch-up from ${this.deps.producer} failed (${(err as Error).message}); retrying on the next tick.`);
 					return;
 				}
@@ -369,12 +416,28 @@ export class ConsumerEngine<E extends DomainEvent> {
 		return this.catchUpRunning;
 	}
 
-	/** Read and apply the log after the checkpoint, a page per transaction. Returns how many changed something. */
+	/**
+	 * Read and apply the log after the checkpoint, a page per transaction; with no checkpoint,
+	 * start from the producer's snapshot. Returns how many events changed something.
+	 */
 	private async catchUp(): Promise<number> {
 		const { producer, db, checkpoints, report } = this.deps;
 		const policy = this.policy;
-		let after = await checkpoints.read(producer);
+		const checkpoint = await checkpoints.find(producer);
+		let after = checkpoint ?? 0;
 		let appliedTotal = 0;
+		let boot: SnapshotProgress | null = null;
+		if (startsFromSnapshot(checkpoint)) {
+			if (this.deps.readSnapshot) {
+				boot = await this.fromSnapshot("bootstrap");
+				if (boot === null) return 0;
+				after = boot.atSequence ?? 0;
+				appliedTotal += boot.written;
+			} else {
+				// no snapshot to start from: follow the log from its start
+				await db.transaction((sql) => checkpoints.placeAt(sql, producer, 0));
+			}
+		}
 		while (!this.stopping) {
 			const page = await this.deps.readLog(after, policy.pageSize);
 			if (page.events.length === 0) break;
@@ -400,10 +463,177 @@ export class ConsumerEngine<E extends DomainEvent> {
 			this.reportApplied(applied);
 			await this.deps.settle(applied.effects);
 			appliedTotal += applied.applied.length;
+			if (this.snapshotRun?.state === "running") this.snapshotRun.caughtUp += applied.applied.length;
 			after = last;
 			if (page.events.length < policy.pageSize) break;
 		}
+		if (boot && !this.stopping) this.finishRun(boot);
 		return appliedTotal;
+	}
+
+	/**
+	 * Rebuild the projection from the producer's snapshot, then the log after it, while the node
+	 * keeps serving (readers see each row go from its old state to its rebuilt one, never an empty
+	 * or truncated copy). Runs in the catch-up's turn, so never beside a catch-up or bootstrap;
+	 * answers at once with the rebuild's progress (running), which `snapshotProgress` follows.
+	 */
+	rebuild(): SnapshotProgress {
+		if (!this.deps.readSnapshot || !this.deps.projection.rebuildPage || !this.deps.projection.removeCopies) {
+			throw new Errors.MoleculerError(`The ${this.deps.producer} consumer cannot rebuild: no snapshot reader or rebuild support`, 500, "REBUILD_UNSUPPORTED");
+		}
+		if (this.snapshotRun?.state === "running") return { ...this.snapshotRun };
+		this.snapshotRun = this.newRun("rebuild");
+		this.rebuildWanted = true;
+		void this.requestCatchUp("rebuild");
+		return { ...this.snapshotRun };
+	}
+
+	/** The running or last bootstrap or rebuild of this node, or null. */
+	snapshotProgress(): SnapshotProgress | null {
+		return this.snapshotRun ? { ...this.snapshotRun } : null;
+	}
+
+	private newRun(mode: SnapshotMode): SnapshotProgress {
+		return {
+			mode,
+			state: "running",
+			atSequence: null,
+			entities: 0,
+			total: null,
+			written: 0,
+			removed: 0,
+			caughtUp: 0,
+			startedAt: new Date(this.now()).toISOString(),
+			finishedAt: null,
+			error: null,
+			line: "",
+		};
+	}
+
+	private snapshotEnded(state: "done" | "failed" | "interrupted", err?: unknown): void {
+		const run = this.snapshotRun;
+		if (run?.state !== "running") return;
+		run.state = state;
+		run.finishedAt = new Date(this.now()).toISOString();
+		if (err !== undefined) run.error = (err as Error).message ?? String(err);
+	}
+
+	/** A rebuild, then the log after its snapshot. */
+	private async rebuildThenCatchUp(): Promise<number> {
+		const run = await this.fromSnapshot("rebuild");
+		if (run === null) return 0;
+		const caughtUp = await this.catchUp();
+		if (run.state === "running" && !this.stopping) this.finishRun(run);
+		else if (this.stopping) this.snapshotEnded("interrupted");
+		return run.written + caughtUp;
+	}
+
+	private finishRun(run: SnapshotProgress): void {
+		const seconds = (this.now() - Date.parse(run.startedAt)) / 1000;
+		const verb = run.mode === "bootstrap" ? "Bootstrapped" : "Rebuilt";
+		run.line =
+			`${verb} ${this.copyName()} from snapshot at #${run.atSequence}: ${run.entities.toLocaleString("en-US")} entities ` +
+			`(${run.written.toLocaleString("en-US")} written, ${run.removed.toLocaleString("en-US")} removed), ` +
+			`then ${run.caughtUp.toLocaleString("en-US")} event(s) of the log after it, in ${seconds.toFixed(1)} s.`;
+		if (run.atSequence || run.mode === "rebuild") this.deps.report.info(run.line);
+		this.snapshotEnded("done");
+	}
+
+	private copyName(): string {
+		return this.deps.copyName ?? `the copy of ${this.deps.producer}`;
+	}
+
+	/**
+	 * Apply the producer's snapshot, a page of entities per transaction, and leave the checkpoint
+	 * at its sequence S (never behind it) in the last page's transaction. A bootstrap applies each
+	 * entity's last event through the projection's version-guarded batch (idempotent, order-free;
+	 * live events meanwhile are guarded the same way). A rebuild writes each page over what is held
+	 * (a newer held row, from a live event after S, stays), and at the end removes the rows the
+	 * snapshot lacked; it moves the checkpoint back to S in that same transaction, so the log after
+	 * S is read again and whatever was created after S and removed with them comes back (its
+	 * first page at once, in that transaction).
+	 * Returns null when stopped half-way (a bootstrap then starts again next time).
+	 */
+	private async fromSnapshot(mode: SnapshotMode): Promise<SnapshotProgress | null> {
+		const { producer, db, checkpoints, report, projection } = this.deps;
+		const readSnapshot = this.deps.readSnapshot as NonNullable<ConsumerDeps<E>["readSnapshot"]>;
+		const size = this.policy.snapshotPageSize;
+		if (mode === "bootstrap" || this.snapshotRun?.state !== "running") this.snapshotRun = this.newRun(mode);
+		const run = this.snapshotRun as SnapshotProgress;
+		let page = await readSnapshot(undefined, 0, size);
+		const at = page.atSequence;
+		run.atSequence = at;
+		run.total = page.total ?? null;
+		let after = 0;
+		let loggedAt = this.now();
+		const absent: number[] = [];
+		// an empty log (a fresh system) bootstraps in silence
+		const say = (line: string) => (at > 0 || mode === "rebuild" ? report.info(line) : undefined);
+		say(progressLine(mode, this.copyName(), at, 0, page.total));
+		for (;;) {
+			const range = pageRange(after, page.next);
+			const last = page.next === null;
+			const events = page.events;
+			// the next page is read while this one is applied: the producer's read and our writer
+			// work side by side (two pages in memory at most); its failure, if any, is met below
+			const upcoming = last ? null : readSnapshot(at, page.next as number, size);
+			upcoming?.catch(() => undefined);
+			let checked: Checked<E> | undefined;
+			const result = await this.withFallback((oneByOne) =>
+				db.transaction(async (sql) => {
+					let applied: Applied<E>;
+					if (mode === "rebuild") {
+						const rebuilt = await (projection.rebuildPage as NonNullable<Projection<E>["rebuildPage"]>)(sql, events, range);
+						absent.push(...rebuilt.absent);
+						applied = { ...rebuilt, failed: [] };
+					} else {
+						checked ??= this.checkFaults(events);
+						applied = await this.apply(sql, checked, oneByOne);
+					}
+					if (last) await checkpoints.placeAt(sql, producer, at);
+					return applied;
+				}),
+			);
+			report.snapshotRead?.(events.length);
+			this.reportApplied(result);
+			await this.deps.settle(result.effects);
+			run.entities += events.length;
+			run.written += result.applied.length;
+			run.line = progressLine(mode, this.copyName(), at, run.entities, run.total ?? undefined);
+			if (last) break;
+			if (progressDue(loggedAt, this.now(), this.policy.progressEveryMs)) {
+				say(run.line);
+				loggedAt = this.now();
+			}
+			if (this.stopping) {
+				this.snapshotEnded("interrupted");
+				return null;
+			}
+			after = page.next as number;
+			page = await (upcoming as Promise<SnapshotPage<E>>);
+		}
+		if (mode === "rebuild" && absent.length > 0) {
+			// Rows created by a live event after S are absent from the snapshot too, and removed with
+			// the rest: the log after S is applied again in the same transaction (its first page),
+			// so a reader does not see them go, and the checkpoint goes back to S, so that whatever
+			// lies beyond that page is read again by the catch-up that follows.
+			const tail = await this.deps.readLog(at, this.policy.pageSize);
+			const checked = this.checkFaults(tail.events);
+			const result = await this.withFallback((oneByOne) =>
+				db.transaction(async (sql) => {
+					const removed = await (projection.removeCopies as NonNullable<Projection<E>["removeCopies"]>)(sql, absent);
+					const applied = await this.apply(sql, checked, oneByOne);
+					await checkpoints.rewindTo(sql, producer, at);
+					return { ...applied, effects: mergeEffects([removed, applied.effects]) };
+				}),
+			);
+			this.reportApplied(result);
+			await this.deps.settle(result.effects);
+			const restored = new Set(result.applied.map((event) => projection.entityOf(event)));
+			run.removed = absent.filter((id) => !restored.has(id)).length;
+			run.caughtUp += result.applied.length;
+		}
+		return run;
 	}
 
 	/** Look at the retry table within `inMs` (a failure was just recorded, or an operator revived one). */

@@ -23,4 +23,14 @@ export interface Projection<E extends DomainEvent> {
 	 * engine then applies its events one by one.
 	 */
 	applyBatch(sql: Sql, events: E[]): Promise<BatchResult<E>>;
+	/**
+	 * A rebuild's page, in `sql`'s transaction: make the held rows whose ids lie in `range`
+	 * (after, upTo] (upTo null: to the end) what the snapshot page says, in place: each written over
+	 * a held row at its version or older, a newer held row left alone (lib/domain/snapshot.ts
+	 * planRebuildPage). `applied` are the events whose row changed; `absent` the held ids of the
+	 * range the snapshot lacks, which the rebuild removes at its end (removeCopies).
+	 */
+	rebuildPage?(sql: Sql, snapshot: E[], range: { after: number; upTo: number | null }): Promise<BatchResult<E> & { absent: number[] }>;
+	/** Remove held rows (a rebuild's `absent`); what to settle after the commit. */
+	removeCopies?(sql: Sql, ids: number[]): Promise<Effects>;
 }

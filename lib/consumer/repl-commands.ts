@@ -1,8 +1,12 @@
-/** REPL commands of our own: `dlq list` and `dlq retry <id>`. */
+/** REPL commands of our own: `dlq list`, `dlq retry <id>` and `rebuild <consumer>`. */
 import type { ReplCustomCommand } from "moleculer/src/service-broker";
 import { PAGE_MAX, PAGE_SIZE_MAX } from "../constants";
 import type { DomainEvent } from "../domain/events";
 import { listDeadLetters, retryDeadLetter } from "./dead-letters";
+import { rebuildState, startRebuild } from "./rebuilds";
+
+/** How often `rebuild` asks how the rebuild goes (it prints a line when the line changed). */
+const REBUILD_POLL_MS = 1000;
 
 export const replCommands: ReplCustomCommand[] = [
 	{
@@ -31,6 +35,28 @@ export const replCommands: ReplCustomCommand[] = [
 				}
 			} catch (err) {
 				console.log(`dlq ${verb} failed: ${(err as Error).message}`);
+			}
+		},
+	},
+	{
+		command: "rebuild <consumer>",
+		description:
+			"Rebuild a consumer's projection from its producer's snapshot, then the log after it (`goals`: its copy of clients; `clients`: its copy of goals)",
+		async action(broker, args) {
+			const { consumer } = args as unknown as { consumer: string };
+			try {
+				let rebuild = await startRebuild(broker, String(consumer));
+				let printed = "";
+				for (;;) {
+					if (rebuild.line && rebuild.line !== printed) console.log(rebuild.line);
+					printed = rebuild.line;
+					if (rebuild.state !== "running") break;
+					await new Promise((resolve) => setTimeout(resolve, REBUILD_POLL_MS));
+					rebuild = await rebuildState(broker, String(consumer));
+				}
+				if (rebuild.state !== "done") console.log(`Rebuild of ${consumer} ${rebuild.state}${rebuild.error ? `: ${rebuild.error}` : ""}.`);
+			} catch (err) {
+				console.log(`rebuild ${consumer} failed: ${(err as Error).message}`);
 			}
 		},
 	},

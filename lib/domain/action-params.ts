@@ -31,6 +31,8 @@ export const ACTION_PARAMS = {
 	"api.ops": {},
 	"api.deadLetters": { ...pageParams, $$strict: true },
 	"api.retryDeadLetter": { id: { type: "string", min: 1 }, $$strict: true },
+	"api.rebuild": { consumer: { type: "string", min: 1, max: 100 }, $$strict: true },
+	"api.rebuildState": { consumer: { type: "string", min: 1, max: 100 }, $$strict: true },
 } as const;
 
 export type RoutedAction = keyof typeof ACTION_PARAMS;

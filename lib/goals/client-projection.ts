@@ -9,6 +9,7 @@
 import { cacheKeys } from "../infra/cache-keys";
 import type { BatchResult, Projection } from "../consumer/projection";
 import { type ClientCopy, clientCopyConsequences, foldEvents } from "../domain/projection-rules";
+import { planRebuildPage } from "../domain/snapshot";
 import { type Effects, noEffects } from "../event-log/effects";
 import { causeOf } from "../domain/caused-by";
 import type { ClientEvent, GoalEvent } from "../domain/events";
@@ -54,6 +55,40 @@ export class ClientProjection implements Projection<ClientEvent> {
 		};
 	}
 
+	async rebuildPage(
+		sql: Sql,
+		snapshot: ClientEvent[],
+		range: { after: number; upTo: number | null },
+	): Promise<BatchResult<ClientEvent> & { absent: number[] }> {
+		const held = await this.store.clientCopiesInRange(sql, range.after, range.upTo);
+		const plan = planRebuildPage(held, snapshot, (event) => event.clientId, range);
+		const copies = plan.write.map(
+			(event): ClientCopy => ({
+				clientId: event.clientId,
+				name: event.clientName,
+				email: event.clientEmail,
+				version: event.version,
+				deleted: event.eventType === "DELETED",
+			}),
+		);
+		// rows already as the snapshot says are left as they are: no write, no cascade, no eviction
+		const differs = copies.filter((copy) => !sameClientCopy(held.get(copy.clientId), copy));
+		const causes = new Map<number, string | undefined>(plan.write.map((event) => [event.clientId, causeOf(event)]));
+		const { saved, effects } = await this.save(sql, held, differs, causes, (copies) => this.store.overwriteClientCopies(sql, copies));
+		return {
+			applied: plan.write.filter((event) => saved.has(event.clientId)),
+			stale: [...plan.newer, ...plan.write.filter((event) => !saved.has(event.clientId))],
+			effects,
+			absent: plan.remove,
+		};
+	}
+
+	/** A client copy the producer never had is removed; its goals (if any) are the goal service's own and stay. */
+	async removeCopies(sql: Sql, ids: number[]): Promise<Effects> {
+		await this.store.removeClientCopies(sql, ids);
+		return noEffects();
+	}
+
 	/** What the client service just told goal creation: kept like an event's state. */
 	async learn(sql: Sql, copy: ClientCopy): Promise<Effects> {
 		const held = await this.store.heldClientCopies(sql, [copy.clientId]);
@@ -67,10 +102,11 @@ export class ClientProjection implements Projection<ClientEvent> {
 		held: ReadonlyMap<number, ClientCopy>,
 		copies: ClientCopy[],
 		causes: ReadonlyMap<number, string | undefined> = new Map(),
+		write: (copies: ClientCopy[]) => Promise<Set<number>> = (copies) => this.store.saveClientCopies(sql, copies),
 	): Promise<{ saved: Set<number>; effects: Effects }> {
 		const effects = noEffects();
 		if (copies.length === 0) return { saved: new Set(), effects };
-		const saved = await this.store.saveClientCopies(sql, copies);
+		const saved = await write(copies);
 		const renamed: number[] = [];
 		const cascaded: number[] = [];
 		for (const copy of copies) {
@@ -95,4 +131,8 @@ export class ClientProjection implements Projection<ClientEvent> {
 		effects.cacheKeys = [...new Set(effects.cacheKeys)];
 		return { saved, effects };
 	}
+}
+
+function sameClientCopy(held: ClientCopy | undefined, copy: ClientCopy): boolean {
+	return held !== undefined && held.version === copy.version && held.deleted === copy.deleted && held.name === copy.name && held.email === copy.email;
 }

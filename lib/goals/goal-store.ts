@@ -179,6 +179,47 @@ export class GoalStore {
 		return saved;
 	}
 
+	/** The client copies with ids in (after, upTo] (upTo null: to the end), locked: a rebuild page's range. */
+	async clientCopiesInRange(sql: Sql, after: number, upTo: number | null): Promise<Map<number, ClientCopy>> {
+		const rows = await sql.all<ClientCopy>(
+			`SELECT "clientId", "name", "email", "version", "deleted" FROM client_projection
+			 WHERE "clientId" > ?${upTo === null ? "" : ` AND "clientId" <= ?`} ORDER BY "clientId"${forUpdate(sql)}`,
+			upTo === null ? [after] : [after, upTo],
+		);
+		return new Map(rows.map((row) => [Number(row.clientId), clientCopy(row)]));
+	}
+
+	/**
+	 * A rebuild's write: each copy over the one held at its version or older, a tombstone too (the
+	 * snapshot is the producer's word; an equal version is rewritten, which repairs a damaged row).
+	 * A newer held copy stays. Returns the ids written.
+	 */
+	async overwriteClientCopies(sql: Sql, copies: ClientCopy[]): Promise<Set<number>> {
+		const saved = new Set<number>();
+		for (const part of chunks([...copies].sort((a, b) => a.clientId - b.clientId))) {
+			const rows = await sql.all<{ clientId: number }>(
+				`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted")
+				 VALUES ${part.map(() => "(?, ?, ?, ?, ?)").join(", ")}
+				 ON CONFLICT ("clientId") DO UPDATE SET "name" = excluded."name", "email" = excluded."email",
+				   "version" = excluded."version", "deleted" = excluded."deleted"
+				 WHERE client_projection."version" <= excluded."version"
+				 RETURNING "clientId"`,
+				part.flatMap((copy) => [copy.clientId, copy.name, copy.email, copy.version, copy.deleted]),
+			);
+			for (const row of rows) saved.add(Number(row.clientId));
+		}
+		return saved;
+	}
+
+	/** Remove client copies the producer's snapshot does not have (a rebuild). */
+	async removeClientCopies(sql: Sql, clientIds: number[]): Promise<number> {
+		let removed = 0;
+		for (const ids of chunks(clientIds)) {
+			removed += await sql.run(`DELETE FROM client_projection WHERE "clientId" IN (${ids.map(() => "?").join(", ")})`, ids);
+		}
+		return removed;
+	}
+
 	/**
 	 * Copy each client's name, as its copy now holds it, onto all its goals. This is not a
 	 * change of the goals: no version, no event, no updatedAt. Returns the goal ids touched.

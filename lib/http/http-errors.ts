@@ -54,7 +54,7 @@ const DEFAULT_TYPES: Record<number, string> = {
  * field (`fieldErrors`).
  */
 const PUBLIC_DATA: Record<string, readonly string[]> = {
-	NOT_FOUND: ["entity", "id"],
+	NOT_FOUND: ["entity", "id", "consumer"],
 	CONFLICT: ["field", "email"],
 	SERVICE_UNAVAILABLE: ["service", "clientId"],
 	CIRCUIT_OPEN: ["retryInMs"],

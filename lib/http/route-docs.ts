@@ -20,6 +20,7 @@ export type Shape =
 	| "Readiness"
 	| "DeadLetter"
 	| "DeadLetterPage"
+	| "Rebuild"
 	| "OpenApi"
 	| "AsyncApi"
 	| "Html"
@@ -30,7 +31,7 @@ export interface RouteDoc {
 	summary: string;
 	description?: string;
 	tag: "clients" | "goals" | "operations" | "admin";
-	success: { status: 200 | 201 | 204; shape: Shape; description: string };
+	success: { status: 200 | 201 | 202 | 204; shape: Shape; description: string };
 	/** error statuses beyond the ones every route of its kind has (openapi.ts adds those) with what they mean */
 	errors?: Record<number, string>;
 	/**
@@ -206,5 +207,23 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 		success: { status: 200, shape: "DeadLetter", description: "The dead letter, back in the retry table." },
 		errors: { 404: "No such dead letter." },
 		example: { path: { id: "goals-1" }, answers: 404 },
+	},
+	"admin POST /rebuild/:consumer": {
+		summary: "Rebuild a consumer's projection",
+		description:
+			"Rebuilds `goals` (the goal service's copy of clients) or `clients` (the client service's copy of goals) from the producer's snapshot, then the log after it, while the node keeps serving: each row is written over in place (never emptied first), rows the snapshot lacks are removed at the end, and live events meanwhile are kept (the log after the snapshot is read again). Answers at once; follow it with `GET /api/admin/rebuild/{consumer}`. A rebuild already running is answered as it is, not started again.",
+		tag: "admin",
+		success: { status: 202, shape: "Rebuild", description: "The rebuild, started (state `running`)." },
+		errors: { 404: "No such consumer (they are `goals` and `clients`).", 503: "No node of that consumer is up." },
+		example: { path: { consumer: "goals" } },
+	},
+	"admin GET /rebuild/:consumer": {
+		summary: "Progress of a consumer's rebuild",
+		description:
+			"The running bootstrap or rebuild of the consumer, else its latest, as its live nodes know it (a node's own since it started): state, the snapshot's sequence, entities read of the total, rows written and removed, events of the log applied after it, and the progress line the node logs.",
+		tag: "admin",
+		success: { status: 200, shape: "Rebuild", description: "The rebuild (or bootstrap) and where it is." },
+		errors: { 404: "No such consumer, or no bootstrap or rebuild is known to a live node of it.", 503: "No node of that consumer is up." },
+		example: { path: { consumer: "goals" } },
 	},
 };

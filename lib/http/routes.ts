@@ -40,4 +40,6 @@ export const OPS_ROUTES = {
 export const ADMIN_ROUTES = {
 	"GET /dead-letters": "api.deadLetters",
 	"POST /dead-letters/:id/retry": "api.retryDeadLetter",
+	"POST /rebuild/:consumer": "api.rebuild",
+	"GET /rebuild/:consumer": "api.rebuildState",
 } as const satisfies Record<string, RoutedAction>;

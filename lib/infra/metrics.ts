@@ -14,6 +14,7 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.eventsDeadLettered, "events that exhausted their attempts", ["producer"]],
 	[METRICS.catchUpRuns, "catch-up runs that changed something", ["producer"]],
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
+	[METRICS.snapshotEntities, "entities read from the producer's snapshot (a bootstrap or a rebuild)", ["producer"]],
 	[METRICS.eventsRejected, "consumed events that failed their schema check (dead-lettered, never applied)", ["producer"]],
 	[METRICS.transitRejected, "packets from other nodes dropped: not authenticated with TRANSPORTER_SECRET", ["type", "reason"]],
 	[METRICS.relayPublished, "events the relay published to the AMQP stream and RabbitMQ confirmed", ["event"]],

@@ -216,6 +216,7 @@ export class Database {
 				const options: SyncOptions & { transaction: Transaction } = { transaction: tx };
 				await this.sequelize.sync(options);
 				await this.addMissingColumns(tx);
+				await this.addMissingIndexes(tx);
 			});
 			return;
 		}
@@ -226,6 +227,24 @@ export class Database {
 		}
 		await this.sequelize.sync();
 		await this.addMissingColumns();
+		await this.addMissingIndexes();
+	}
+
+	/**
+	 * Named indexes a model gained after its table was created (sync() creates the indexes of new
+	 * tables only): created where missing. Only ever added, like columns; plain CREATE INDEX, which
+	 * on a large table takes a while once, at the first start of the version that adds it.
+	 */
+	private async addMissingIndexes(transaction?: Transaction): Promise<void> {
+		const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+		for (const model of Object.values(this.sequelize.models)) {
+			const table = model.getTableName() as string;
+			for (const index of model.options.indexes ?? []) {
+				if (!index.name || index.unique) continue;
+				const fields = (index.fields ?? []).map((field) => quote(typeof field === "string" ? field : String((field as { name: string }).name)));
+				await this.sequelize.query(`CREATE INDEX IF NOT EXISTS ${quote(index.name)} ON ${quote(table)} (${fields.join(", ")})`, { transaction });
+			}
+		}
 	}
 
 	/**

@@ -1,8 +1,8 @@
 /**
- * The admin routes (`GET /api/admin/dead-letters`, `POST /api/admin/dead-letters/:id/retry`)
+ * The admin routes (`GET /api/admin/dead-letters`, `POST /api/admin/dead-letters/:id/retry`, `POST` and `GET /api/admin/rebuild/:consumer`)
  * answer only to `Authorization: Bearer <ADMIN_TOKEN>`: everything else is a 401 in the
  * contract's error shape, and a node without ADMIN_TOKEN refuses every admin call. They are
- * reachable through those two paths only, and no internal action (the test-only `faults`,
+ * reachable through those paths only, and no internal action (the test-only `faults`,
  * the consumers' `deadLetters`/`retryDeadLetter`, the producers' `eventsAfter`, `lookup`) is
  * reachable over HTTP at all.
  *
@@ -42,6 +42,8 @@ function origin(system: TestSystem): string {
 const ADMIN_CALLS: Array<[string, string]> = [
 	["GET", "/api/admin/dead-letters"],
 	["POST", "/api/admin/dead-letters/goals-1/retry"],
+	["POST", "/api/admin/rebuild/goals"],
+	["GET", "/api/admin/rebuild/goals"],
 ];
 
 /** Takes useSystem's handle, not the system: that is there only once beforeAll has run. */

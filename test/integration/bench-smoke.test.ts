@@ -52,7 +52,7 @@ function tableRows(stdout: string): string[][] {
 }
 
 describe("benchmark scripts in smoke mode", () => {
-	test.each(["http.ts", "catch-up.ts"])(
+	test.each(["http.ts", "catch-up.ts", "bootstrap.ts"])(
 		"bench/%s --smoke exits 0 and prints its table with a ratio per case",
 		async (script) => {
 			const run = await runBench(script);

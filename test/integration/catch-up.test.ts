@@ -47,6 +47,16 @@ const consumerCopy = () =>
 	querySqlite<Copy>(dataDir, "goals", `SELECT "clientId" AS id, name, email, version, deleted FROM client_projection ORDER BY "clientId"`);
 
 test(`a goal service that missed ${CHANGES} client changes converges to exactly the client service's state; a failing event is retried alone`, async () => {
+	// the goal service ran once, on an empty log: it has a checkpoint (0), so it replays the log
+	// when it is back (a consumer with none would start from the snapshot: snapshot.test.ts)
+	const before = await startSystem({ dataDir, env: { SERVICES: "clients,goals", LOG_LEVEL: "error" } });
+	running.push(before);
+	await waitFor(async () => (await querySqlite(dataDir, "goals", "SELECT sequence FROM checkpoints")).length === 1, {
+		what: "the goal service's checkpoint row",
+	});
+	await before.stop();
+	running.pop();
+
 	// the client service alone: nobody consumes its events, they wait in its log
 	const producer = await startSystem({ dataDir, env: { SERVICES: "clients", LOG_LEVEL: "error" } });
 	running.push(producer);

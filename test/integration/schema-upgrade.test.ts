@@ -1,10 +1,12 @@
 /**
  * A database made by an earlier version opens with the columns added since (sync() alone only
  * creates missing tables): the event log of before `requestId` gains it, nullable, its old rows
- * are read as before (no request known), and new rows keep their request id. Real SQLite file
- * and real PostgreSQL.
+ * are read as before (no request known), and new rows keep their request id; on PostgreSQL it
+ * gains the snapshot's (entityId, sequence) index, and its snapshot reads as any other. Real
+ * SQLite file and real PostgreSQL.
  */
 import path from "node:path";
+import { QueryTypes } from "sequelize";
 import { SOURCES } from "../../lib/constants";
 import { causeOf } from "../../lib/domain/caused-by";
 import type { ClientEvent } from "../../lib/domain/events";
@@ -42,6 +44,16 @@ async function upgradeAndAppend(uri: string, oldSchema: string[]): Promise<void>
 		expect(page.requestIds).toEqual({ [added.eventId]: "upgrade-check-1" });
 		// the event's JSON stays the contract's: the request id is beside it, not in it
 		expect(Object.keys(added)).not.toContain("requestId");
+		// the snapshot's index is added too (PostgreSQL: sync() makes the indexes of new tables only)
+		if (db.dialect === "postgres") {
+			const indexes = await db.sequelize.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'event_log'", {
+				type: QueryTypes.SELECT,
+			});
+			expect(indexes.map((index) => index.indexname)).toContain("event_log_entity_id_sequence");
+		}
+		const snapshot = await log.snapshot(undefined, 0, 10);
+		expect(snapshot).toMatchObject({ atSequence: 2, total: 1, next: null });
+		expect(snapshot.events.map((event) => [event.sequence, event.clientName])).toEqual([[2, "New"]]);
 	} finally {
 		await db.close();
 		await db.sequelize.close();
