@@ -24,6 +24,12 @@
  *   Moleculer executes every request it receives, so without this an overloaded replica works
  *   through requests nobody waits for any more, the queue never drains, and every later request
  *   times out behind them.
+ * - A message for a shared queue is published only once that queue exists (the sender declares
+ *   it, with the consumers' own options, once per channel). RabbitMQ silently drops a message
+ *   sent to a queue nobody declared yet: a node's first call to an action it serves itself goes
+ *   through the shared queue (disableBalancer), and its own consumer is only declared when its
+ *   debounced INFO goes out, so that call waited out its timeout; and an event emitted to a group
+ *   none of whose nodes has started yet was lost to the queue (catch-up repaired it later).
  *
  * The subscribe methods below are Moleculer 0.15's own (src/transporters/amqp.js), with the
  * consumer callback knowing its channel and how to subscribe again.
@@ -102,6 +108,8 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private handBackLoggedAt = 0;
 	/** changes of the consumer set run one after another */
 	private rebalancing: Promise<void> = Promise.resolve();
+	/** shared queues this node declared before publishing to them, on which channel (a new channel declares again) */
+	private declared = new Map<string, { channel: Channel; ready: Promise<void> }>();
 
 	override async connect(...args: unknown[]): Promise<void> {
 		registerMetrics(this.broker);
@@ -122,14 +130,39 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	/**
 	 * Moleculer's send, with a request's time to live: RabbitMQ drops a message whose TTL passed
 	 * before it reached a consumer (also after a hand-back: a requeued message keeps its expiry).
-	 * A request without a timeout (0) lives until it is taken, as before.
+	 * A request without a timeout (0) lives until it is taken, as before. A shared queue's
+	 * message waits for the queue's declaration (the first one to it on this channel only).
 	 */
 	override send(topic: string, data: Buffer, meta: { balanced?: boolean; packet: OutgoingPacket }): Promise<void> {
 		const channel = this.channel as Channel | null;
+		if (!channel) return super.send(topic, data, meta);
 		const ttl = meta.packet.type === PACKET_REQUEST ? requestTtl(meta.packet.payload) : null;
-		if (!channel || ttl === null) return super.send(topic, data, meta);
-		channel.sendToQueue(topic, data, { ...(this.opts.messageOptions as Options.Publish), expiration: ttl });
-		return Promise.resolve();
+		const publish = (): void => {
+			if (ttl === null) void super.send(topic, data, meta);
+			else channel.sendToQueue(topic, data, { ...(this.opts.messageOptions as Options.Publish), expiration: ttl });
+		};
+		const ready = meta.balanced ? this.declaredBeforeSend(channel, topic, meta.packet.type) : null;
+		if (!ready) {
+			publish();
+			return Promise.resolve();
+		}
+		// a declaration that fails (the channel closed under it) publishes nothing: the caller's
+		// timeout answers a request, catch-up an event, as for any publish lost with a channel
+		return ready.then(publish, () => undefined);
+	}
+
+	/** The declaration of shared queue `queue` on `channel`, asked once (null: not a shared queue's packet). */
+	private declaredBeforeSend(channel: Channel, queue: string, type: string): Promise<void> | null {
+		if (type !== PACKET_REQUEST && type !== PACKET_EVENT) return null;
+		const known = this.declared.get(queue);
+		if (known?.channel === channel) return known.ready;
+		const options = type === PACKET_REQUEST ? this._getQueueOptions(PACKET_REQUEST, true) : this._getQueueOptions(`${PACKET_EVENT}LB`, true);
+		const ready = channel.assertQueue(queue, options).then(() => undefined);
+		this.declared.set(queue, { channel, ready });
+		ready.catch(() => {
+			if (this.declared.get(queue)?.ready === ready) this.declared.delete(queue);
+		});
+		return ready;
 	}
 
 	override subscribe(cmd: string, nodeID?: string): Promise<void> {

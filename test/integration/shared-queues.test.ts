@@ -3,7 +3,8 @@
  * the project's transporter: one consumer per node and queue; a stopping node cancels its
  * consumers before its services stop (Moleculer's AMQP transporter never did); a request that
  * reaches a node which does not serve its action goes back to the queue for another replica; a
- * request whose caller gave up while it waited in the queue is never executed.
+ * request whose caller gave up while it waited in the queue is never executed; a message sent to a
+ * shared queue that nobody declared yet waits there instead of being dropped.
  */
 import amqp, { type ChannelModel } from "amqplib";
 import { type Context, ServiceBroker, type ServiceSchema } from "moleculer";
@@ -171,5 +172,32 @@ describeWithInfra(["rabbitmq"], "shared queues", () => {
 		await waitFor(async () => (await consumersOf(queue)) === 1, { timeoutMs: 5_000, what: "the server consuming again" });
 		expect(await caller.call("late.hi")).toBe("done");
 		expect(executed).toBe(1);
+	});
+
+	test("a node's first call to its own action, right after it started, is answered; an event for a group with no node yet waits for it", async () => {
+		// With disableBalancer a call goes through the action's shared queue even when this node
+		// serves it, and the node declares its own consumers only with its debounced INFO (1 s
+		// later): before, RabbitMQ dropped that first request (the call timed out) and the event.
+		let received = 0;
+		const node = broker("first-caller", {
+			name: "firstcall",
+			actions: { hi: { handler: () => "hello" } },
+		});
+		await node.start();
+		expect(await node.call("firstcall.hi", {}, { timeout: 5_000, retries: 0 })).toBe("hello");
+
+		await node.emit("thing.first", { n: 1 }, { groups: ["latecomers"] });
+		const latecomer = broker("latecomer", {
+			name: "latecomers",
+			events: {
+				"thing.first": {
+					handler() {
+						received++;
+					},
+				},
+			},
+		});
+		await latecomer.start();
+		await waitFor(async () => received === 1, { timeoutMs: 15_000, what: "the event emitted before its group's first node started" });
 	});
 });
