@@ -402,34 +402,30 @@ for (const [dialect, makeStore, describeOn] of dialects) {
 				goalIds.push(res.body.id);
 			}
 			expect((await request("DELETE", `${system.url}/goals/${goalIds[5]}`)).status).toBe(204);
+			type GoalRow = { id: number; clientId: number; goalName: string; targetCents: number; version: number; deleted: boolean };
+			// PostgreSQL answers bigints as strings and SQLite booleans as 0/1: one shape for both
+			const goalRow = (row: GoalRow): GoalRow => ({
+				...row,
+				id: Number(row.id),
+				clientId: Number(row.clientId),
+				targetCents: Number(row.targetCents),
+				version: Number(row.version),
+				deleted: Boolean(Number(row.deleted)) || row.deleted === true,
+			});
 			const goalTruth = async () =>
 				(
-					await store.query<{ id: number; clientId: number; goalName: string; targetCents: number; version: number; deleted: boolean }>(
+					await store.query<GoalRow>(
 						"goals",
 						`SELECT id, "clientId", "goalName", "targetCents", version, ("deletedAt" IS NOT NULL) AS deleted FROM goals ORDER BY id`,
 					)
-				).map((row) => ({
-					...row,
-					id: Number(row.id),
-					clientId: Number(row.clientId),
-					targetCents: Number(row.targetCents),
-					version: Number(row.version),
-					deleted: Boolean(Number(row.deleted)) || row.deleted === true,
-				}));
+				).map(goalRow);
 			const goalCopy = async () =>
 				(
-					await store.query<{ id: number; clientId: number; goalName: string; targetCents: number; version: number; deleted: boolean }>(
+					await store.query<GoalRow>(
 						"clients",
 						`SELECT "goalId" AS id, "clientId", "goalName", "targetCents", version, deleted FROM goal_projection ORDER BY "goalId"`,
 					)
-				).map((row) => ({
-					...row,
-					id: Number(row.id),
-					clientId: Number(row.clientId),
-					targetCents: Number(row.targetCents),
-					version: Number(row.version),
-					deleted: Boolean(Number(row.deleted)) || row.deleted === true,
-				}));
+				).map(goalRow);
 			await waitFor(async () => JSON.stringify(await goalCopy()) === JSON.stringify(await goalTruth()), { timeoutMs: 20_000, what: "the goal copy caught up" });
 			const truth = await goalCopy();
 			// damage: a target changed at the same version, a goal lost, a goal that never existed
