@@ -42,6 +42,15 @@ function openSqlite(file: string): Promise<sqlite3.Database> {
 	});
 }
 
+/**
+ * How long a pooled PostgreSQL connection may sit idle before it is closed. Every replica has two
+ * pools (reads, writes) of up to 10; held for 10 s after a burst, the idle ones of a few replicas
+ * (and of anything else on the server) filled PostgreSQL's default 100 connections, and the next
+ * connection was refused ("too many clients already": 500/503 answers). A busy pool keeps its
+ * connections whatever this is; an idle one gives them back within 2 s.
+ */
+const PG_IDLE_MS = 2000;
+
 /** How long a ROLLBACK may take before its connection is given up. */
 const ROLLBACK_TIMEOUT_MS = 2000;
 
@@ -90,14 +99,14 @@ export class Database {
 			this.sequelize = new Sequelize(uri, {
 				dialect: "postgres",
 				logging: false,
-				pool: { max: 10, min: 0, idle: 10_000, acquire: 10_000 },
+				pool: { max: 10, min: 0, idle: PG_IDLE_MS, acquire: 10_000 },
 			});
 			// pg is loaded only here: an embedded node (SQLite) does not carry it in memory
 			const { Pool: PgPool } = require("pg") as typeof import("pg");
 			this.pgPool = new PgPool({
 				connectionString: uri,
 				max: 10,
-				idleTimeoutMillis: 10_000,
+				idleTimeoutMillis: PG_IDLE_MS,
 				connectionTimeoutMillis: 10_000,
 				// a statement on a connection that died without a word fails instead of hanging
 				query_timeout: 10_000,
