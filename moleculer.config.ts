@@ -22,6 +22,7 @@ import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { replCommands } from "./lib/consumer/repl-commands";
+import { PG_POOL_MAX_DEFAULT } from "./lib/storage/database";
 import type { StreamTarget } from "./lib/relay/log-relay";
 
 /** The program's version, from its package.json (shown in the OpenAPI document): beside this file, or one up when compiled into dist/. */
@@ -256,6 +257,8 @@ function transporterSecret(env: Env): string | null {
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
+	// PostgreSQL connections per pool (reads, writes) and replica: replicas × 2 × this < max_connections
+	const dbPoolMax = integer(env, "DB_POOL_MAX", PG_POOL_MAX_DEFAULT, 1, 100);
 	const faults = faultRules(env);
 	const cacher = cacherUrl(env);
 	const namespace = text(env, "NAMESPACE", "");
@@ -287,9 +290,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			faultInjection: faults !== null,
 			version: PACKAGE_VERSION,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), catchUpIntervalMs, faults, eventStream: stream },
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream },
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
+			dbPoolMax,
 			catchUpIntervalMs,
 			faults,
 			eventStream: stream,

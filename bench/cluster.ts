@@ -21,6 +21,7 @@ import amqp from "amqplib";
 import { performance } from "node:perf_hooks";
 import { Client, Pool } from "pg";
 import { METRICS } from "../lib/constants";
+import { PG_POOL_MAX_DEFAULT } from "../lib/storage/database";
 import { Cluster } from "../test/helpers/cluster";
 import { createDatabase, dropDatabase, INFRA_PORTS, INFRA_URLS, uniqueName } from "../test/helpers/infra";
 import { portOpen } from "../test/helpers/node-process";
@@ -247,7 +248,7 @@ async function main(): Promise<void> {
 		return;
 	}
 
-	const cluster = new Cluster({ CATCHUP_INTERVAL: "10000" });
+	const cluster = new Cluster({ CATCHUP_INTERVAL: "10000", DB_POOL_MAX: String(PG_POOL_MAX_DEFAULT) });
 	const floorDbName = uniqueName("cg_floor");
 	let floorDb = "";
 	let floor: FloorServer | undefined;

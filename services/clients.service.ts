@@ -26,6 +26,8 @@ import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface ClientsServiceOptions {
 	dbUri: string;
+	/** PostgreSQL: connections per pool at most (DB_POOL_MAX) */
+	dbPoolMax: number;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
 	faults: FaultRules | null;
@@ -36,7 +38,7 @@ export interface ClientsServiceOptions {
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
 
 export function createClientsService(options: ClientsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
-	const db = new Database(options.dbUri);
+	const db = new Database(options.dbUri, undefined, options.dbPoolMax);
 	const store = new ClientStore(db);
 	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.clients, db, log, ...options.eventStream }) : undefined;

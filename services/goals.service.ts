@@ -31,6 +31,8 @@ import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface GoalsServiceOptions {
 	dbUri: string;
+	/** PostgreSQL: connections per pool at most (DB_POOL_MAX) */
+	dbPoolMax: number;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
 	faults: FaultRules | null;
@@ -58,7 +60,7 @@ function clientNotFound(clientId: number): FieldValidationError {
 }
 
 export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
-	const db = new Database(options.dbUri);
+	const db = new Database(options.dbUri, undefined, options.dbPoolMax);
 	const store = new GoalStore(db);
 	const log = new EventLog<GoalEvent>(db, SOURCES.goals);
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.goals, db, log, ...options.eventStream }) : undefined;

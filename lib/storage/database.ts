@@ -51,6 +51,9 @@ function openSqlite(file: string): Promise<sqlite3.Database> {
  */
 const PG_IDLE_MS = 2000;
 
+/** PostgreSQL connections per pool and replica unless DB_POOL_MAX says otherwise. */
+export const PG_POOL_MAX_DEFAULT = 10;
+
 /** How long a ROLLBACK may take before its connection is given up. */
 const ROLLBACK_TIMEOUT_MS = 2000;
 
@@ -83,9 +86,14 @@ export class Database {
 	/** PostgreSQL: the URI, for a connection of its own outside the pool (openSession) */
 	private readonly pgUri: string | null = null;
 
+	/**
+	 * @param pgPoolMax PostgreSQL: connections per pool at most (reads and writes each have one;
+	 *   DB_POOL_MAX): replicas × 2 × this must stay below the server's max_connections
+	 */
 	constructor(
 		uri: string,
 		private readonly groupCommit: GroupCommitOptions = GROUP_COMMIT_DEFAULTS,
+		pgPoolMax = PG_POOL_MAX_DEFAULT,
 	) {
 		if (uri.startsWith("sqlite:")) {
 			const storage = uri.slice("sqlite:".length) || ":memory:";
@@ -99,13 +107,13 @@ export class Database {
 			this.sequelize = new Sequelize(uri, {
 				dialect: "postgres",
 				logging: false,
-				pool: { max: 10, min: 0, idle: PG_IDLE_MS, acquire: 10_000 },
+				pool: { max: pgPoolMax, min: 0, idle: PG_IDLE_MS, acquire: 10_000 },
 			});
 			// pg is loaded only here: an embedded node (SQLite) does not carry it in memory
 			const { Pool: PgPool } = require("pg") as typeof import("pg");
 			this.pgPool = new PgPool({
 				connectionString: uri,
-				max: 10,
+				max: pgPoolMax,
 				idleTimeoutMillis: PG_IDLE_MS,
 				connectionTimeoutMillis: 10_000,
 				// a statement on a connection that died without a word fails instead of hanging

@@ -77,6 +77,9 @@ export class Cluster {
 			CLIENTS_DB_URI: this.clientsDb,
 			GOALS_DB_URI: this.goalsDb,
 			CATCHUP_INTERVAL: "2000",
+			// two cluster tests run at once (jest's two workers), maybe beside a benchmark's: at the
+			// default 10 a pool, their nodes' connections came near PostgreSQL's 100
+			DB_POOL_MAX: "5",
 			TRANSPORTER_SECRET: this.secret,
 			EVENT_STREAM_PREFIX: this.streamPrefix,
 			...this.extraEnv,

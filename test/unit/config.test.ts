@@ -149,6 +149,8 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 		["EVENT_STREAM_PREFIX", "a b"],
 		["EVENT_STREAM_PREFIX", "x".repeat(101)],
 		["EVENT_STREAM_URL", "nats://127.0.0.1:4222"],
+		["DB_POOL_MAX", "0"],
+		["DB_POOL_MAX", "ten"],
 	])("%s=%p", (variable, raw) => {
 		const err = configErrorOf({ [variable]: raw });
 		expect(err.message).toContain(variable);
@@ -159,6 +161,14 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 
 	test("the first bad variable is named even when others are fine", () => {
 		expect(configErrorOf({ SERVICES: "goals", PORT: "x", HOST: "0.0.0.0" }).data).toEqual({ variable: "PORT" });
+	});
+});
+
+describe("PostgreSQL connections per pool (DB_POOL_MAX)", () => {
+	test("given nothing, when loaded, then each service's pools hold at most 10; given 4, then 4", () => {
+		expect([loadConfig({}).clients.dbPoolMax, loadConfig({}).goals.dbPoolMax]).toEqual([10, 10]);
+		const four = loadConfig({ DB_POOL_MAX: "4" });
+		expect([four.clients.dbPoolMax, four.goals.dbPoolMax]).toEqual([4, 4]);
 	});
 });
 
