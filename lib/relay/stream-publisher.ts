@@ -8,7 +8,7 @@
  * confirmed, refused, or never answered because the connection dropped or the confirms did not
  * come in time. It never rejects; after a failure the publisher is closed and `connect` starts over.
  */
-import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { AMQP_STREAM } from "../domain/amqp-stream";
 import type { Outcome, StreamMessage, StreamNames } from "./relay-rules";
 
@@ -33,6 +33,8 @@ export class StreamPublisher {
 	/** Connect, open the confirm channel and declare the stream's topology. Rejects with the broker's or socket's error. */
 	async connect(): Promise<void> {
 		if (this.channel) return;
+		// amqplib is loaded only here: a node without a relay (one process, SQLite) does not carry it
+		const amqp = require("amqplib") as typeof import("amqplib");
 		const connection = await amqp.connect(this.url, { noDelay: true });
 		// an 'error' without a listener would kill the process; 'close' follows it and says it all
 		connection.on("error", () => undefined);
