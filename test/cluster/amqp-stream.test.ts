@@ -318,34 +318,39 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "the AMQP stream for progra
 					writes++;
 				}
 			})();
-			await waitFor(() => writes >= 10, { timeoutMs: 30_000, what: "10 writes before the kill" });
-			const killedAt = Date.now();
-			await cluster.nodes.get(leader)?.kill9();
-			cluster.nodes.delete(leader);
-			await waitFor(async () => (await relayState(other)).relaying, { timeoutMs: 30_000, intervalMs: 50, what: `${other} to take the relay over` });
-			const takeoverMs = Date.now() - killedAt;
-			console.log(`relay takeover: ${takeoverMs} ms after kill -9 of ${leader}`);
-			expect(takeoverMs).toBeLessThanOrEqual(10_000);
-			const before = writes;
-			await waitFor(() => writes >= before + 10, { timeoutMs: 30_000, what: "10 writes after the takeover" });
+			try {
+				await waitFor(() => writes >= 10, { timeoutMs: 30_000, what: "10 writes before the kill" });
+				const killedAt = Date.now();
+				await cluster.nodes.get(leader)?.kill9();
+				cluster.nodes.delete(leader);
+				await waitFor(async () => (await relayState(other)).relaying, { timeoutMs: 30_000, intervalMs: 50, what: `${other} to take the relay over` });
+				const takeoverMs = Date.now() - killedAt;
+				console.log(`relay takeover: ${takeoverMs} ms after kill -9 of ${leader}`);
+				expect(takeoverMs).toBeLessThanOrEqual(10_000);
+				const before = writes;
+				await waitFor(() => writes >= before + 10, { timeoutMs: 30_000, what: "10 writes after the takeover" });
 
-			// the relay lock's connection cut under the relay (PostgreSQL ends its backend): it stops at once, says so, and takes the lock again
-			const node = cluster.nodes.get(other);
-			const from = node?.output().length ?? 0;
-			const [{ terminated }] = await cluster.query<{ terminated: number }>(
-				"clients",
-				`SELECT count(pg_terminate_backend(pid))::int AS terminated FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid::bigint = (hashtext('relay:clients')::bigint & 4294967295)`,
-			);
-			expect(terminated).toBe(1);
-			await waitFor(() => node?.output().slice(from).includes("Stopped relaying the clients event log: the lock's database connection"), {
-				timeoutMs: 10_000,
-				what: `${other} to stop relaying\n${node?.output().slice(from)}`,
-			});
-			await waitFor(async () => (await relayState(other)).relaying, { timeoutMs: 10_000, intervalMs: 50, what: `${other} to relay again` });
-			const afterCut = writes;
-			await waitFor(() => writes >= afterCut + 10, { timeoutMs: 30_000, what: "10 writes after the lock's connection was cut" });
-			writing = false;
-			await writer;
+				// the relay lock's connection cut under the relay (PostgreSQL ends its backend): it stops at once, says so, and takes the lock again
+				const node = cluster.nodes.get(other);
+				const from = node?.output().length ?? 0;
+				const [{ terminated }] = await cluster.query<{ terminated: number }>(
+					"clients",
+					`SELECT count(pg_terminate_backend(pid))::int AS terminated FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid::bigint = (hashtext('relay:clients')::bigint & 4294967295)
+				 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+				);
+				expect(terminated).toBe(1);
+				await waitFor(() => node?.output().slice(from).includes("Stopped relaying the clients event log: the lock's database connection"), {
+					timeoutMs: 10_000,
+					what: `${other} to stop relaying\n${node?.output().slice(from)}`,
+				});
+				await waitFor(async () => (await relayState(other)).relaying, { timeoutMs: 10_000, intervalMs: 50, what: `${other} to relay again` });
+				const afterCut = writes;
+				await waitFor(() => writes >= afterCut + 10, { timeoutMs: 30_000, what: "10 writes after the lock's connection was cut" });
+			} finally {
+				// a failure above must not leave the writer running into the next tests (and past the tear-down)
+				writing = false;
+				await writer.catch(() => undefined);
+			}
 			const logs = await allReceived("every event, including those written around the kill, to be received");
 			const state = await relayState(other);
 			expect(state.checkpoint).toBe(logs.clients[logs.clients.length - 1].sequence);
@@ -395,11 +400,17 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "the AMQP stream for progra
 			const connection = await amqp.connect(rabbit.url);
 			try {
 				const channel = await connection.createChannel();
-				const dead = await waitFor(async () => (await channel.get("client.events.dlq", { noAck: true })) || null, {
-					timeoutMs: 15_000,
-					intervalMs: 100,
-					what: "the rejected message in client.events.dlq",
-				});
+				// the rejecting consumer rejected whatever client.events still held too: look for this one
+				const dead = await waitFor(
+					async () => {
+						for (;;) {
+							const message = await channel.get("client.events.dlq", { noAck: true });
+							if (!message) return null;
+							if (message.properties.messageId === rejected.properties.messageId) return message;
+						}
+					},
+					{ timeoutMs: 15_000, intervalMs: 100, what: "the rejected message in client.events.dlq" },
+				);
 				expect(dead.properties.messageId).toBe(rejected.properties.messageId);
 				expect(JSON.parse(dead.content.toString())).toEqual(rejected.body);
 				const deaths = dead.properties.headers?.["x-death"] as Json[] | undefined;
