@@ -4,12 +4,17 @@
  * traffic), one confirm channel, and the declarations of the stream's exchanges, this producer's
  * queue and its dead-letter queue with exactly the contract's settings (lib/domain/amqp-stream.ts).
  *
+ * The URL may list several RabbitMQ nodes of one cluster separated by `;`: each connect attempt
+ * takes the next one, round the list, as Moleculer's transporter does, so a relay whose node died
+ * publishes through another one at its next attempt.
+ *
  * `publish` sends a page in order and resolves with what the broker answered for each message:
  * confirmed, refused, or never answered because the connection dropped or the confirms did not
  * come in time. It never rejects; after a failure the publisher is closed and `connect` starts over.
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { AMQP_STREAM } from "../domain/amqp-stream";
+import { brokerLabel, brokerUrls, urlForAttempt } from "../infra/amqp-urls";
 import type { Outcome, StreamMessage, StreamNames } from "./relay-rules";
 
 /** How long a page's confirms may take before the connection is taken for dead. */
@@ -18,16 +23,28 @@ const CONFIRM_TIMEOUT_MS = 10_000;
 export class StreamPublisher {
 	private connection: ChannelModel | null = null;
 	private channel: ConfirmChannel | null = null;
+	private readonly urls: string[];
+	/** connect attempts so far: which URL the next one takes */
+	private attempts = 0;
+	/** host:port of the node connected to now (never its credentials), or null */
+	private connectedTo: string | null = null;
 
 	constructor(
-		private readonly url: string,
+		url: string,
 		private readonly names: StreamNames,
 		/** told once when an open connection or channel closes by itself (a broker restart, a channel error) */
 		private readonly onBroken: (why: string) => void,
-	) {}
+	) {
+		this.urls = brokerUrls(url);
+	}
 
 	get connected(): boolean {
 		return this.channel !== null;
+	}
+
+	/** host:port of the RabbitMQ node the stream is published to now, or null while not connected */
+	get broker(): string | null {
+		return this.channel ? this.connectedTo : null;
 	}
 
 	/** Connect, open the confirm channel and declare the stream's topology. Rejects with the broker's or socket's error. */
@@ -35,7 +52,8 @@ export class StreamPublisher {
 		if (this.channel) return;
 		// amqplib is loaded only here: a node without a relay (one process, SQLite) does not carry it
 		const amqp = require("amqplib") as typeof import("amqplib");
-		const connection = await amqp.connect(this.url, { noDelay: true });
+		const url = urlForAttempt(this.urls, ++this.attempts);
+		const connection = await amqp.connect(url, { noDelay: true });
 		// an 'error' without a listener would kill the process; 'close' follows it and says it all
 		connection.on("error", () => undefined);
 		try {
@@ -53,6 +71,7 @@ export class StreamPublisher {
 			channel.on("close", () => broken("RabbitMQ closed the relay's channel"));
 			this.connection = connection;
 			this.channel = channel;
+			this.connectedTo = brokerLabel(url);
 		} catch (err) {
 			await connection.close().catch(() => undefined);
 			throw err;
@@ -60,14 +79,14 @@ export class StreamPublisher {
 	}
 
 	private async declare(channel: ConfirmChannel): Promise<void> {
-		const { exchange, deadLetterExchange, queue, queueArguments } = this.names;
+		const { exchange, deadLetterExchange, queue, queueArguments, deadLetterQueueArguments } = this.names;
 		const durable = { durable: AMQP_STREAM.exchange.durable, autoDelete: AMQP_STREAM.exchange.autoDelete };
 		await channel.assertExchange(exchange, AMQP_STREAM.exchange.type, durable);
 		await channel.assertExchange(deadLetterExchange, AMQP_STREAM.deadLetterExchange.type, {
 			durable: AMQP_STREAM.deadLetterExchange.durable,
 			autoDelete: AMQP_STREAM.deadLetterExchange.autoDelete,
 		});
-		await channel.assertQueue(queue.deadLetterQueue, { durable: true });
+		await channel.assertQueue(queue.deadLetterQueue, { durable: true, arguments: deadLetterQueueArguments });
 		await channel.bindQueue(queue.deadLetterQueue, deadLetterExchange, queue.deadLetterQueue);
 		await channel.assertQueue(queue.name, { durable: true, arguments: queueArguments });
 		await channel.bindQueue(queue.name, exchange, queue.bindingKey);
