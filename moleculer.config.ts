@@ -384,6 +384,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		transporter: config.transporter
 			? new ResilientAmqpTransporter({
 					url: config.transporter,
+					queueType: config.amqpQueueType,
 					// Event queues: durable, shared by a group's replicas, kept while consumers are down.
 					autoDeleteQueues: false,
 					eventTimeToLive: 86_400_000,

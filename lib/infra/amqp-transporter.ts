@@ -31,12 +31,29 @@
  *   debounced INFO goes out, so that call waited out its timeout; and an event emitted to a group
  *   none of whose nodes has started yet was lost to the queue (catch-up repaired it later).
  *
+ * - Queues get settings by kind (lib/infra/amqp-queues.ts): the shared queues are durable and of
+ *   AMQP_QUEUE_TYPE (quorum: replicated over a RabbitMQ cluster), this node's own queues are
+ *   non-durable classic ones, which another RabbitMQ node of the cluster can declare again when
+ *   this node's broker died (a durable classic queue homed on a dead node cannot be: the node never
+ *   got its subscriptions back). Queues are declared on a side channel first: a refusal (406, the
+ *   queue exists with other settings) closes that channel, never the one the node consumes and
+ *   publishes on. This node's own queue declared otherwise by an earlier version is deleted and
+ *   declared again (it is this node's by name); a shared queue of the other type, or declared by a
+ *   neighbour with its own settings, is used as it is, and said so in the log.
+ * - The URL may list several RabbitMQ nodes (`;`): Moleculer tries the next one on each reconnect.
+ *   When the connection is lost, the requests this node is waiting on fail at once with
+ *   Moleculer's BrokerDisconnectedError (502; the gateway answers 503) instead of waiting out
+ *   their timeout: their answers would come back through a queue on a connection that is gone.
+ *   A client retries them with its Idempotency-Key (CONTRACT.md).
+ *
  * The subscribe methods below are Moleculer 0.15's own (src/transporters/amqp.js), with the
  * consumer callback knowing its channel and how to subscribe again.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
-import { Transporters } from "moleculer";
+import { Errors, Transporters } from "moleculer";
 import { METRICS } from "../constants";
+import { PRECONDITION_FAILED, type QueueType, queueKind, queueOptions, queueTypeMismatch, queueTypeMismatchMessage } from "./amqp-queues";
+import { brokerLabel, urlForAttempt } from "./amqp-urls";
 import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue, requestTtl } from "./balanced-queues";
 import { count, registerMetrics } from "./metrics";
 
@@ -88,6 +105,35 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 	return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
 }
 
+/**
+ * Moleculer's own error for "this node's transporter is disconnected" (502 BAD_GATEWAY, retryable):
+ * its typings ask for a message that its constructor ignores.
+ */
+function disconnected(): Errors.MoleculerRetryableError {
+	return new (Errors.BrokerDisconnectedError as unknown as new () => Errors.MoleculerRetryableError)();
+}
+
+/** Moleculer's AMQP options, and ours. */
+export interface ResilientAmqpOptions extends Transporters.AMQP.AmqpTransporterOptions {
+	/** AMQP_QUEUE_TYPE: the type of the shared queues (default classic) */
+	queueType?: QueueType;
+	socketOptions?: Record<string, unknown>;
+}
+
+/** What a declaration on the side channel came to: declared, or refused by RabbitMQ (406) with its words. */
+type Declared = { ok: true } | { ok: false; message: string };
+
+/** The part of a request Moleculer's transit waits on (moleculer/src/transit.js, `pendingRequests`). */
+interface PendingRequest {
+	reject(err: Error): void;
+}
+
+/** The part of Moleculer's transit this file reaches into. */
+interface TransitInternals {
+	pendingRequests: Map<string, PendingRequest>;
+	removePendingRequest(id: string): void;
+}
+
 export class ResilientAmqpTransporter extends Transporters.AMQP {
 	/**
 	 * The readiness probe's own channel on this connection, opened on first use. A passive check
@@ -110,6 +156,28 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private rebalancing: Promise<void> = Promise.resolve();
 	/** shared queues this node declared before publishing to them, on which channel (a new channel declares again) */
 	private declared = new Map<string, { channel: Channel; ready: Promise<void> }>();
+	/** AMQP_QUEUE_TYPE */
+	private readonly queueType: QueueType;
+	/** the side channel queues are declared on first, for which connection (see the file's comment) */
+	private declarer: { connection: ChannelModel; channel: Promise<Channel> } | null = null;
+	/** declarations on the side channel run one after another: a refusal closes it under the next one */
+	private declaring: Promise<unknown> = Promise.resolve();
+	/** shared queues already reported as of another type or with other settings (said once, not at every reconnect) */
+	private readonly reported = new Set<string>();
+	/** this node's own queues declared, on which connection (a new connection declares again) */
+	private readonly privateDeclarations = new Map<string, { connection: ChannelModel | null; ready: Promise<void> }>();
+	/** host:port of the RabbitMQ node of the current connection */
+	private connectedTo: string | null = null;
+
+	constructor(opts: ResilientAmqpOptions) {
+		super(opts);
+		this.queueType = opts.queueType ?? "classic";
+	}
+
+	/** host:port of the RabbitMQ node this node is connected to now (never credentials), or null while it is not. */
+	get rabbitNode(): string | null {
+		return this.connected ? this.connectedTo : null;
+	}
 
 	override async connect(...args: unknown[]): Promise<void> {
 		registerMetrics(this.broker);
@@ -118,6 +186,124 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const channel = this.channel as Channel | null;
 		const connection = this.connection as ChannelModel | null;
 		channel?.on("close", () => this.reconnect(connection, "AMQP channel closed while the connection is up"));
+		connection?.on("close", () => {
+			if (!this.connectionDisconnecting) this.failPendingRequests();
+		});
+		// the URL Moleculer's connect just took: the next one of the list on each attempt
+		const urls = this.opts.url as string[];
+		const attempt = (this as unknown as { connectAttempt?: number }).connectAttempt ?? 1;
+		this.connectedTo = brokerLabel(urlForAttempt(urls, attempt));
+		this.logger.info(`Connected to RabbitMQ at ${this.connectedTo}${urls.length > 1 ? ` (${urls.length} nodes listed)` : ""}.`);
+	}
+
+	/**
+	 * The connection was lost: every request this node waits on fails now with a 502 (see the
+	 * file's comment). Moleculer would let each wait out its timeout (10 s, a 504).
+	 */
+	private failPendingRequests(): void {
+		const transit = this.transit as unknown as TransitInternals;
+		const pending = [...transit.pendingRequests];
+		if (pending.length === 0) return;
+		this.logger.warn(`AMQP connection lost: failing the ${pending.length} request(s) this node waits on (their answers cannot arrive).`);
+		for (const [id, request] of pending) {
+			transit.removePendingRequest(id);
+			request.reject(disconnected());
+		}
+	}
+
+	/**
+	 * Moleculer's options for a queue of `packetType`, set per kind of queue
+	 * (lib/infra/amqp-queues.ts): shared queues durable and of AMQP_QUEUE_TYPE, this node's own
+	 * non-durable classic ones.
+	 */
+	override _getQueueOptions(packetType: string, balancedQueue?: boolean): Options.AssertQueue {
+		return queueOptions(queueKind(balancedQueue), this.queueType, super._getQueueOptions(packetType, balancedQueue) as Options.AssertQueue);
+	}
+
+	/** The side channel on the current connection, opened on first use and again after RabbitMQ closed it. */
+	private openDeclarer(): Promise<Channel> {
+		const connection = this.connection as ChannelModel | null;
+		if (!connection) return Promise.reject(disconnected());
+		if (this.declarer?.connection === connection) return this.declarer.channel;
+		const channel = connection.createChannel().then((opened) => {
+			// a 406 is expected here (the declaring call rejects with the same error)
+			opened.on("error", (err: Error) => this.logger.debug(`Queue declaration channel: ${err.message}`));
+			opened.on("close", () => {
+				if (this.declarer?.channel === channel) this.declarer = null;
+			});
+			return opened;
+		});
+		channel.catch(() => {
+			if (this.declarer?.channel === channel) this.declarer = null;
+		});
+		this.declarer = { connection, channel };
+		return channel;
+	}
+
+	/**
+	 * Run `work` on the side channel, after the declarations before it. A refusal (406) is an
+	 * answer, not an error: the channel it closed is dropped and opened again for the next one.
+	 * Any other failure (the connection went) rejects.
+	 */
+	private aside(work: (channel: Channel) => Promise<unknown>): Promise<Declared> {
+		const run = this.declaring.then(async (): Promise<Declared> => {
+			const channel = await this.openDeclarer();
+			try {
+				await work(channel);
+				return { ok: true };
+			} catch (err) {
+				if (replyCode(err) !== PRECONDITION_FAILED) throw err;
+				if (this.declarer && (await this.declarer.channel.catch(() => null)) === channel) this.declarer = null;
+				return { ok: false, message: (err as Error).message };
+			}
+		});
+		this.declaring = run.catch(() => undefined);
+		return run;
+	}
+
+	/**
+	 * Declare one of this node's own queues. One that exists with other settings was declared by
+	 * an earlier version of this node (durable, before they became non-durable): it is this
+	 * node's by name, so it is deleted and declared again.
+	 */
+	private declarePrivate(queue: string, options: Options.AssertQueue): Promise<void> {
+		// Moleculer subscribes a broadcast topic and the same topic addressed to this node on one
+		// queue (INFO, DISCOVER, PING): one declaration for both, or the second would delete the
+		// queue the first had just declared and consumed
+		const connection = this.connection as ChannelModel | null;
+		const known = this.privateDeclarations.get(queue);
+		if (known && known.connection === connection) return known.ready;
+		const ready = this.replacePrivate(queue, options);
+		this.privateDeclarations.set(queue, { connection, ready });
+		ready.catch(() => {
+			if (this.privateDeclarations.get(queue)?.ready === ready) this.privateDeclarations.delete(queue);
+		});
+		return ready;
+	}
+
+	private async replacePrivate(queue: string, options: Options.AssertQueue): Promise<void> {
+		const first = await this.aside((channel) => channel.assertQueue(queue, options));
+		if (first.ok) return;
+		this.logger.warn(`This node's queue '${queue}' exists with other settings (an earlier version's?): deleting it and declaring it again. ${first.message}`);
+		const again = await this.aside(async (channel) => {
+			await channel.deleteQueue(queue);
+			await channel.assertQueue(queue, options);
+		});
+		if (!again.ok) throw new Errors.MoleculerError(`Cannot declare this node's queue '${queue}': ${again.message}`, 500, "QUEUE_DECLARATION_FAILED");
+	}
+
+	/**
+	 * Declare a shared queue. One that exists with other settings is used as it is: of the other
+	 * type (AMQP_QUEUE_TYPE changed over a running system: the log says what to do), or declared
+	 * by a neighbour with its own options (CONTRACT.md, "Neighbours"). Said once per queue.
+	 */
+	private async declareShared(queue: string, options: Options.AssertQueue): Promise<void> {
+		const declared = await this.aside((channel) => channel.assertQueue(queue, options));
+		if (declared.ok || this.reported.has(queue)) return;
+		this.reported.add(queue);
+		const mismatch = queueTypeMismatch(declared.message);
+		if (mismatch) this.logger.error(queueTypeMismatchMessage(mismatch, this.queueType));
+		else this.logger.warn(`Shared queue '${queue}' exists with other settings (a neighbour's?): using it as it is. ${declared.message}`);
 	}
 
 	/** Close `connection` (if it is still the current one) so that Moleculer's transit reconnects and subscribes again. */
@@ -157,7 +343,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const known = this.declared.get(queue);
 		if (known?.channel === channel) return known.ready;
 		const options = type === PACKET_REQUEST ? this._getQueueOptions(PACKET_REQUEST, true) : this._getQueueOptions(`${PACKET_EVENT}LB`, true);
-		const ready = channel.assertQueue(queue, options).then(() => undefined);
+		const ready = this.declareShared(queue, options);
 		this.declared.set(queue, { channel, ready });
 		ready.catch(() => {
 			if (this.declared.get(queue)?.ready === ready) this.declared.delete(queue);
@@ -173,8 +359,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		// Topics of this node alone (its requests, responses, …) need no exchange.
 		if (nodeID != null) {
 			const needAck = cmd === PACKET_REQUEST;
-			return channel
-				.assertQueue(topic, this._getQueueOptions(cmd))
+			return this.declarePrivate(topic, this._getQueueOptions(cmd))
 				.then(() => channel.consume(topic, this.consumer(channel, cmd, needAck, again), { noAck: !needAck, ...this.opts.consumeOptions }))
 				.then(() => undefined);
 		}
@@ -182,7 +367,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const queue = `${this.prefix}.${cmd}.${this.nodeID}`;
 		const binding = [queue, topic, ""];
 		if (!this.bindings.some((known) => known.join("\n") === binding.join("\n"))) this.bindings.push(binding);
-		return Promise.all([channel.assertExchange(topic, "fanout", this.opts.exchangeOptions), channel.assertQueue(queue, this._getQueueOptions(cmd))])
+		return Promise.all([channel.assertExchange(topic, "fanout", this.opts.exchangeOptions), this.declarePrivate(queue, this._getQueueOptions(cmd))])
 			.then(() =>
 				Promise.all([
 					channel.bindQueue(queue, topic, ""),
@@ -260,9 +445,9 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private consumeBalanced(queue: string, cmd: string, options: Options.AssertQueue, serves: () => boolean, again: () => Promise<void>): Promise<void> {
 		const channel = this.channel as Channel | null;
 		if (!channel || this.balanced.get(queue)?.channel === channel) return Promise.resolve();
-		const consuming = channel
-			.assertQueue(queue, options)
-			.then(() => channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume));
+		const consuming = this.declareShared(queue, options).then(() =>
+			channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume),
+		);
 		this.balanced.set(queue, {
 			channel,
 			tag: consuming.then(

@@ -255,6 +255,12 @@ describe("several RabbitMQ nodes (TRANSPORTER with ';') and the queue type (AMQP
 		expect(err.message).toContain(raw);
 		expect(err.message).toContain("classic, quorum");
 	});
+
+	test("given quorum, then the transporter declares its shared queues as quorum queues", () => {
+		const transporter = createBrokerOptions(loadConfig({ TRANSPORTER: AMQP_URL, AMQP_QUEUE_TYPE: "quorum" })).transporter as ResilientAmqpTransporter;
+		expect(transporter._getQueueOptions("REQ", true)).toEqual({ durable: true, arguments: { "x-queue-type": "quorum" } });
+		expect(transporter._getQueueOptions("REQ")).toEqual({ durable: false });
+	});
 });
 
 describe("ADMIN_TOKEN: at least 32 characters, or unset", () => {
