@@ -166,6 +166,8 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private readonly reported = new Set<string>();
 	/** this node's own queues declared, on which connection (a new connection declares again) */
 	private readonly privateDeclarations = new Map<string, { connection: ChannelModel | null; ready: Promise<void> }>();
+	/** the last transport failure logged, and when (see transportFailure) */
+	private lastFailure = { line: "", at: 0 };
 	/** host:port of the RabbitMQ node of the current connection */
 	private connectedTo: string | null = null;
 
@@ -192,8 +194,12 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		// the URL Moleculer's connect just took: the next one of the list on each attempt
 		const urls = this.opts.url as string[];
 		const attempt = (this as unknown as { connectAttempt?: number }).connectAttempt ?? 1;
+		const before = this.connectedTo;
 		this.connectedTo = brokerLabel(urlForAttempt(urls, attempt));
-		this.logger.info(`Connected to RabbitMQ at ${this.connectedTo}${urls.length > 1 ? ` (${urls.length} nodes listed)` : ""}.`);
+		const listed = urls.length > 1 ? ` (${urls.length} nodes listed)` : "";
+		// a reconnect is worth a warning: it follows the error of the lost connection, and says where the node went
+		if (before === null) this.logger.info(`Connected to RabbitMQ at ${this.connectedTo}${listed}.`);
+		else this.logger.warn(`Reconnected to RabbitMQ at ${this.connectedTo}${listed}; was at ${before}.`);
 	}
 
 	/**
@@ -208,6 +214,35 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		for (const [id, request] of pending) {
 			transit.removePendingRequest(id);
 			request.reject(disconnected());
+		}
+	}
+
+	/**
+	 * What a failure of the transport itself becomes for a caller: Moleculer's BrokerDisconnectedError
+	 * (502, which the gateway answers 503, and a client retries with its Idempotency-Key), not
+	 * amqplib's own error. A publish on a channel that closed under it throws `Channel closed`; a
+	 * declaration refused while the node reconnects (a queue whose home node is down) rejects
+	 * Moleculer's subscriptions, and Moleculer then rejects every publish with that same error until
+	 * the next reconnect. Passed on as they were, both became 500s. The reason is logged here.
+	 */
+	private transportFailure(err: unknown, what: string): Error {
+		if (err instanceof Errors.MoleculerError) return err;
+		// every publish fails alike while it lasts: said once, and again after 10 s
+		const line = `${what} failed: ${(err as Error)?.message ?? String(err)}`;
+		if (line !== this.lastFailure.line || Date.now() - this.lastFailure.at >= 10_000) {
+			this.logger.warn(line);
+			this.lastFailure = { line, at: Date.now() };
+		}
+		return disconnected();
+	}
+
+	override prepublish(packet: Parameters<Transporters.Base["prepublish"]>[0]): Promise<void> {
+		try {
+			return Promise.resolve(super.prepublish(packet)).catch((err: unknown) => {
+				throw this.transportFailure(err, `Publishing a ${packet.type} packet`);
+			});
+		} catch (err) {
+			return Promise.reject(this.transportFailure(err, `Publishing a ${packet.type} packet`));
 		}
 	}
 
@@ -352,6 +387,12 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	}
 
 	override subscribe(cmd: string, nodeID?: string): Promise<void> {
+		return this.subscribeOwn(cmd, nodeID).catch((err: unknown) => {
+			throw this.transportFailure(err, `Subscribing to ${cmd}${nodeID ? ` of ${nodeID}` : ""}`);
+		});
+	}
+
+	private subscribeOwn(cmd: string, nodeID?: string): Promise<void> {
 		const channel = this.channel as Channel | null;
 		if (!channel) return Promise.resolve();
 		const again = () => this.subscribe(cmd, nodeID);
