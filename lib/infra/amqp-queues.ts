@@ -49,6 +49,12 @@ export function queueOptions(kind: QueueKind, type: QueueType, base: Options.Ass
 /** RabbitMQ's reply code for a declaration whose settings differ from the existing queue's. */
 export const PRECONDITION_FAILED = 406;
 
+/** amqplib's error for a channel the server closed: `code` is the AMQP reply code (404 NOT_FOUND, 406 PRECONDITION_FAILED). */
+export function replyCode(err: unknown): number | undefined {
+	const code = (err as { code?: unknown } | null)?.code;
+	return typeof code === "number" ? code : undefined;
+}
+
 /** What a 406 said about the existing queue's type. */
 export interface QueueTypeMismatch {
 	queue: string;
@@ -68,14 +74,15 @@ export function queueTypeMismatch(message: string): QueueTypeMismatch | null {
 }
 
 /**
- * The log line for a shared queue that exists with another type than AMQP_QUEUE_TYPE asks for:
- * what was found, what the node does about it, and how to move (README, "Several RabbitMQ nodes").
+ * The log line for a queue that outlives nodes (a shared queue, a stream queue) and exists with
+ * another type than AMQP_QUEUE_TYPE asks for: what was found, what the node does about it, and
+ * how to move (README, "Several RabbitMQ nodes").
  */
 export function queueTypeMismatchMessage(mismatch: QueueTypeMismatch, wanted: QueueType): string {
 	return (
-		`Shared queue '${mismatch.queue}' exists as a ${mismatch.found} queue but AMQP_QUEUE_TYPE=${wanted}: ` +
+		`Queue '${mismatch.queue}' exists as a ${mismatch.found} queue but AMQP_QUEUE_TYPE=${wanted}: ` +
 		`this node uses it as it is (a ${mismatch.found} queue${mismatch.found === "quorum" ? "" : ", not replicated"}). ` +
-		`To change its type, start the system under a new NAMESPACE, or drain and delete the namespace's shared queues ` +
-		`(rabbitmqctl delete_queue <name>) while no node runs; or set AMQP_QUEUE_TYPE=${mismatch.found}. See README, "Several RabbitMQ nodes".`
+		`To change its type, drain it and delete it (rabbitmqctl delete_queue <name>) while no node uses it, or run the system ` +
+		`under a new NAMESPACE (shared queues); or set AMQP_QUEUE_TYPE=${mismatch.found}. See README, "Several RabbitMQ nodes".`
 	);
 }

@@ -52,7 +52,7 @@
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
 import { Errors, Transporters } from "moleculer";
 import { METRICS } from "../constants";
-import { PRECONDITION_FAILED, type QueueType, queueKind, queueOptions, queueTypeMismatch, queueTypeMismatchMessage } from "./amqp-queues";
+import { PRECONDITION_FAILED, type QueueType, queueKind, queueOptions, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "./amqp-queues";
 import { brokerLabel, urlForAttempt } from "./amqp-urls";
 import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue, requestTtl } from "./balanced-queues";
 import { count, registerMetrics } from "./metrics";
@@ -87,12 +87,6 @@ export type QueueState =
 	| { messages: number; consumers: number }
 	| { messages: null; consumers: 0; missing: true }
 	| { messages: null; consumers: null; error: string };
-
-/** amqplib's error for a channel the server closed: `code` is the AMQP reply code (404 NOT_FOUND). */
-function replyCode(err: unknown): number | undefined {
-	const code = (err as { code?: unknown } | null)?.code;
-	return typeof code === "number" ? code : undefined;
-}
 
 /** The part of an outgoing Moleculer packet that `send` reads. */
 interface OutgoingPacket {

@@ -97,12 +97,17 @@ export class LogRelay<E extends DomainEvent> {
 			void this.publisher.close();
 			this.report.warn(`Stopped relaying the ${source} event log: ${why}. Trying to take the relay lock again every ${this.pollMs} ms.`);
 		});
-		this.publisher = new StreamPublisher(options.url, streamNames(source, options.prefix, options.queueType), (why) => {
-			this.outage = true;
-			this.failures = 0;
-			this.nextAttemptAt = 0;
-			this.report.warn(`Relay of ${source}: ${why}. Events stay in the log and are published once RabbitMQ answers again (retrying with backoff).`);
-		});
+		this.publisher = new StreamPublisher(
+			options.url,
+			streamNames(source, options.prefix, options.queueType),
+			(why) => {
+				this.outage = true;
+				this.failures = 0;
+				this.nextAttemptAt = 0;
+				this.report.warn(`Relay of ${source}: ${why}. Events stay in the log and are published once RabbitMQ answers again (retrying with backoff).`);
+			},
+			(message) => this.report.warn(`Relay of ${source}: ${message}`),
+		);
 	}
 
 	start(report: RelayReport): void {

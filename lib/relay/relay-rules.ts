@@ -23,6 +23,8 @@ export interface StreamNames {
 	queueArguments: Record<string, string | number>;
 	/** the arguments its dead-letter queue is declared with (its type) */
 	deadLetterQueueArguments: Record<string, string>;
+	/** AMQP_QUEUE_TYPE, which those arguments carry */
+	queueType: QueueType;
 }
 
 /**
@@ -40,6 +42,7 @@ export function streamNames(source: Source, prefix: string, queueType: QueueType
 		queue,
 		queueArguments: { ...streamQueueArguments(queue, deadLetterExchange), ...queueTypeArguments(queueType) },
 		deadLetterQueueArguments: queueTypeArguments(queueType),
+		queueType,
 	};
 }
 

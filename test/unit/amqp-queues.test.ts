@@ -84,8 +84,8 @@ describe("RabbitMQ's refusal of another queue type (406), read back", () => {
 	test("the log line names the queue, the type found, AMQP_QUEUE_TYPE and the ways out", () => {
 		const line = queueTypeMismatchMessage({ queue: "MOL-x.REQB.goals.create", found: "classic" }, "quorum");
 		expect(line).toBe(
-			"Shared queue 'MOL-x.REQB.goals.create' exists as a classic queue but AMQP_QUEUE_TYPE=quorum: this node uses it as it is (a classic queue, not replicated). " +
-				"To change its type, start the system under a new NAMESPACE, or drain and delete the namespace's shared queues (rabbitmqctl delete_queue <name>) while no node runs; " +
+			"Queue 'MOL-x.REQB.goals.create' exists as a classic queue but AMQP_QUEUE_TYPE=quorum: this node uses it as it is (a classic queue, not replicated). " +
+				"To change its type, drain it and delete it (rabbitmqctl delete_queue <name>) while no node uses it, or run the system under a new NAMESPACE (shared queues); " +
 				'or set AMQP_QUEUE_TYPE=classic. See README, "Several RabbitMQ nodes".',
 		);
 	});

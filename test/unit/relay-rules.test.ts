@@ -180,6 +180,7 @@ describe("the stream's names", () => {
 			queue: { name: "client.events", bindingKey: "client.*", deadLetterQueue: "client.events.dlq" },
 			queueArguments: { "x-message-ttl": 86_400_000, "x-dead-letter-exchange": "microservice.events.dlx", "x-dead-letter-routing-key": "client.events.dlq" },
 			deadLetterQueueArguments: {},
+			queueType: "classic",
 		});
 	});
 
@@ -206,6 +207,7 @@ describe("the stream's names", () => {
 				"x-dead-letter-routing-key": "t1.goal.events.dlq",
 			},
 			deadLetterQueueArguments: {},
+			queueType: "classic",
 		});
 	});
 });
