@@ -24,20 +24,39 @@
  *   Moleculer executes every request it receives, so without this an overloaded replica works
  *   through requests nobody waits for any more, the queue never drains, and every later request
  *   times out behind them.
- * - A message for a shared queue is published only once that queue exists (the sender declares
- *   it, with the consumers' own options, once per channel). RabbitMQ silently drops a message
- *   sent to a queue nobody declared yet: a node's first call to an action it serves itself goes
- *   through the shared queue (disableBalancer), and its own consumer is only declared when its
- *   debounced INFO goes out, so that call waited out its timeout; and an event emitted to a group
- *   none of whose nodes has started yet was lost to the queue (catch-up repaired it later).
+ * - A message for one of the project's own shared queues is published only once that queue
+ *   exists (the sender declares it, with the consumers' own options, once per channel). RabbitMQ
+ *   silently drops a message sent to a queue nobody declared yet: a node's first call to an action
+ *   it serves itself goes through the shared queue (disableBalancer), and its own consumer is only
+ *   declared when its debounced INFO goes out, so that call waited out its timeout; and an event
+ *   emitted to a group none of whose nodes has started yet was lost to the queue (catch-up
+ *   repaired it later).
+ * - Neighbours never cost the connection (lib/infra/amqp-declarations.ts): every name another
+ *   team's node may share with us (shared queues, the namespace's fanout exchanges) is declared on
+ *   a side channel where RabbitMQ's 406 for other arguments is harmless, and another team's group
+ *   queues are never declared at all, only published to. A group that subscribed by wildcard
+ *   (`client.*`) gets its events in the queue it consumes (Moleculer publishes them under the
+ *   emitted name, to a queue nobody reads).
  *
  * The subscribe methods below are Moleculer 0.15's own (src/transporters/amqp.js), with the
  * consumer callback knowing its channel and how to subscribe again.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
-import { Transporters } from "moleculer";
+import { Transporters, Utils } from "moleculer";
+import type { Packet, PacketEventPayload } from "moleculer/src/packets";
 import { METRICS } from "../constants";
-import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue, requestTtl } from "./balanced-queues";
+import { SideChannelDeclarer } from "./amqp-declarations";
+import {
+	type BalancedQueue,
+	balancedQueues,
+	consumerChanges,
+	eventQueue,
+	isOwnQueue,
+	type ListedService,
+	requestQueue,
+	requestTtl,
+	subscribedEventName,
+} from "./balanced-queues";
 import { count, registerMetrics } from "./metrics";
 
 /** Moleculer's packet types that this file names (moleculer/src/packets.js). */
@@ -60,9 +79,16 @@ interface BalancedConsumer {
 	tag: Promise<string | null>;
 }
 
-/** The part of Moleculer's registry this file asks: does this node serve an action now? */
-interface ActionRegistry {
+/** The parts of Moleculer's registry this file asks: does this node serve an action now, which events does a group subscribe? */
+interface Registry {
 	getActionEndpoints(action: string): { localEndpoints: unknown[] } | null | undefined;
+	events: { events: Array<{ name: string; group: string }> };
+}
+
+/** Moleculer's AMQP options, and the services whose shared queues are this project's own (default: every queue). */
+export interface ResilientAmqpOptions extends Record<string, unknown> {
+	url: string | string[];
+	ownServices?: readonly string[];
 }
 
 /** What RabbitMQ says about one queue; `missing` when it does not exist (a passive declare's 404). */
@@ -81,7 +107,7 @@ function replyCode(err: unknown): number | undefined {
 interface OutgoingPacket {
 	type: string;
 	target?: string | null;
-	payload: { timeout?: unknown };
+	payload: object & { timeout?: unknown };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -89,6 +115,19 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 export class ResilientAmqpTransporter extends Transporters.AMQP {
+	/** shared names (queues, fanout exchanges) are declared on a side channel where a neighbour's arguments cost nothing */
+	private readonly declarer = new SideChannelDeclarer(
+		() => this.connection as ChannelModel | null,
+		(kind, name, reason) => this.logger.info(`The ${kind} '${name}' exists with other arguments (declared by another program): using it as it is. ${reason}`),
+	);
+	/** the services whose shared queues this node may declare (null: every shared queue) */
+	private readonly ownServices: readonly string[] | null;
+
+	constructor(options: ResilientAmqpOptions) {
+		super(options);
+		this.ownServices = options.ownServices ?? null;
+	}
+
 	/**
 	 * The readiness probe's own channel on this connection, opened on first use. A passive check
 	 * of a missing queue is a channel error: RabbitMQ closes the channel it was asked on. On the
@@ -156,13 +195,26 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		if (type !== PACKET_REQUEST && type !== PACKET_EVENT) return null;
 		const known = this.declared.get(queue);
 		if (known?.channel === channel) return known.ready;
+		// another team's group queue is its consumers' to declare, with their arguments
+		if (this.ownServices && !isOwnQueue(this.prefix, queue, this.ownServices)) return null;
 		const options = type === PACKET_REQUEST ? this._getQueueOptions(PACKET_REQUEST, true) : this._getQueueOptions(`${PACKET_EVENT}LB`, true);
-		const ready = channel.assertQueue(queue, options).then(() => undefined);
+		const ready = this.declarer.assertQueue(queue, options).then(() => undefined);
 		this.declared.set(queue, { channel, ready });
 		ready.catch(() => {
 			if (this.declared.get(queue)?.ready === ready) this.declared.delete(queue);
 		});
 		return ready;
+	}
+
+	/**
+	 * Moleculer's publish to a group's queue, under the name the group's queue is consumed by
+	 * (subscribedEventName: a wildcard group's queue is named after its pattern).
+	 */
+	override publishBalancedEvent(packet: Packet<PacketEventPayload>, group: string): Promise<void> {
+		const event = packet.payload.event;
+		const subscriptions = (this.broker.registry as unknown as Registry).events.events.filter((list) => list.group === group).map((list) => list.name);
+		const topic = eventQueue(this.prefix, group, subscribedEventName(event, subscriptions, Utils.match));
+		return this.send(topic, this.serialize(packet), { packet, balanced: true });
 	}
 
 	override subscribe(cmd: string, nodeID?: string): Promise<void> {
@@ -182,7 +234,8 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const queue = `${this.prefix}.${cmd}.${this.nodeID}`;
 		const binding = [queue, topic, ""];
 		if (!this.bindings.some((known) => known.join("\n") === binding.join("\n"))) this.bindings.push(binding);
-		return Promise.all([channel.assertExchange(topic, "fanout", this.opts.exchangeOptions), channel.assertQueue(queue, this._getQueueOptions(cmd))])
+		// the namespace's exchange is every node's, a neighbour's too: declared where its options cost nothing
+		return Promise.all([this.declarer.assertExchange(topic, "fanout", this.opts.exchangeOptions), channel.assertQueue(queue, this._getQueueOptions(cmd))])
 			.then(() =>
 				Promise.all([
 					channel.bindQueue(queue, topic, ""),
@@ -260,7 +313,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private consumeBalanced(queue: string, cmd: string, options: Options.AssertQueue, serves: () => boolean, again: () => Promise<void>): Promise<void> {
 		const channel = this.channel as Channel | null;
 		if (!channel || this.balanced.get(queue)?.channel === channel) return Promise.resolve();
-		const consuming = channel
+		const consuming = this.declarer
 			.assertQueue(queue, options)
 			.then(() => channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume));
 		this.balanced.set(queue, {
@@ -287,7 +340,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	 */
 	private servesLocally(action: string): boolean {
 		if (this.broker.stopping) return false;
-		const endpoints = (this.broker.registry as unknown as ActionRegistry).getActionEndpoints(action);
+		const endpoints = (this.broker.registry as unknown as Registry).getActionEndpoints(action);
 		return !!endpoints && endpoints.localEndpoints.length > 0;
 	}
 
