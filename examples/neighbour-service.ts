@@ -15,6 +15,9 @@
  *   NEIGHBOUR_GROUP         its consumer group (default `audit`): each event once per group
  *   NEIGHBOUR_AMQP_OPTIONS  JSON merged into Moleculer's AMQP options: this team's own choice, e.g.
  *                           {"autoDeleteQueues":600000} or {"eventTimeToLive":60000}
+ *   NEIGHBOUR_SERIALIZER    its serializer (default JSON, as the project's): with another one
+ *                           (Notepack, CBOR, …) neither side can read the other's packets, and
+ *                           each drops them, but nothing else happens
  *   NODEID                  its node id (default audit-<pid>)
  * Flags: --wildcard subscribes `client.*` and `goal.*` instead of the six names; --json prints one
  * line per event received ({event, group, payload}) instead of a sentence.
@@ -31,6 +34,7 @@ const ownOptions = JSON.parse(process.env.NEIGHBOUR_AMQP_OPTIONS?.trim() || "{}"
 const broker = new ServiceBroker({
 	namespace: process.env.NAMESPACE ?? "",
 	nodeID: process.env.NODEID?.trim() || `${group}-${process.pid}`,
+	serializer: (process.env.NEIGHBOUR_SERIALIZER?.trim() || "JSON") as "JSON" | "JSONExt" | "MsgPack" | "Notepack" | "CBOR",
 	transporter: { type: "AMQP", options: { url: process.env.TRANSPORTER ?? "amqp://guest:guest@127.0.0.1:5672", ...ownOptions } },
 	// with the project's nodes: one durable queue per event and group, shared by this group's nodes
 	disableBalancer: true,

@@ -9,7 +9,9 @@
  *
  * The cluster: api, clients, two goals replicas over PostgreSQL. The neighbours: Moleculer's
  * default options (started before the project's nodes), `autoDeleteQueues: 600000` subscribing
- * by wildcard (`client.*`, `goal.*`), and `eventTimeToLive: 60000` (both started after).
+ * by wildcard (`client.*`, `goal.*`), and `eventTimeToLive: 60000` (both started after); and two
+ * that cannot read our packets nor we theirs: one with the Notepack serializer, one on Moleculer
+ * 0.14 (protocol 4). Those receive nothing, and must cost nothing.
  * Then a secured cluster (TRANSPORTER_SECRET) and the example joining it through lib/neighbour.ts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -44,8 +46,9 @@ class Neighbour {
 		readonly group: string,
 		env: Record<string, string>,
 		flags: string[] = [],
+		script = "examples/neighbour-service.ts",
 	) {
-		this.child = spawn(process.execPath, ["--import", "tsx", "examples/neighbour-service.ts", "--json", ...flags], {
+		this.child = spawn(process.execPath, ["--import", "tsx", script, "--json", ...flags], {
 			cwd: ROOT,
 			env: { ...process.env, NEIGHBOUR_GROUP: group, NODEID: `${group}-node`, ...env },
 			stdio: ["ignore", "pipe", "pipe"],
@@ -114,6 +117,8 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "neighbours on the same Rab
 	// the neighbours have no secret: this cluster runs without one
 	const cluster = new Cluster({ TRANSPORTER_SECRET: "" });
 	const neighbours: Neighbour[] = [];
+	/** neighbours that cannot talk with the project's nodes at all */
+	const strangers: Neighbour[] = [];
 	let api: ReturnType<typeof client>;
 
 	function neighbour(group: string, options: Record<string, unknown>, flags: string[] = []): Neighbour {
@@ -146,7 +151,12 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "neighbours on the same Rab
 		api = client(await cluster.startApi("api-1"));
 		// two more after the project's nodes
 		const late = [neighbour("audit-expiring", { autoDeleteQueues: 600_000 }, ["--wildcard"]), neighbour("audit-ttl", { eventTimeToLive: 60_000 })];
-		await Promise.all(late.map((one) => one.waitStarted()));
+		const env = { TRANSPORTER: cluster.env().TRANSPORTER, NAMESPACE: cluster.namespace };
+		strangers.push(
+			new Neighbour("audit-notepack", { ...env, NEIGHBOUR_SERIALIZER: "Notepack" }),
+			new Neighbour("audit-old", env, [], "test/helpers/neighbour-014.ts"),
+		);
+		await Promise.all([...late, ...strangers].map((one) => one.waitStarted()));
 		// the emitting nodes know every neighbour's group before the changes begin
 		await waitFor(() => neighbours.every((one) => cluster.probe.registry.nodes.get(`${one.group}-node`)?.available), {
 			timeoutMs: 20_000,
@@ -155,7 +165,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "neighbours on the same Rab
 	}, 180_000);
 
 	afterAll(async () => {
-		await Promise.all(neighbours.map((one) => one.stop()));
+		await Promise.all([...neighbours, ...strangers].map((one) => one.stop()));
 		await cluster.tearDown();
 	}, 60_000);
 
@@ -195,6 +205,8 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "neighbours on the same Rab
 		}
 		await copiesConverge(cluster);
 		expect(reconnects()).toEqual([]);
+		// another serializer, another protocol: neither side reads the other, and that is all
+		for (const one of strangers) expect(one.received).toEqual([]);
 	});
 
 	test("a neighbour killed with kill -9, its queues left behind, changes nothing", async () => {
