@@ -390,6 +390,8 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 					eventTimeToLive: 86_400_000,
 					messageOptions: { persistent: true },
 					prefetch: config.amqpPrefetch,
+					// the shared queues this project declares; another team's group queues are theirs
+					ownServices: SERVICE_NAMES,
 					...AMQP_SOCKET,
 				})
 			: null,

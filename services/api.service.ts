@@ -20,9 +20,8 @@ import { toPublicError } from "../lib/http/http-errors";
 import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotency-key";
 import { publicReadiness } from "../lib/http/public-readiness";
 import { acceptedRequestId, REQUEST_ID_HEADER } from "../lib/http/request-id";
-import { checkReadiness } from "../lib/infra/readiness";
-import type { ConsumerSelfReport } from "../lib/consumer/consumer-state";
-import type { RelayFigures } from "../lib/relay/relay-state";
+import { checkReadiness, gatewayMemory, noteLiveServices } from "../lib/infra/readiness";
+import { httpStatusOf } from "../lib/infra/readiness-rules";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
 import { ADMIN_ROUTES, OPS_PATH, OPS_ROUTES, ROUTES } from "../lib/http/routes";
@@ -117,6 +116,9 @@ function requestIdOptions(options: { requestID?: string }, req: IncomingMessage)
 	options.requestID = acceptedRequestId(req.headers[REQUEST_ID_HEADER]);
 }
 
+/** The services the gateway's routes call (and, where they run on its node, whose databases it checks). */
+const ROUTED_SERVICES = ["clients", "goals"] as const;
+
 export function createApiService(options: ApiOptions): ServiceSchema<ApiSettingsSchema> {
 	/** What every route shares: explicit aliases only, JSON bodies up to 100 kB, one params object. */
 	const routeBasics = {
@@ -132,10 +134,8 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 
 	/** what /api/ready last logged, so that a probe polled every second logs a reason once */
 	let lastNotReadyReasons = "";
-	/** each consumer's last answer to readiness: its lag is still shown (and grows) while it does not answer */
-	const consumersLastKnown = new Map<string, ConsumerSelfReport>();
-	/** each relay's last answer, the same way */
-	const relaysLastKnown = new Map<string, RelayFigures>();
+	/** the services the routes call, which of them have been seen live, the consumers' and relays' last answers */
+	const memory = gatewayMemory(ROUTED_SERVICES);
 
 	return {
 		name: "api",
@@ -209,6 +209,13 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			],
 		},
 
+		events: {
+			// a routed service seen live between two probes counts as seen (lib/infra/readiness.ts)
+			"$services.changed"() {
+				noteLiveServices(this.broker, memory);
+			},
+		},
+
 		actions: {
 			/**
 			 * moleculer-web's HTTP handler: never retried by the broker's retry policy, which would
@@ -255,8 +262,10 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			},
 			ready: {
 				async handler(ctx: Context<unknown, Record<string, unknown>>) {
-					const readiness = await checkReadiness(this.broker, ["clients", "goals"], ["clients", "goals"], consumersLastKnown, relaysLastKnown);
-					if (readiness.status !== "UP") ctx.meta.$statusCode = 503;
+					const readiness = await checkReadiness(this.broker, ROUTED_SERVICES, memory);
+					// DEGRADED (a routed service without a live node, its routes 503) is still a 200:
+					// the gateway serves the other services' routes and stays in the load balancer
+					ctx.meta.$statusCode = httpStatusOf(readiness.status);
 					// an extra component (the contract's four stay as they are): a node that can be made
 					// to fail on purpose says so; it does not make the node unready
 					const faultInjection = { status: "UP", enabled: options.faultInjection };

@@ -45,7 +45,7 @@ function page(of: string): JsonSchema {
 	});
 }
 
-const component = { type: "object", properties: { status: { enum: ["UP", "DOWN"] } }, required: ["status"] };
+const component = { type: "object", properties: { status: { enum: ["UP", "DEGRADED", "DOWN"] } }, required: ["status"] };
 /** A component whose other keys each hold one `entry` (a consumer, a node). */
 const componentOf = (entry: JsonSchema, description: string): JsonSchema => ({ ...component, additionalProperties: entry, description });
 const countOrNull = { type: ["integer", "null"], minimum: 0 };
@@ -86,7 +86,10 @@ const SCHEMAS: Record<string, JsonSchema> = {
 	Readiness: {
 		type: "object",
 		properties: {
-			status: { enum: ["UP", "DOWN"] },
+			status: {
+				enum: ["UP", "DEGRADED", "DOWN"],
+				description: "DEGRADED (HTTP 200): on a gateway, a service it routes to has no live node; that service's routes answer 503, the others are served",
+			},
 			components: {
 				type: "object",
 				properties: {
@@ -94,7 +97,10 @@ const SCHEMAS: Record<string, JsonSchema> = {
 					transporter: component,
 					cacher: component,
 					queues: component,
-					services: component,
+					services: componentOf(
+						closed({ status: { enum: ["UP", "DOWN"] }, nodes: { type: "integer", minimum: 0 } }),
+						"on a gateway: the live nodes of each service its routes call. DOWN until every one has had a live node since the gateway started, then DEGRADED while one has none",
+					),
 					consumers: componentOf(
 						closed({
 							producer: { enum: Object.values(SOURCES) },

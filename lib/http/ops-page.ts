@@ -111,7 +111,8 @@ const SCRIPT = `
 		tbody.replaceChildren.apply(tbody, rows.length ? rows : [el("tr", {}, [el("td", { text: emptyText, className: "muted", attrs: { colspan: String(columns) } })])]);
 	}
 
-	function statusSpan(status) { return el("span", { text: status, className: status === "UP" ? "up" : "down" }); }
+	// DEGRADED: the gateway serves, some routes answer 503 (a routed service has no live node)
+	function statusSpan(status) { return el("span", { text: status, className: status === "UP" ? "up" : status === "DEGRADED" ? "warn" : "down" }); }
 
 	// --- talking to the gateway ---
 
@@ -377,13 +378,20 @@ const SCRIPT = `
 			return;
 		}
 		main.className = "";
-		var down = Object.keys(readiness.components).filter(function (name) { return (readiness.components[name] || {}).status !== "UP"; });
+		var components = readiness.components;
+		var notUp = Object.keys(components).filter(function (name) { return (components[name] || {}).status !== "UP"; });
 		if (readiness.status === "UP") {
 			banner.className = "up";
 			banner.textContent = "Ready: every component is UP (HTTP " + httpStatus + ").";
-		} else {
+		} else if (readiness.status === "DEGRADED") {
+			// still in the load balancer: only the routes of the services without a live node fail
+			var missing = entries(components.services).filter(function (entry) { return entry[1].status !== "UP"; }).map(function (entry) { return entry[0]; });
 			banner.className = "warn";
-			banner.textContent = "Not ready (HTTP " + httpStatus + "): " + (down.length ? down.join(", ") + " DOWN." : "the gateway has not started every service.");
+			banner.textContent = "Degraded (HTTP " + httpStatus + "): " + (missing.length ? "no live node for " + missing.join(", ") + "; " + (missing.length === 1 ? "its" : "their") + " routes answer 503, the others are served." : notUp.join(", ") + " DEGRADED.");
+		} else {
+			banner.className = "down";
+			banner.textContent = "Not ready (HTTP " + httpStatus + "): " +
+				(notUp.length ? notUp.map(function (name) { return name + " " + (components[name] || {}).status; }).join(", ") + "." : "the gateway has not started every service.");
 		}
 	}
 

@@ -149,10 +149,14 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 	"GET /ready": {
 		summary: "Readiness of this node",
 		description:
-			"Database, transporter, cacher and each event queue this node consumes (depth and consumers, AMQP only); on a gateway node also the live nodes of each service it routes to.",
+			"Database, transporter, cacher and each event queue this node consumes (depth and consumers, AMQP only); on a gateway node also the live nodes of each service it routes to. A gateway is DOWN until every one of them has had a live node since it started; after that, one without a live node makes it DEGRADED, not DOWN: only that service's routes answer 503.",
 		tag: "operations",
-		success: { status: 200, shape: "Readiness", description: "Ready: every component is UP." },
-		errors: { 503: "Not ready: the same body, with the components that are DOWN." },
+		success: {
+			status: 200,
+			shape: "Readiness",
+			description: "Ready: UP, or DEGRADED (a routed service has no live node; its routes answer 503, the others are served).",
+		},
+		errors: { 503: "Not ready (DOWN): the same body, with the components that are DOWN." },
 		example: {},
 	},
 	"GET /openapi.json": {

@@ -24,22 +24,26 @@
  *   Moleculer executes every request it receives, so without this an overloaded replica works
  *   through requests nobody waits for any more, the queue never drains, and every later request
  *   times out behind them.
- * - A message for a shared queue is published only once that queue exists (the sender declares
- *   it, with the consumers' own options, once per channel). RabbitMQ silently drops a message
- *   sent to a queue nobody declared yet: a node's first call to an action it serves itself goes
- *   through the shared queue (disableBalancer), and its own consumer is only declared when its
- *   debounced INFO goes out, so that call waited out its timeout; and an event emitted to a group
- *   none of whose nodes has started yet was lost to the queue (catch-up repaired it later).
- *
+ * - A message for one of the project's own shared queues is published only once that queue
+ *   exists (the sender declares it, with the consumers' own options, once per channel). RabbitMQ
+ *   silently drops a message sent to a queue nobody declared yet: a node's first call to an action
+ *   it serves itself goes through the shared queue (disableBalancer), and its own consumer is only
+ *   declared when its debounced INFO goes out, so that call waited out its timeout; and an event
+ *   emitted to a group none of whose nodes has started yet was lost to the queue (catch-up
+ *   repaired it later).
+ * - Neighbours never cost the connection (lib/infra/amqp-declarations.ts): every name another
+ *   team's node may share with us (shared queues, the namespace's fanout exchanges) is declared on
+ *   a side channel where RabbitMQ's 406 for other arguments is harmless, and another team's group
+ *   queues are never declared at all, only published to. A group that subscribed by wildcard
+ *   (`client.*`) gets its events in the queue it consumes (Moleculer publishes them under the
+ *   emitted name, to a queue nobody reads).
  * - Queues get settings by kind (lib/infra/amqp-queues.ts): the shared queues are durable and of
  *   AMQP_QUEUE_TYPE (quorum: replicated over a RabbitMQ cluster), this node's own queues are
  *   non-durable classic ones, which another RabbitMQ node of the cluster can declare again when
  *   this node's broker died (a durable classic queue homed on a dead node cannot be: the node never
- *   got its subscriptions back). Queues are declared on a side channel first: a refusal (406, the
- *   queue exists with other settings) closes that channel, never the one the node consumes and
- *   publishes on. This node's own queue declared otherwise by an earlier version is deleted and
- *   declared again (it is this node's by name); a shared queue of the other type, or declared by a
- *   neighbour with its own settings, is used as it is, and said so in the log.
+ *   got its subscriptions back). They too are declared on the side channel: one left durable by an
+ *   earlier version is deleted and declared again (it is this node's by name). A shared queue of
+ *   the other type is used as it is, and the log says so as an error, with what to do.
  * - The URL may list several RabbitMQ nodes (`;`): Moleculer tries the next one on each reconnect.
  *   When the connection is lost, the requests this node is waiting on fail at once with
  *   Moleculer's BrokerDisconnectedError (502; the gateway answers 503) instead of waiting out
@@ -50,11 +54,23 @@
  * consumer callback knowing its channel and how to subscribe again.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
-import { Errors, Transporters } from "moleculer";
+import { Errors, Transporters, Utils } from "moleculer";
+import type { Packet, PacketEventPayload } from "moleculer/src/packets";
 import { METRICS } from "../constants";
-import { PRECONDITION_FAILED, type QueueType, queueKind, queueOptions, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "./amqp-queues";
+import { SideChannelDeclarer } from "./amqp-declarations";
+import { type QueueType, queueKind, queueOptions, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "./amqp-queues";
 import { brokerLabel, urlForAttempt } from "./amqp-urls";
-import { type BalancedQueue, balancedQueues, consumerChanges, eventQueue, type ListedService, requestQueue, requestTtl } from "./balanced-queues";
+import {
+	type BalancedQueue,
+	balancedQueues,
+	consumerChanges,
+	eventQueue,
+	isOwnQueue,
+	type ListedService,
+	requestQueue,
+	requestTtl,
+	subscribedEventName,
+} from "./balanced-queues";
 import { count, registerMetrics } from "./metrics";
 
 /** Moleculer's packet types that this file names (moleculer/src/packets.js). */
@@ -77,9 +93,10 @@ interface BalancedConsumer {
 	tag: Promise<string | null>;
 }
 
-/** The part of Moleculer's registry this file asks: does this node serve an action now? */
-interface ActionRegistry {
+/** The parts of Moleculer's registry this file asks: does this node serve an action now, which events does a group subscribe? */
+interface Registry {
 	getActionEndpoints(action: string): { localEndpoints: unknown[] } | null | undefined;
+	events: { events: Array<{ name: string; group: string }> };
 }
 
 /** What RabbitMQ says about one queue; `missing` when it does not exist (a passive declare's 404). */
@@ -92,7 +109,7 @@ export type QueueState =
 interface OutgoingPacket {
 	type: string;
 	target?: string | null;
-	payload: { timeout?: unknown };
+	payload: object & { timeout?: unknown };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -109,13 +126,13 @@ function disconnected(): Errors.MoleculerRetryableError {
 
 /** Moleculer's AMQP options, and ours. */
 export interface ResilientAmqpOptions extends Transporters.AMQP.AmqpTransporterOptions {
+	url: string | string[];
+	/** the services whose shared queues are this project's own (default: every queue) */
+	ownServices?: readonly string[];
 	/** AMQP_QUEUE_TYPE: the type of the shared queues (default classic) */
 	queueType?: QueueType;
 	socketOptions?: Record<string, unknown>;
 }
-
-/** What a declaration on the side channel came to: declared, or refused by RabbitMQ (406) with its words. */
-type Declared = { ok: true } | { ok: false; message: string };
 
 /** The part of a request Moleculer's transit waits on (moleculer/src/transit.js, `pendingRequests`). */
 interface PendingRequest {
@@ -129,6 +146,30 @@ interface TransitInternals {
 }
 
 export class ResilientAmqpTransporter extends Transporters.AMQP {
+	/**
+	 * Names others may share with us (queues, fanout exchanges) and this node's own queues are
+	 * declared on a side channel, where a refusal (406) costs nothing. A shared queue of the other
+	 * type is said so as an error: AMQP_QUEUE_TYPE changed over a running system.
+	 */
+	private readonly declarer = new SideChannelDeclarer(
+		() => this.connection as ChannelModel | null,
+		(kind, name, reason) => {
+			const mismatch = kind === "queue" ? queueTypeMismatch(reason) : null;
+			if (mismatch) this.logger.error(queueTypeMismatchMessage(mismatch, this.queueType));
+			else this.logger.info(`The ${kind} '${name}' exists with other arguments (declared by another program): using it as it is. ${reason}`);
+		},
+	);
+	/** the services whose shared queues this node may declare (null: every shared queue) */
+	private readonly ownServices: readonly string[] | null;
+	/** AMQP_QUEUE_TYPE */
+	private readonly queueType: QueueType;
+
+	constructor(options: ResilientAmqpOptions) {
+		super(options);
+		this.ownServices = options.ownServices ?? null;
+		this.queueType = options.queueType ?? "classic";
+	}
+
 	/**
 	 * The readiness probe's own channel on this connection, opened on first use. A passive check
 	 * of a missing queue is a channel error: RabbitMQ closes the channel it was asked on. On the
@@ -150,25 +191,12 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private rebalancing: Promise<void> = Promise.resolve();
 	/** shared queues this node declared before publishing to them, on which channel (a new channel declares again) */
 	private declared = new Map<string, { channel: Channel; ready: Promise<void> }>();
-	/** AMQP_QUEUE_TYPE */
-	private readonly queueType: QueueType;
-	/** the side channel queues are declared on first, for which connection (see the file's comment) */
-	private declarer: { connection: ChannelModel; channel: Promise<Channel> } | null = null;
-	/** declarations on the side channel run one after another: a refusal closes it under the next one */
-	private declaring: Promise<unknown> = Promise.resolve();
-	/** shared queues already reported as of another type or with other settings (said once, not at every reconnect) */
-	private readonly reported = new Set<string>();
 	/** this node's own queues declared, on which connection (a new connection declares again) */
 	private readonly privateDeclarations = new Map<string, { connection: ChannelModel | null; ready: Promise<void> }>();
 	/** the last transport failure logged, and when (see transportFailure) */
 	private lastFailure = { line: "", at: 0 };
 	/** host:port of the RabbitMQ node of the current connection */
 	private connectedTo: string | null = null;
-
-	constructor(opts: ResilientAmqpOptions) {
-		super(opts);
-		this.queueType = opts.queueType ?? "classic";
-	}
 
 	/** host:port of the RabbitMQ node this node is connected to now (never credentials), or null while it is not. */
 	get rabbitNode(): string | null {
@@ -249,47 +277,6 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		return queueOptions(queueKind(balancedQueue), this.queueType, super._getQueueOptions(packetType, balancedQueue) as Options.AssertQueue);
 	}
 
-	/** The side channel on the current connection, opened on first use and again after RabbitMQ closed it. */
-	private openDeclarer(): Promise<Channel> {
-		const connection = this.connection as ChannelModel | null;
-		if (!connection) return Promise.reject(disconnected());
-		if (this.declarer?.connection === connection) return this.declarer.channel;
-		const channel = connection.createChannel().then((opened) => {
-			// a 406 is expected here (the declaring call rejects with the same error)
-			opened.on("error", (err: Error) => this.logger.debug(`Queue declaration channel: ${err.message}`));
-			opened.on("close", () => {
-				if (this.declarer?.channel === channel) this.declarer = null;
-			});
-			return opened;
-		});
-		channel.catch(() => {
-			if (this.declarer?.channel === channel) this.declarer = null;
-		});
-		this.declarer = { connection, channel };
-		return channel;
-	}
-
-	/**
-	 * Run `work` on the side channel, after the declarations before it. A refusal (406) is an
-	 * answer, not an error: the channel it closed is dropped and opened again for the next one.
-	 * Any other failure (the connection went) rejects.
-	 */
-	private aside(work: (channel: Channel) => Promise<unknown>): Promise<Declared> {
-		const run = this.declaring.then(async (): Promise<Declared> => {
-			const channel = await this.openDeclarer();
-			try {
-				await work(channel);
-				return { ok: true };
-			} catch (err) {
-				if (replyCode(err) !== PRECONDITION_FAILED) throw err;
-				if (this.declarer && (await this.declarer.channel.catch(() => null)) === channel) this.declarer = null;
-				return { ok: false, message: (err as Error).message };
-			}
-		});
-		this.declaring = run.catch(() => undefined);
-		return run;
-	}
-
 	/**
 	 * Declare one of this node's own queues. One that exists with other settings was declared by
 	 * an earlier version of this node (durable, before they became non-durable): it is this
@@ -311,28 +298,10 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	}
 
 	private async replacePrivate(queue: string, options: Options.AssertQueue): Promise<void> {
-		const first = await this.aside((channel) => channel.assertQueue(queue, options));
-		if (first.ok) return;
-		this.logger.warn(`This node's queue '${queue}' exists with other settings (an earlier version's?): deleting it and declaring it again. ${first.message}`);
-		const again = await this.aside(async (channel) => {
-			await channel.deleteQueue(queue);
-			await channel.assertQueue(queue, options);
-		});
-		if (!again.ok) throw new Errors.MoleculerError(`Cannot declare this node's queue '${queue}': ${again.message}`, 500, "QUEUE_DECLARATION_FAILED");
-	}
-
-	/**
-	 * Declare a shared queue. One that exists with other settings is used as it is: of the other
-	 * type (AMQP_QUEUE_TYPE changed over a running system: the log says what to do), or declared
-	 * by a neighbour with its own options (CONTRACT.md, "Neighbours"). Said once per queue.
-	 */
-	private async declareShared(queue: string, options: Options.AssertQueue): Promise<void> {
-		const declared = await this.aside((channel) => channel.assertQueue(queue, options));
-		if (declared.ok || this.reported.has(queue)) return;
-		this.reported.add(queue);
-		const mismatch = queueTypeMismatch(declared.message);
-		if (mismatch) this.logger.error(queueTypeMismatchMessage(mismatch, this.queueType));
-		else this.logger.warn(`Shared queue '${queue}' exists with other settings (a neighbour's?): using it as it is. ${declared.message}`);
+		const declared = await this.declarer.assertOwnQueue(queue, options);
+		if (declared.replaced) {
+			this.logger.warn(`This node's queue '${queue}' existed with other settings (an earlier version's?): deleted and declared again. ${declared.reason}`);
+		}
 	}
 
 	/** Close `connection` (if it is still the current one) so that Moleculer's transit reconnects and subscribes again. */
@@ -371,13 +340,26 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		if (type !== PACKET_REQUEST && type !== PACKET_EVENT) return null;
 		const known = this.declared.get(queue);
 		if (known?.channel === channel) return known.ready;
+		// another team's group queue is its consumers' to declare, with their arguments
+		if (this.ownServices && !isOwnQueue(this.prefix, queue, this.ownServices)) return null;
 		const options = type === PACKET_REQUEST ? this._getQueueOptions(PACKET_REQUEST, true) : this._getQueueOptions(`${PACKET_EVENT}LB`, true);
-		const ready = this.declareShared(queue, options);
+		const ready = this.declarer.assertQueue(queue, options).then(() => undefined);
 		this.declared.set(queue, { channel, ready });
 		ready.catch(() => {
 			if (this.declared.get(queue)?.ready === ready) this.declared.delete(queue);
 		});
 		return ready;
+	}
+
+	/**
+	 * Moleculer's publish to a group's queue, under the name the group's queue is consumed by
+	 * (subscribedEventName: a wildcard group's queue is named after its pattern).
+	 */
+	override publishBalancedEvent(packet: Packet<PacketEventPayload>, group: string): Promise<void> {
+		const event = packet.payload.event;
+		const subscriptions = (this.broker.registry as unknown as Registry).events.events.filter((list) => list.group === group).map((list) => list.name);
+		const topic = eventQueue(this.prefix, group, subscribedEventName(event, subscriptions, Utils.match));
+		return this.send(topic, this.serialize(packet), { packet, balanced: true });
 	}
 
 	override subscribe(cmd: string, nodeID?: string): Promise<void> {
@@ -402,7 +384,8 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const queue = `${this.prefix}.${cmd}.${this.nodeID}`;
 		const binding = [queue, topic, ""];
 		if (!this.bindings.some((known) => known.join("\n") === binding.join("\n"))) this.bindings.push(binding);
-		return Promise.all([channel.assertExchange(topic, "fanout", this.opts.exchangeOptions), this.declarePrivate(queue, this._getQueueOptions(cmd))])
+		// the namespace's exchange is every node's, a neighbour's too: declared where its options cost nothing
+		return Promise.all([this.declarer.assertExchange(topic, "fanout", this.opts.exchangeOptions), this.declarePrivate(queue, this._getQueueOptions(cmd))])
 			.then(() =>
 				Promise.all([
 					channel.bindQueue(queue, topic, ""),
@@ -480,9 +463,9 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private consumeBalanced(queue: string, cmd: string, options: Options.AssertQueue, serves: () => boolean, again: () => Promise<void>): Promise<void> {
 		const channel = this.channel as Channel | null;
 		if (!channel || this.balanced.get(queue)?.channel === channel) return Promise.resolve();
-		const consuming = this.declareShared(queue, options).then(() =>
-			channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume),
-		);
+		const consuming = this.declarer
+			.assertQueue(queue, options)
+			.then(() => channel.consume(queue, this.consumer(channel, cmd, true, again, serves, queue), this.opts.consumeOptions as Options.Consume));
 		this.balanced.set(queue, {
 			channel,
 			tag: consuming.then(
@@ -507,7 +490,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	 */
 	private servesLocally(action: string): boolean {
 		if (this.broker.stopping) return false;
-		const endpoints = (this.broker.registry as unknown as ActionRegistry).getActionEndpoints(action);
+		const endpoints = (this.broker.registry as unknown as Registry).getActionEndpoints(action);
 		return !!endpoints && endpoints.localEndpoints.length > 0;
 	}
 

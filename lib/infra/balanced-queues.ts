@@ -59,3 +59,39 @@ export function requestTtl(payload: { timeout?: unknown }): string | null {
 	const timeout = Number(payload.timeout);
 	return Number.isFinite(timeout) && timeout > 0 ? String(Math.ceil(timeout)) : null;
 }
+
+/**
+ * Whether shared queue `queue` belongs to one of `ownServices`: a request queue of one of their
+ * actions, or an event queue of a group named after one of them (the project's consumer groups
+ * are its service names). Another team's queues in the same namespace are not: they are declared
+ * by their consumers, with their arguments, and never by us.
+ */
+export function isOwnQueue(prefix: string, queue: string, ownServices: readonly string[]): boolean {
+	const request = `${prefix}.REQB.`;
+	const event = `${prefix}.EVENTB.`;
+	let owner: string;
+	if (queue.startsWith(request)) {
+		const action = queue.slice(request.length);
+		owner = action.slice(0, Math.max(0, action.lastIndexOf(".")));
+	} else if (queue.startsWith(event)) {
+		const rest = queue.slice(event.length);
+		owner = rest.slice(0, Math.max(0, rest.indexOf(".")));
+	} else {
+		return false;
+	}
+	return ownServices.includes(owner);
+}
+
+/**
+ * The name under which a group's queue for `event` is consumed. Moleculer names a group's queue
+ * after the event as its handler subscribed it (`client.*` gives `EVENTB.audit.client.*`), but
+ * publishes under the emitted name (`EVENTB.audit.client.created`): with the balancer disabled a
+ * group that subscribes by wildcard would receive nothing. The emitted name when the group
+ * subscribed it (or nothing is known of the group), else the first of its matching patterns: one
+ * queue per group, since the receiving node hands the event to every matching handler of its group.
+ */
+export function subscribedEventName(event: string, groupSubscriptions: readonly string[], matches: (event: string, pattern: string) => boolean): string {
+	if (groupSubscriptions.includes(event)) return event;
+	const patterns = groupSubscriptions.filter((pattern) => matches(event, pattern)).sort();
+	return patterns[0] ?? event;
+}

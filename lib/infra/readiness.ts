@@ -2,7 +2,8 @@
  * Readiness of this node, component by component, each checked with a deadline: the databases
  * of the services running here, the transporter, and the cacher. Event queue depths come with
  * the AMQP transporter. No check throws past its own function: a component that cannot be
- * asked, or answers with an error, is DOWN, and the node stays up.
+ * asked, or answers with an error, is DOWN, and the node stays up. What the answers make of the
+ * node (UP, DEGRADED, DOWN) is decided in lib/infra/readiness-rules.ts.
  */
 import { createHash } from "node:crypto";
 import type { Service, ServiceBroker } from "moleculer";
@@ -11,13 +12,9 @@ import { type ConsumerSelfReport, consumerState } from "../consumer/consumer-sta
 import type { DatabaseProbe } from "../storage/database";
 import { type RelayFigures, relayState } from "../relay/relay-state";
 import { ResilientAmqpTransporter } from "./amqp-transporter";
+import { type Component, nodeStatus, type Status, servicesComponent, sighted, worst } from "./readiness-rules";
 
-export type Status = "UP" | "DOWN";
-
-export interface Component {
-	status: Status;
-	[detail: string]: unknown;
-}
+export type { Component, Status } from "./readiness-rules";
 
 export interface Readiness {
 	status: Status;
@@ -34,10 +31,6 @@ export interface Readiness {
 }
 
 const CHECK_TIMEOUT_MS = 2000;
-
-function worst(components: Component[]): Status {
-	return components.every((component) => component.status === "UP") ? "UP" : "DOWN";
-}
 
 async function withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
 	let timer: NodeJS.Timeout | undefined;
@@ -62,7 +55,7 @@ async function databases(broker: ServiceBroker, owners: readonly string[]): Prom
 			checks[name] = { status: "DOWN", message: (err as Error).message };
 		}
 	}
-	return { status: worst(Object.values(checks)), ...checks };
+	return { status: worst(Object.values(checks).map((check) => check.status)), ...checks };
 }
 
 /** Connected or not; over AMQP also to which RabbitMQ node (`host:port`, never credentials: TRANSPORTER may list several). */
@@ -110,16 +103,40 @@ async function queues(broker: ServiceBroker, owners: readonly string[]): Promise
 }
 
 /**
- * For a gateway: how many live nodes serve each service its routes call (this one included).
- * A service with none would answer every one of its routes 503: not ready. Pure over the registry.
+ * For a gateway: how many live nodes serve each service its routes call (this one included),
+ * read from the registry. What that makes of the gateway: servicesComponent in readiness-rules.
  */
-export function routedServices(broker: ServiceBroker, routed: readonly string[]): Component {
+export function liveNodeCounts(broker: ServiceBroker, routed: readonly string[]): Record<string, number> {
 	const nodes = new Map<string, Set<string>>(routed.map((name) => [name, new Set<string>()]));
 	for (const service of broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string; nodeID: string }>) {
 		nodes.get(service.name)?.add(service.nodeID);
 	}
-	const counts = Object.fromEntries([...nodes].map(([name, serving]) => [name, { status: serving.size > 0 ? "UP" : "DOWN", nodes: serving.size }]));
-	return { status: worst(Object.values(counts) as Component[]), ...counts };
+	return Object.fromEntries([...nodes].map(([name, serving]) => [name, serving.size]));
+}
+
+/** What a gateway keeps between its readiness checks. */
+export interface GatewayMemory {
+	/** the services its routes call (reported in `components.services`) */
+	readonly routed: readonly string[];
+	/** those that have had a live node since the gateway started: until all have, it is not ready */
+	seen: ReadonlySet<string>;
+	/** each consumer's last answer: its lag is still shown (and grows) while it does not answer */
+	readonly consumers: Map<string, ConsumerSelfReport>;
+	/** each relay's last answer, the same way */
+	readonly relays: Map<string, RelayFigures>;
+}
+
+export function gatewayMemory(routed: readonly string[]): GatewayMemory {
+	return { routed, seen: new Set(), consumers: new Map(), relays: new Map() };
+}
+
+/**
+ * Note the routed services that have a live node now. Called on every change of the registry
+ * (not only when /api/ready is asked), so that a service that came and went between two probes
+ * still counts as seen: "has had a live node since the gateway started".
+ */
+export function noteLiveServices(broker: ServiceBroker, memory: GatewayMemory): void {
+	memory.seen = sighted(memory.seen, liveNodeCounts(broker, memory.routed));
 }
 
 /**
@@ -150,7 +167,7 @@ async function answerOrNull<T>(call: () => Promise<T>, what: string): Promise<T 
  * pending retries and dead letters (lib/consumer/consumer-state.ts), and the depth and consumers
  * of its queues as this node's transporter sees them. A consumer that does not answer is shown
  * with its last answer (`lastKnown`, kept by the caller between checks), so its lag grows while
- * it is down. Informative: never makes the gateway not ready (the queues and services do that).
+ * it is down. Informative: never changes the gateway's status.
  */
 export async function consumerStates(broker: ServiceBroker, lastKnown: Map<string, ConsumerSelfReport>): Promise<Component> {
 	const tx = broker.transit?.tx;
@@ -226,28 +243,32 @@ export function liveNodes(broker: ServiceBroker): Component {
 	return { status: "UP", ...Object.fromEntries([...nodes].map(([id, node]) => [publicNodeName(id), node])) };
 }
 
+/** The services component of a gateway now; the sightings it adds are kept in `memory`. */
+function routedServices(broker: ServiceBroker, memory: GatewayMemory): Component {
+	const { component, seen } = servicesComponent(liveNodeCounts(broker, memory.routed), memory.seen);
+	memory.seen = seen;
+	return component;
+}
+
 /**
- * `routed`: on a gateway node, the services its routes call (reported in `components.services`);
- * `lastKnown`: the gateway's memory of each consumer's last answer (then `consumers` and `nodes`
- * are reported too); `relaysLastKnown`: of each relay's (then `relays` is reported).
+ * `gateway`: on a gateway node, what it keeps between checks (gatewayMemory); then the services
+ * its routes call, the cluster's consumers, nodes and relays are reported too.
  */
-export async function checkReadiness(
-	broker: ServiceBroker,
-	dbOwners: readonly string[],
-	routed: readonly string[] = [],
-	lastKnown?: Map<string, ConsumerSelfReport>,
-	relaysLastKnown?: Map<string, RelayFigures>,
-): Promise<Readiness> {
+export async function checkReadiness(broker: ServiceBroker, dbOwners: readonly string[], gateway?: GatewayMemory): Promise<Readiness> {
 	const components = {
 		database: await databases(broker, dbOwners),
 		transporter: transporter(broker),
 		cacher: await cacher(broker),
 		queues: await queues(broker, dbOwners),
-		...(routed.length > 0 ? { services: routedServices(broker, routed) } : {}),
-		...(lastKnown ? { consumers: await consumerStates(broker, lastKnown), nodes: liveNodes(broker) } : {}),
-		...(relaysLastKnown ? { relays: await relayStates(broker, relaysLastKnown) } : {}),
+		...(gateway
+			? {
+					services: routedServices(broker, gateway),
+					consumers: await consumerStates(broker, gateway.consumers),
+					nodes: liveNodes(broker),
+					relays: await relayStates(broker, gateway.relays),
+				}
+			: {}),
 	};
-	// Until the broker has started every local service, routes may still answer 503: not ready.
 	const started = (broker as ServiceBroker & { started?: boolean }).started === true;
-	return { status: started ? worst(Object.values(components)) : "DOWN", components };
+	return { status: nodeStatus(started, components), components };
 }

@@ -7,15 +7,17 @@
  *   request and no error answer.
  * - `/ops/` shows the live nodes with their services, every event queue with its consumers and
  *   each producer's relay to the AMQP stream;
- *   with the goals replicas stopped, the goal consumer's client.updated queue deepens 0 → 5 → 10
+ *   with the goals replicas stopped, the gateway is shown degraded (HTTP 200, goals without a live
+ *   node), the goal consumer's client.updated queue deepens 0 → 5 → 10
  *   as clients are renamed through REST, its lag grows, and both replicas are shown gone; started
  *   again, they are back and the queue drains to 0.
  * - A client change whose handler fails on both replicas (fault injection) becomes a dead letter;
  *   the page counts it, lists it once the admin token is typed into it, and its Retry button
  *   has the consumer apply it (checked through the admin API and the goal service's database).
  * - No console error in all of that, but one the browser itself logs: an answer of /api/ready
- *   with status 503 ("Failed to load resource"), which is what the gateway answers while the
- *   goal service has no node, and which the page must render.
+ *   with status 503 ("Failed to load resource"), which is what the gateway answers until it has
+ *   seen a node of every service it routes to (the page may open in that moment), and which the
+ *   page must render; never one while goals is stopped later (DEGRADED is a 200).
  * - With the gateway stopped, the page says it cannot be reached.
  *
  * SCREENSHOTS=1 writes docs/api-docs.png, docs/ops-page.png and docs/ops-dead-letter.png.
@@ -68,6 +70,11 @@ function unexpected(trouble: PageTrouble): Record<string, unknown[]> {
 		failedRequests: trouble.failedRequests,
 		errorAnswers: trouble.errorAnswers.filter((answer) => !(answer.status === 503 && answer.url.endsWith("/api/ready"))),
 	};
+}
+
+/** The answers of /api/ready with status 503 the page has had so far. */
+function readyDownAnswers(trouble: PageTrouble): number {
+	return trouble.errorAnswers.filter((answer) => answer.status === 503 && answer.url.endsWith("/api/ready")).length;
 }
 
 function isReadyDown(text: string, url: string): boolean {
@@ -188,13 +195,14 @@ describeWithBrowser("pages in headless Chromium", () => {
 				expect(unexpected(trouble)).toEqual(NONE);
 			});
 
-			test("with the goals replicas stopped, the queue of renames deepens 0 → 5 → 10 and the lag grows; both are shown gone, then back", async () => {
+			test("with the goals replicas stopped, the gateway is degraded, the queue of renames deepens 0 → 5 → 10 and the lag grows; both are shown gone, then back", async () => {
 				const created = await api.post("/clients", { name: "Renamed Often", email: `renamed-${cluster.namespace}@example.com` });
 				expect(created.status).toBe(201);
 				const id = created.body.id as number;
 				// the goal consumer has applied it (the page shows its checkpoint at the creation's sequence)
 				await goalsAppliedUpTo(page, await lastSequence(id));
 
+				const downBefore = readyDownAnswers(trouble);
 				await Promise.all([cluster.stop("goals-1"), cluster.stop("goals-2")]);
 				await waitForText(page, `${node("goals-1")} td.state`, (text) => text.startsWith("gone since "), "goals-1 gone");
 				await waitForText(page, `${node("goals-2")} td.state`, (text) => text.startsWith("gone since "), "goals-2 gone");
@@ -202,7 +210,15 @@ describeWithBrowser("pages in headless Chromium", () => {
 				await waitForText(page, `${renamedQueue()} td.consumers`, (text) => text === "0", "no consumer on the renames queue");
 				expect(await textOf(page, `${renamedQueue()} td.state`)).toBe("no consumer");
 				expect(await textOf(page, `${renamedQueue()} td.messages`)).toBe("0");
-				await waitForText(page, "#banner", (text) => text.startsWith("Not ready (HTTP 503)"), "the gateway not ready");
+				// one service missing: the gateway stays in the load balancer, only the goals routes fail
+				await waitForText(
+					page,
+					"#banner",
+					(text) => text === "Degraded (HTTP 200): no live node for goals; its routes answer 503, the others are served.",
+					"the gateway degraded",
+				);
+				expect(await textOf(page, 'tr[data-service="goals"] td:nth-child(3)')).toBe("DOWN");
+				expect(await textOf(page, 'tr[data-service="clients"] td:nth-child(3)')).toBe("UP");
 
 				const depths: string[] = ["0"];
 				for (let batch = 1; batch <= 2; batch++) {
@@ -223,6 +239,8 @@ describeWithBrowser("pages in headless Chromium", () => {
 				expect(await textOf(page, "#changes")).toContain(`node ${publicNodeName("goals-2")} (goals) back at`);
 				await waitForText(page, "#banner", (text) => text.startsWith("Ready"), "the gateway ready again");
 				expect(unexpected(trouble)).toEqual(NONE);
+				// not one 503 from /api/ready while goals was gone
+				expect(readyDownAnswers(trouble)).toBe(downBefore);
 			});
 
 			test("a dead letter is counted, listed once the admin token is typed in, and retried through its button", async () => {
@@ -274,7 +292,7 @@ describeWithBrowser("pages in headless Chromium", () => {
 				await waitForText(page, 'tr[data-consumer="goals"] td.dead-letters', (text) => text === "0", "no dead letter counted");
 				expect(await textOf(page, "#dl-body")).toBe("No dead letter.");
 				expect(unexpected(trouble)).toEqual(NONE);
-				// the only console errors: the browser's record of /api/ready answering 503 while goals had no node
+				// the only console errors: the browser's record of /api/ready answering 503 before the gateway had seen every service
 				expect(trouble.console.every((message) => isReadyDown(message.text, message.url))).toBe(true);
 			});
 

@@ -108,6 +108,17 @@ test("npm run build compiles the program into dist/: JavaScript only, no tests, 
 	expect(fs.existsSync(path.join(dir, "node_modules", "moleculer"))).toBe(true);
 });
 
+test("another team's import, moleculer-clients-goals/neighbour (package.json exports), resolves to the compiled lib/neighbour.js", async () => {
+	const script =
+		"const n = require('moleculer-clients-goals/neighbour'); console.log(JSON.stringify({ events: n.EVENT_NAMES, protection: typeof n.packetProtection('x'.repeat(32)).transporterSend }))";
+	// a package resolves its own name through its exports (Node's self-reference), as a dependent's require does
+	const { stdout } = await run(process.execPath, ["-e", script], { cwd: dir, timeout: 10_000 });
+	expect(JSON.parse(stdout)).toEqual({
+		events: ["client.created", "client.updated", "client.deleted", "goal.created", "goal.updated", "goal.deleted"],
+		protection: "function",
+	});
+});
+
 test("node dist/bin/start.js runs the whole system: /api/health answers, a client and its goal are created; the healthcheck follows the node", async () => {
 	const port = await freePort();
 	const env = {

@@ -5,7 +5,8 @@
  * PORT, stopped the way a terminal stops them.
  *
  * What a terminal does on Ctrl-C: SIGINT to every process of the foreground process group
- * (npm, the `sh -c` npm runs the script in, tsx, and the node process running bin/start.ts).
+ * (npm, the `sh -c` npm runs the script in, and the node process running bin/run-compiled.js, which
+ * runs the compiled program in itself).
  * Each child here is started in its own process group so the test can do exactly that.
  * Signalling npm alone is not Ctrl-C: npm forwards SIGINT to `sh`, and dash (Debian's /bin/sh)
  * catches it and waits for its child, so the app never hears of it.
@@ -270,7 +271,7 @@ test("npm start again on the same folder: the client and the goal are still ther
 		expect(exit).not.toBeNull();
 		// dash does not catch SIGTERM: sh dies at once and npm re-raises it on itself.
 		expect([0, "SIGTERM"]).toContain(exit?.code ?? exit?.signal);
-		await groupGone(run); // tsx and the app outlive npm here, and must still stop
+		await groupGone(run); // the app outlives npm here, and must still stop
 		expect(run.output()).toMatch(STOPPED);
 		expect(run.output()).not.toMatch(STOP_FAILED);
 	});
@@ -312,10 +313,10 @@ test("npm run repl: `call clients.create` answers the created client, `quit` exi
 	});
 });
 
-test("the program npm start runs (tsx bin/start.ts) exits 0 on Ctrl-C, and sees what the REST API and the REPL created", async () => {
+test("the program npm start runs (node bin/run-compiled.js: the compiled bundle) exits 0 on Ctrl-C, and sees what the REST API and the REPL created", async () => {
 	await explained(async () => {
 		const port = await freePort();
-		const run = start("tsx bin/start.ts", path.join(dir, "node_modules", ".bin", "tsx"), ["bin/start.ts"], port);
+		const run = start("node bin/run-compiled.js", process.execPath, ["bin/run-compiled.js"], port);
 		const api = client(`http://127.0.0.1:${port}/api`);
 		await untilServing(run, api);
 
@@ -328,5 +329,22 @@ test("the program npm start runs (tsx bin/start.ts) exits 0 on Ctrl-C, and sees 
 		expect(await exitWithin(run, STOP_DEADLINE_MS)).toEqual({ code: 0, signal: null });
 		await groupGone(run);
 		expect(run.output()).toMatch(STOPPED);
+	});
+});
+
+test("npm run dev runs the TypeScript sources through tsx, as npm start did before", async () => {
+	await explained(async () => {
+		const port = await freePort();
+		const run = start("npm run dev", "npm", ["run", "dev"], port);
+		const api = client(`http://127.0.0.1:${port}/api`);
+		await untilServing(run, api);
+		expect((await api.get("/clients?pageSize=1")).status).toBe(200);
+		signalGroup(run, "SIGINT");
+		const exit = await exitWithin(run, STOP_DEADLINE_MS);
+		// npm's status, as for npm start: 0, or death by the SIGINT dash re-raises
+		expect([0, "SIGINT"]).toContain(exit?.code ?? exit?.signal);
+		await groupGone(run);
+		expect(run.output()).toMatch(STOPPED);
+		expect(run.output()).not.toMatch(/Compiled the sources/);
 	});
 });

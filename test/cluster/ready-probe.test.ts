@@ -18,7 +18,7 @@ import { waitFor } from "../helpers/wait";
 jest.setTimeout(90_000);
 
 interface ReadyBody {
-	status: "UP" | "DOWN";
+	status: "UP" | "DEGRADED" | "DOWN";
 	components: { queues: Record<string, unknown> & { status: "UP" | "DOWN" } };
 }
 

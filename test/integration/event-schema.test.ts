@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { METRICS } from "../../lib/constants";
-import { lastSequenceOf, querySqlite } from "../helpers/sqlite";
+import { checkpointOf, lastSequenceOf, querySqlite } from "../helpers/sqlite";
 import { request } from "../helpers/http";
 import { useSystem } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
@@ -54,6 +54,13 @@ beforeAll(async () => {
 	owner = (await api.post("/clients", { name: "Dana", email: "dana.schema@example.com" })).body;
 	goalId = (await api.post("/goals", { clientId: owner.id, goalName: "Boat", targetAmount: 900 })).body.id;
 	await waitFor(async () => (await api.get(`/goals/${goalId}`)).body.clientName === "Dana", { what: "the goal's copy of its client" });
+	// The goal consumer at rest: the copy above may come from the live event alone, applied while
+	// the consumer's first catch-up (a bootstrap from the clients' snapshot, started with the node)
+	// was still under way; that bootstrap then writes the checkpoint. The tests below compare the
+	// goal side before and after, so they start once it has: checkpoint at the clients log's head.
+	const dir = sut.system.dataDir;
+	const head = await lastSequenceOf(dir, "clients");
+	await waitFor(async () => (await checkpointOf(dir, "goals", "clients")) === head, { what: `the goal consumer's checkpoint at #${head}` });
 });
 
 test("malformed client events are dead-lettered with their reason and change nothing; a good one after them is applied", async () => {

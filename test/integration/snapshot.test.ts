@@ -277,6 +277,9 @@ for (const [dialect, makeStore, describeOn] of dialects) {
 			let page = await system.broker.call<SnapshotPage<ClientEvent>, unknown>("clients.snapshot", { afterEntity: 0, limit: 20 });
 			pages.push(page);
 			const writesAtFirstPage = writes;
+			// the rest of the pages are read only once writers appended after the snapshot's sequence:
+			// on a busy machine the whole walk could otherwise end before any write did
+			await waitFor(() => writes >= writesAtFirstPage + 20, { timeoutMs: 20_000, what: "writes after the first page" });
 			while (page.next !== null) {
 				page = await system.broker.call<SnapshotPage<ClientEvent>, unknown>("clients.snapshot", {
 					atSequence: page.atSequence,

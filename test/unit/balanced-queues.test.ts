@@ -2,7 +2,8 @@
  * Which shared queues a node consumes: exactly those of the services it has registered now, so
  * that a node announcing its stop (no services listed) cancels every consumer.
  */
-import { balancedQueues, consumerChanges, requestTtl } from "../../lib/infra/balanced-queues";
+import { Utils } from "moleculer";
+import { balancedQueues, consumerChanges, isOwnQueue, requestTtl, subscribedEventName } from "../../lib/infra/balanced-queues";
 
 const goals = {
 	name: "goals",
@@ -69,4 +70,39 @@ test.each([
 	[{ timeout: "soon" }, null],
 ])("given a request with %p, then its message lives %p ms (null: until taken)", (payload, ttl) => {
 	expect(requestTtl(payload)).toBe(ttl);
+});
+
+describe("whose shared queue it is (only the project's own are declared by a sender)", () => {
+	const own = ["api", "clients", "goals"];
+	test.each([
+		["MOL-ns.REQB.clients.get", true],
+		["MOL-ns.REQB.goals.create", true],
+		["MOL-ns.EVENTB.goals.client.created", true],
+		["MOL-ns.EVENTB.clients.goal.deleted", true],
+		["MOL-ns.EVENTB.audit.client.created", false],
+		["MOL-ns.EVENTB.audit.client.*", false],
+		["MOL-ns.EVENTB.goalsx.client.created", false],
+		["MOL-ns.REQB.billing.charge", false],
+		["MOL-ns.REQB.$node.health", false],
+		["MOL-other.EVENTB.goals.client.created", false],
+		["MOL-ns.INFO", false],
+	])("given %s, then own is %s", (queue, expected) => {
+		expect(isOwnQueue("MOL-ns", queue, own)).toBe(expected);
+	});
+});
+
+describe("the name a group's queue is consumed under", () => {
+	test("given a group that subscribed the event by name, then the event's name", () => {
+		expect(subscribedEventName("client.created", ["client.created", "client.*"], Utils.match)).toBe("client.created");
+	});
+	test("given a group that subscribed by wildcard only, then its pattern (Moleculer would publish to client.created, which nobody reads)", () => {
+		expect(subscribedEventName("client.created", ["client.*", "goal.*"], Utils.match)).toBe("client.*");
+	});
+	test("given two matching patterns, then one of them, the same every time (one delivery per group)", () => {
+		expect(subscribedEventName("client.created", ["client.**", "client.*"], Utils.match)).toBe("client.*");
+		expect(subscribedEventName("client.created", ["client.*", "client.**"], Utils.match)).toBe("client.*");
+	});
+	test("given nothing known of the group (none of its nodes online), then the event's name", () => {
+		expect(subscribedEventName("client.created", [], Utils.match)).toBe("client.created");
+	});
 });
