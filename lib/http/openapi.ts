@@ -94,7 +94,18 @@ const SCHEMAS: Record<string, JsonSchema> = {
 				type: "object",
 				properties: {
 					database: component,
-					transporter: component,
+					transporter: {
+						...component,
+						properties: {
+							...component.properties,
+							type: { type: "string", description: "the transporter's class, or none in a single process" },
+							broker: {
+								type: ["string", "null"],
+								description:
+									"AMQP: host:port of the RabbitMQ node this node is connected to (TRANSPORTER may list several), never credentials; null while disconnected",
+							},
+						},
+					},
 					cacher: component,
 					queues: component,
 					services: componentOf(
