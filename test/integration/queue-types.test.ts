@@ -126,7 +126,9 @@ describeWithInfra(["rabbitmq"], "queue types and settings by kind", () => {
 		expect(own.map((queue) => ({ name: queue.name, durable: queue.durable })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(
 			["REQ", "RES", "EVENT", "INFO"].map((cmd) => ({ name: `${prefix}.${cmd}.upgraded`, durable: false })).sort((a, b) => a.name.localeCompare(b.name)),
 		);
-		expect((logged.get("upgraded") ?? []).filter((line) => line.includes("existed with other settings") && line.includes("deleted and declared again"))).toHaveLength(4);
+		expect(
+			(logged.get("upgraded") ?? []).filter((line) => line.includes("existed with other settings") && line.includes("deleted and declared again")),
+		).toHaveLength(4);
 	});
 
 	test("a shared queue of the other type is used as it is: said once, naming it, the type found and AMQP_QUEUE_TYPE; one connection throughout", async () => {
