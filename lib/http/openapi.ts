@@ -102,7 +102,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
 							broker: {
 								type: ["string", "null"],
 								description:
-									"AMQP: host:port of the RabbitMQ node this node is connected to (TRANSPORTER may list several), never credentials; null while disconnected",
+									"AMQP: which of TRANSPORTER's RabbitMQ nodes this node is connected to, by its position in the list (`2 of 3`; never a host, port or credentials); null while disconnected",
 							},
 						},
 					},

@@ -195,12 +195,19 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private readonly privateDeclarations = new Map<string, { connection: ChannelModel | null; ready: Promise<void> }>();
 	/** the last transport failure logged, and when (see transportFailure) */
 	private lastFailure = { line: "", at: 0 };
-	/** host:port of the RabbitMQ node of the current connection */
+	/** host:port of the RabbitMQ node of the current connection (for the log) */
 	private connectedTo: string | null = null;
+	/** which of TRANSPORTER's URLs that is, as `2 of 3` */
+	private connectedPosition: string | null = null;
 
-	/** host:port of the RabbitMQ node this node is connected to now (never credentials), or null while it is not. */
+	/**
+	 * Which of TRANSPORTER's RabbitMQ nodes this node is connected to now, as its position in the
+	 * list (`2 of 3`), or null while it is not: what `/api/ready` shows. The operator who wrote the
+	 * list knows which node that is; whoever else reaches the gateway learns no host or port (the
+	 * log line of each connect names the host:port).
+	 */
 	get rabbitNode(): string | null {
-		return this.connected ? this.connectedTo : null;
+		return this.connected ? this.connectedPosition : null;
 	}
 
 	override async connect(...args: unknown[]): Promise<void> {
@@ -218,6 +225,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const attempt = (this as unknown as { connectAttempt?: number }).connectAttempt ?? 1;
 		const before = this.connectedTo;
 		this.connectedTo = brokerLabel(urlForAttempt(urls, attempt));
+		this.connectedPosition = `${((Math.max(1, attempt) - 1) % urls.length) + 1} of ${urls.length}`;
 		const listed = urls.length > 1 ? ` (${urls.length} nodes listed)` : "";
 		// a reconnect is worth a warning: it follows the error of the lost connection, and says where the node went
 		if (before === null) this.logger.info(`Connected to RabbitMQ at ${this.connectedTo}${listed}.`);

@@ -279,7 +279,8 @@ describeWithInfra(["redis"], "a three-node RabbitMQ cluster with quorum queues",
 		// every node went to another RabbitMQ node; /api/ready says which
 		const ready = (await api.get("/ready")).body.components.transporter;
 		expect(ready.status).toBe("UP");
-		expect(rabbits.nodes.slice(1).map((node) => node.url.replace(/^amqp:\/\/[^@]*@/, ""))).toContain(ready.broker);
+		// (by its position in TRANSPORTER's list: no host or port in a public answer)
+		expect(["2 of 3", "3 of 3"]).toContain(ready.broker);
 		for (const name of ["clients-1", "goals-1", "goals-2", "api-1"]) {
 			const output = live().nodes.get(name)?.output() ?? "";
 			expect({ name, reconnected: /Reconnected to RabbitMQ at 127\.0\.0\.1:\d+ \(3 nodes listed\); was at /.test(output) }).toEqual({
