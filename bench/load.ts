@@ -43,12 +43,42 @@ export interface LoadResult {
 	max: number;
 }
 
+/**
+ * Renames at an offered rate, every `every`-th one timed until a goal of the renamed client shows
+ * the new name (`GET /goals/:id`, polled every `pollMs` from the rename's answer).
+ */
+export interface PropagationSpec {
+	url: string;
+	rate: number;
+	count: number;
+	ids: number[];
+	/** [clientId, goalId]: the goal read for each client */
+	goals: Array<[number, number]>;
+	every: number;
+	/** names are `<namePrefix> {i}`: a later rename of the same client also counts as seen */
+	namePrefix: string;
+	start?: number;
+	pollMs: number;
+	timeoutMs: number;
+}
+
+export interface PropagationResult {
+	/** the renames themselves */
+	renames: LoadResult;
+	/** ms from each timed rename's answer to the first read that showed it, ascending */
+	latencies: number[];
+	/** timed renames never seen within timeoutMs */
+	lost: number;
+}
+
+type Outcome = LoadResult | PropagationResult;
+
 export class LoadGenerator {
 	private nextId = 0;
-	private readonly pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
+	private readonly pending = new Map<number, { resolve: (r: Outcome) => void; reject: (e: Error) => void }>();
 
 	private constructor(private readonly child: ChildProcess) {
-		child.on("message", (message: { id: number; result?: LoadResult; error?: string }) => {
+		child.on("message", (message: { id: number; result?: Outcome; error?: string }) => {
 			const waiter = this.pending.get(message.id);
 			this.pending.delete(message.id);
 			if (message.result) waiter?.resolve(message.result);
@@ -69,12 +99,20 @@ export class LoadGenerator {
 		return new LoadGenerator(child);
 	}
 
-	run(spec: LoadSpec): Promise<LoadResult> {
+	private send(message: { spec: LoadSpec } | { propagation: PropagationSpec }): Promise<Outcome> {
 		const id = this.nextId++;
 		return new Promise((resolve, reject) => {
 			this.pending.set(id, { resolve, reject });
-			this.child.send({ id, spec });
+			this.child.send({ id, ...message });
 		});
+	}
+
+	run(spec: LoadSpec): Promise<LoadResult> {
+		return this.send({ spec }) as Promise<LoadResult>;
+	}
+
+	propagation(spec: PropagationSpec): Promise<PropagationResult> {
+		return this.send({ propagation: spec }) as Promise<PropagationResult>;
 	}
 
 	/** A warm-up run (not counted), then the measured one, each logged to stderr. */
@@ -132,9 +170,8 @@ export class LoadGenerator {
 	}
 }
 
-/** A short reason when a run had failed requests (a figure made of errors would lie). */
 /** Rounds of one case as one result: counts and time summed; latency percentiles the rounds' median. */
-function combine(rounds: LoadResult[]): LoadResult {
+export function combine(rounds: LoadResult[]): LoadResult {
 	const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 	const statuses: Record<string, number> = {};
 	for (const round of rounds) for (const [status, n] of Object.entries(round.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
@@ -155,6 +192,7 @@ function combine(rounds: LoadResult[]): LoadResult {
 	};
 }
 
+/** A short reason when a run had failed requests (a figure made of errors would lie). */
 export function failures(result: LoadResult): string | undefined {
 	if (result.failed === 0) return undefined;
 	const statuses = Object.entries(result.statuses)
