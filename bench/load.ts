@@ -73,6 +73,14 @@ export interface PropagationResult {
 
 type Outcome = LoadResult | PropagationResult;
 
+/** One case of LoadGenerator.measureRounds. */
+export interface RoundCase {
+	label: string;
+	spec: LoadSpec;
+	before?(): Promise<void>;
+	after?(measured: boolean): Promise<void>;
+}
+
 export class LoadGenerator {
 	private nextId = 0;
 	private readonly pending = new Map<number, { resolve: (r: Outcome) => void; reject: (e: Error) => void }>();
@@ -137,30 +145,34 @@ export class LoadGenerator {
 	}
 
 	/**
-	 * Two cases measured in alternating rounds (A, B, A, B …) after one warm-up each, so that a
-	 * machine that gets faster or slower during the run (a shared 2-core VM does) weighs on both
-	 * alike. Each round takes its share of `count` with its own `{i}` range.
+	 * Cases measured in alternating rounds (A, B, C, A, B, C …) after one warm-up each, so that a
+	 * machine that gets faster or slower during the run (a shared 2-core VM does) weighs on all
+	 * alike. Each round takes its share of `count` with its own `{i}` range. A case's `before` and
+	 * `after` run around each of its rounds (`after` also after its warm-up, with `measured`
+	 * false): to let the system settle, and to read its CPU counters.
 	 */
-	async measureAlternating(
-		a: { label: string; spec: LoadSpec },
-		b: { label: string; spec: LoadSpec },
-		warmup: number,
-		rounds: number,
-	): Promise<[LoadResult, LoadResult]> {
-		const runs: [LoadResult[], LoadResult[]] = [[], []];
-		for (const [n, { label, spec }] of [a, b].entries()) {
+	async measureRounds(cases: RoundCase[], warmup: number, rounds: number): Promise<LoadResult[]> {
+		const runs: LoadResult[][] = cases.map(() => []);
+		for (const [n, { label, spec, after }] of cases.entries()) {
 			if (warmup > 0) await this.run({ ...spec, count: warmup, start: (spec.start ?? 0) + 1_000_000 });
-			progress(`${label}: ${spec.count} requests in ${rounds} rounds, alternating with ${n === 0 ? b.label : a.label}`);
+			await after?.(false);
+			const others = cases.filter((_, m) => m !== n).map((c) => c.label);
+			progress(`${label}: ${spec.count} requests in ${rounds} rounds, alternating with ${others.join(", ")}`);
 		}
 		for (let round = 0; round < rounds; round++) {
-			for (const [n, { spec }] of [a, b].entries()) {
+			for (const [n, { spec, before, after }] of cases.entries()) {
 				const count = Math.ceil(spec.count / rounds);
+				await before?.();
 				runs[n].push(await this.run({ ...spec, count, start: (spec.start ?? 0) + round * count }));
+				await after?.(true);
 			}
 		}
-		const combined = runs.map(combine) as [LoadResult, LoadResult];
-		for (const [n, { label }] of [a, b].entries()) {
-			progress(`${label}: ${combined[n].perSecond.toFixed(0)} ok/s, p50 ${combined[n].p50.toFixed(1)} ms, p99 ${combined[n].p99.toFixed(1)} ms`);
+		const combined = runs.map(combine);
+		for (const [n, { label }] of cases.entries()) {
+			const r = combined[n];
+			progress(
+				`${label}: ${r.perSecond.toFixed(0)} ok/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.failed > 0 ? `, ${r.failed} FAILED ${JSON.stringify(r.statuses)}` : ""}`,
+			);
 		}
 		return combined;
 	}

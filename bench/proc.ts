@@ -207,3 +207,54 @@ export class PgProcesses {
 		return rows.map((row) => row.pid);
 	}
 }
+
+/**
+ * CPU spent by a set of processes over several phases (the rounds of one case): `start` before
+ * each phase, `stop` after it; the ticks add up per label.
+ */
+export class CpuAccount {
+	private before: CpuSnapshot | null = null;
+	readonly ticks = new Map<string, number>();
+
+	constructor(readonly measured: Measured[]) {}
+
+	async start(): Promise<void> {
+		this.before = await snapshot(this.measured);
+	}
+
+	async stop(): Promise<void> {
+		if (!this.before) throw new Error("CpuAccount.stop without start");
+		addTicks(this.ticks, ticksBetween(this.before, await snapshot(this.measured)));
+		this.before = null;
+	}
+
+	/** CPU ms per request of one label (null when it was never measured or no request succeeded). */
+	msPer(label: string, requests: number): number | null {
+		const ticks = this.ticks.get(label);
+		return ticks === undefined || requests <= 0 ? null : ticksToMs(ticks) / requests;
+	}
+
+	/** CPU ms per request of every label together. */
+	totalMsPer(requests: number): number | null {
+		if (this.ticks.size === 0 || requests <= 0) return null;
+		return ticksToMs([...this.ticks.values()].reduce((a, b) => a + b, 0)) / requests;
+	}
+}
+
+/**
+ * Until the processes have gone quiet (at most `idleTicks` between two reads `windowMs` apart),
+ * or `timeoutMs` passed: work a request left behind (an event applied after the answer) is
+ * then over and counted with the request that caused it. Resolves with whether they went quiet.
+ */
+export async function untilQuiet(pids: number[], { idleTicks = 1, windowMs = 200, timeoutMs = 15_000 } = {}): Promise<boolean> {
+	const total = () => pids.reduce((sum, pid) => sum + (readCpu(pid)?.ticks ?? 0), 0);
+	const deadline = Date.now() + timeoutMs;
+	let last = total();
+	while (Date.now() < deadline) {
+		await new Promise((resolve) => setTimeout(resolve, windowMs));
+		const now = total();
+		if (now - last <= idleTicks) return true;
+		last = now;
+	}
+	return false;
+}

@@ -123,7 +123,10 @@ export class PeerCluster {
 
 	/** [clientId, goalId] for each client with a goal: the goal read to see a rename arrive. */
 	async goalOfEachClient(): Promise<Array<[number, number]>> {
-		const rows = await this.query<{ clientId: number; id: number }>("goals", `SELECT DISTINCT ON ("clientId") "clientId", id FROM goals ORDER BY "clientId", id`);
+		const rows = await this.query<{ clientId: number; id: number }>(
+			"goals",
+			`SELECT DISTINCT ON ("clientId") "clientId", id FROM goals ORDER BY "clientId", id`,
+		);
 		return rows.map((row) => [row.clientId, row.id]);
 	}
 
