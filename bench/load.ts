@@ -171,7 +171,8 @@ export class LoadGenerator {
 		for (const [n, { label }] of cases.entries()) {
 			const r = combined[n];
 			progress(
-				`${label}: ${r.perSecond.toFixed(0)} ok/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.failed > 0 ? `, ${r.failed} FAILED ${JSON.stringify(r.statuses)}` : ""}`,
+				`${label}: ${r.perSecond.toFixed(0)} ok/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms` +
+					(r.failed > 0 ? `, ${r.failed} FAILED ${JSON.stringify(r.statuses)}, e.g. ${r.sampleErrors.slice(0, 2).join(" / ")}` : ""),
 			);
 		}
 		return combined;
