@@ -8,6 +8,10 @@
  * same run, on the same machine; `ratio` is figure ÷ floor for throughputs (higher is better,
  * 1.00 = as fast as the bare libraries) and floor ÷ figure for latencies and memory (also higher
  * is better). `target` is either a ratio (`ratio >= 0.5`) or an absolute bound (`p99 <= 30 ms`).
+ *
+ * The embedded and cluster scripts add a second table, the same cases beside the peer (what a
+ * user would write instead: bench/peer/), `| case | project | peer | project/peer |`, and the
+ * cluster a third, CPU ms per request per process (bench/proc.ts).
  */
 import { readFileSync } from "node:fs";
 
