@@ -244,7 +244,6 @@ export async function propagationFloor(dbUri: string, queue: string, ids: number
 // ---------------------------------------------------------------------------------------------
 
 /** Every client id the project's REST API lists. */
-/** Every client id the project's REST API lists. */
 async function listIds(api: string): Promise<number[]> {
 	const ids: number[] = [];
 	for (let page = 1; ; page++) {
