@@ -201,6 +201,7 @@ async function main(dataDir: string): Promise<void> {
 	broker.createService(goalsService(goalsDb));
 	const api = broker.createService(apiService());
 	await broker.start();
+	// port 0: the port the OS gave is on moleculer-web's http.Server, which createService's Service type does not show
 	const server = (api as unknown as { server: Server }).server;
 	const address = server.address();
 	process.send?.({ port: typeof address === "object" && address ? address.port : 0 });
