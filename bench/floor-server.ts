@@ -199,7 +199,8 @@ async function appendEvent(
 }
 
 async function pgFloor(uri: string): Promise<void> {
-	const pool = new Pool({ connectionString: uri, max: 10 });
+	// idle connections go back after 2 s: the bench's clusters share PostgreSQL's 100 connections
+	const pool = new Pool({ connectionString: uri, max: 10, idleTimeoutMillis: 2_000 });
 	await pool.query(PG_FLOOR_SCHEMA);
 
 	serve(async (method, url, body) => {
