@@ -11,22 +11,21 @@
  *   first applies the producer's snapshot at some sequence S, a page of entities per
  *   transaction, then reads the log after S (a bootstrap). A rebuild does the same over the
  *   projection it holds, in place (see rebuild()).
- * - A batch is applied set-based, without a savepoint; only if it fails is its transaction
- *   redone with the events one at a time, each in a savepoint, so that only the failing event
- *   goes to the durable retry table (in the transaction that moves the checkpoint past it). Due
- *   retries are re-applied with backoff; after the last attempt the event is a dead letter
+ * - A batch is applied set-based, one event at a time only if it fails, so that only the failing
+ *   event goes to the durable retry table (lib/consumer/batch-apply.ts). Due retries are re-applied with backoff; after the last attempt the event is a dead letter
  *   (lib/consumer/retries.ts).
  * - Nothing here throws at the transporter: Moleculer would ack the message anyway
  *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
  *   and catch-up reads those events again.
  */
 import { Errors } from "moleculer";
+import { type Applied, BatchApplier, type Checked, describe } from "./batch-apply";
+import { InvalidEventError } from "../errors";
 import { CONSUMER_POLICY, type ConsumerDeps, type ConsumerPolicy } from "./consumer-deps";
-import { mergeEffects, noEffects } from "../event-log/effects";
+import { mergeEffects } from "../event-log/effects";
 import { requestTag } from "../domain/caused-by";
-import { type DomainEvent, describeEvent } from "../domain/events";
-import type { Sql } from "../storage/sql";
-import type { BatchResult, Projection } from "./projection";
+import type { DomainEvent } from "../domain/events";
+import type { Projection } from "./projection";
 import { pageRange, progressDue, progressLine, type SnapshotMode, type SnapshotPage, startsFromSnapshot } from "../domain/snapshot";
 
 // the engine's public face, as its owner and tests know it
@@ -54,37 +53,6 @@ export interface SnapshotProgress {
 	line: string;
 }
 
-interface Applied<E extends DomainEvent> extends BatchResult<E> {
-	failed: Array<{ event: E; error: unknown }>;
-}
-
-/** A delivery's events after the fault check: those to apply, those that already failed. */
-interface Checked<E extends DomainEvent> {
-	ready: E[];
-	failed: Array<{ event: E; error: unknown }>;
-}
-
-/** A payload that failed its schema check: never applied, kept as a dead letter with this message. */
-class InvalidEventError extends Errors.MoleculerError {
-	constructor(problems: readonly string[]) {
-		super(`The event failed its schema check: ${problems.join(" ")}`, 422, "INVALID_EVENT");
-		this.name = "InvalidEventError";
-	}
-}
-
-/** A batch failed as a whole: the transaction is undone and the batch tried one by one (never leaves the engine). */
-class BatchFailedError extends Errors.MoleculerError {
-	constructor(reason: unknown) {
-		super(`A batch of events failed: ${String(reason)}`, 500, "BATCH_FAILED");
-		this.name = "BatchFailedError";
-	}
-}
-
-/** An event as log lines name it: `clients #12 UPDATED (entity 5, v3) [request …]`. */
-function describe(event: DomainEvent): string {
-	return `${describeEvent(event)}${requestTag(event)}`;
-}
-
 interface Waiting<E> {
 	event: E;
 	done(): void;
@@ -94,6 +62,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	private readonly policy: ConsumerPolicy;
 	private readonly now: () => number;
 	private readonly lanes: Array<{ queue: Waiting<E>[]; running: Promise<void> | null }>;
+	private readonly batches: BatchApplier<E>;
 	private stopping = false;
 	private catchUpRunning: Promise<void> | null = null;
 	private catchUpAgain = false;
@@ -112,6 +81,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	constructor(private readonly deps: ConsumerDeps<E>) {
 		this.policy = deps.policy ?? CONSUMER_POLICY;
 		this.now = deps.now ?? Date.now;
+		this.batches = new BatchApplier(deps, (firstDelayMs) => this.wakeRetries(firstDelayMs));
 		this.lanes = Array.from({ length: this.policy.partitions }, () => ({ queue: [], running: null }));
 	}
 
@@ -182,11 +152,11 @@ export class ConsumerEngine<E extends DomainEvent> {
 
 	private async applyLive(events: E[]): Promise<void> {
 		const { producer, db, checkpoints, report } = this.deps;
-		const checked = this.checkFaults(events);
+		const checked = this.batches.checkFaults(events);
 		try {
-			const { applied, position } = await this.withFallback((oneByOne) =>
+			const { applied, position } = await this.batches.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
-					const applied = await this.apply(sql, checked, oneByOne);
+					const applied = await this.batches.apply(sql, checked, oneByOne);
 					const position = await checkpoints.advance(
 						sql,
 						producer,
@@ -195,7 +165,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 					return { applied, position };
 				}),
 			);
-			this.reportApplied(applied);
+			this.batches.report(applied);
 			for (const event of applied.applied) report.propagation(this.now() - Date.parse(event.timestamp));
 			await this.deps.settle(applied.effects);
 			if (position === "gap") this.gapSeen();
@@ -204,81 +174,6 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const sequences = events.map((event) => event.sequence).join(", ");
 			report.error(`Consuming ${producer} #${sequences} failed; catch-up will read them again.`, err);
 			this.gapSeen();
-		}
-	}
-
-	/**
-	 * Run a transaction that applies a batch; if the batch itself failed, run it again with its
-	 * events one by one. The first try carries no savepoint: on PostgreSQL each costs two round
-	 * trips, paid only on this failure path.
-	 */
-	private async withFallback<T>(attempt: (oneByOne: boolean) => Promise<T>): Promise<T> {
-		try {
-			return await attempt(false);
-		} catch (err) {
-			if (!(err instanceof BatchFailedError)) throw err;
-			return attempt(true);
-		}
-	}
-
-	/** Injected faults (tests only), checked once per delivery whatever the tries: sorted by sequence. */
-	private checkFaults(events: E[]): Checked<E> {
-		const { projection, faults } = this.deps;
-		const checked: Checked<E> = { ready: [], failed: [] };
-		for (const event of [...events].sort((a, b) => a.sequence - b.sequence)) {
-			try {
-				faults?.checkApply(projection.entityOf(event));
-				checked.ready.push(event);
-			} catch (error) {
-				checked.failed.push({ event, error });
-			}
-		}
-		return checked;
-	}
-
-	/**
-	 * Apply events inside `sql`'s transaction: the whole batch at once (a failure throws
-	 * BatchFailedError, undoing the transaction), or one by one, each in a savepoint. Every
-	 * failure is recorded in the retry table here.
-	 */
-	private async apply(sql: Sql, checked: Checked<E>, oneByOne: boolean): Promise<Applied<E>> {
-		const { projection, retries, producer } = this.deps;
-		const failed = [...checked.failed];
-		let result: BatchResult<E> = { applied: [], stale: [], effects: noEffects() };
-		if (checked.ready.length > 0 && !oneByOne) {
-			try {
-				result = await projection.applyBatch(sql, checked.ready);
-			} catch (err) {
-				throw new BatchFailedError(err);
-			}
-		} else if (checked.ready.length > 0) {
-			const results: BatchResult<E>[] = [];
-			for (const event of checked.ready) {
-				try {
-					results.push(await sql.savepoint(() => projection.applyBatch(sql, [event])));
-				} catch (error) {
-					failed.push({ event, error });
-				}
-			}
-			result = {
-				applied: results.flatMap((one) => one.applied),
-				stale: results.flatMap((one) => one.stale),
-				effects: mergeEffects(results.map((one) => one.effects)),
-			};
-		}
-		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
-		if (failed.length > 0) this.wakeRetries(retries.policy.firstDelayMs);
-		return { ...result, failed };
-	}
-
-	private reportApplied(applied: Applied<E>): void {
-		const { report } = this.deps;
-		report.applied(applied.applied.length);
-		report.stale(applied.stale.length);
-		report.failed(applied.failed.length);
-		if (report.debug) for (const event of applied.applied) report.debug(`Applied ${describe(event)}.`);
-		for (const { event, error } of applied.failed) {
-			report.warn(`${describe(event)} failed (${String(error)}); retrying with backoff.`);
 		}
 	}
 
@@ -350,23 +245,23 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const last = page.events[page.events.length - 1].sequence;
 			// faults are checked once, for the events the first try finds fresh (a redo finds fewer)
 			let checked: Checked<E> | undefined;
-			const applied = await this.withFallback((oneByOne) =>
+			const applied = await this.batches.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
 					// live events may have moved the checkpoint since the page was read: skip what
 					// they took care of (a failed one is in the retry table already)
 					const current = await checkpoints.get(sql, producer);
-					checked ??= this.checkFaults(page.events.filter((event) => event.sequence > current));
+					checked ??= this.batches.checkFaults(page.events.filter((event) => event.sequence > current));
 					const fresh: Checked<E> = {
 						ready: checked.ready.filter((event) => event.sequence > current),
 						failed: checked.failed.filter(({ event }) => event.sequence > current),
 					};
-					const applied = await this.apply(sql, fresh, oneByOne);
+					const applied = await this.batches.apply(sql, fresh, oneByOne);
 					await checkpoints.moveTo(sql, producer, last);
 					return { ...applied, stale: [...applied.stale, ...page.events.filter((event) => event.sequence <= current)] };
 				}),
 			);
 			report.caughtUp(page.events.length);
-			this.reportApplied(applied);
+			this.batches.report(applied);
 			await this.deps.settle(applied.effects);
 			appliedTotal += applied.applied.length;
 			if (this.snapshotRun?.state === "running") this.snapshotRun.caughtUp += applied.applied.length;
@@ -485,7 +380,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 			const upcoming = last ? null : readSnapshot(at, page.next as number, size);
 			upcoming?.catch(() => undefined);
 			let checked: Checked<E> | undefined;
-			const result = await this.withFallback((oneByOne) =>
+			const result = await this.batches.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
 					let applied: Applied<E>;
 					if (mode === "rebuild") {
@@ -493,15 +388,15 @@ export class ConsumerEngine<E extends DomainEvent> {
 						absent.push(...rebuilt.absent);
 						applied = { ...rebuilt, failed: [] };
 					} else {
-						checked ??= this.checkFaults(events);
-						applied = await this.apply(sql, checked, oneByOne);
+						checked ??= this.batches.checkFaults(events);
+						applied = await this.batches.apply(sql, checked, oneByOne);
 					}
 					if (last) await checkpoints.placeAt(sql, producer, at);
 					return applied;
 				}),
 			);
 			report.snapshotRead?.(events.length);
-			this.reportApplied(result);
+			this.batches.report(result);
 			await this.deps.settle(result.effects);
 			run.entities += events.length;
 			run.written += result.applied.length;
@@ -524,16 +419,16 @@ export class ConsumerEngine<E extends DomainEvent> {
 			// so a reader does not see them go, and the checkpoint goes back to S, so that whatever
 			// lies beyond that page is read again by the catch-up that follows.
 			const tail = await this.deps.readLog(at, this.policy.pageSize);
-			const checked = this.checkFaults(tail.events);
-			const result = await this.withFallback((oneByOne) =>
+			const checked = this.batches.checkFaults(tail.events);
+			const result = await this.batches.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
 					const removed = await (projection.removeCopies as NonNullable<Projection<E>["removeCopies"]>)(sql, absent);
-					const applied = await this.apply(sql, checked, oneByOne);
+					const applied = await this.batches.apply(sql, checked, oneByOne);
 					await checkpoints.rewindTo(sql, producer, at);
 					return { ...applied, effects: mergeEffects([removed, applied.effects]) };
 				}),
 			);
-			this.reportApplied(result);
+			this.batches.report(result);
 			await this.deps.settle(result.effects);
 			const restored = new Set(result.applied.map((event) => projection.entityOf(event)));
 			run.removed = absent.filter((id) => !restored.has(id)).length;
