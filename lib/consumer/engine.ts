@@ -12,15 +12,17 @@
  *   transaction, then reads the log after S (a bootstrap). A rebuild does the same over the
  *   projection it holds, in place (see rebuild()).
  * - A batch is applied set-based, one event at a time only if it fails, so that only the failing
- *   event goes to the durable retry table (lib/consumer/batch-apply.ts). Due retries are re-applied with backoff; after the last attempt the event is a dead letter
- *   (lib/consumer/retries.ts).
+ *   event goes to the durable retry table (lib/consumer/batch-apply.ts). Due retries are
+ *   re-applied with backoff (lib/consumer/retry-runner.ts); after the last attempt the event is a
+ *   dead letter (lib/consumer/retries.ts).
  * - Nothing here throws at the transporter: Moleculer would ack the message anyway
  *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
  *   and catch-up reads those events again.
  */
 import { Errors } from "moleculer";
-import { type Applied, BatchApplier, type Checked, describe } from "./batch-apply";
+import { type Applied, BatchApplier, type Checked } from "./batch-apply";
 import { InvalidEventError } from "../errors";
+import { RetryRunner } from "./retry-runner";
 import { CONSUMER_POLICY, type ConsumerDeps, type ConsumerPolicy } from "./consumer-deps";
 import { mergeEffects } from "../event-log/effects";
 import { requestTag } from "../domain/caused-by";
@@ -70,9 +72,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	private rebuildWanted = false;
 	/** the running or last bootstrap or rebuild */
 	private snapshotRun: SnapshotProgress | null = null;
-	private retryRunning: Promise<void> | null = null;
-	/** when the retry table is next worth reading (the next due retry, or the idle look) */
-	private retryLookAt = 0;
+	private readonly retries: RetryRunner<E>;
 	private gapTimer?: NodeJS.Timeout;
 	/** live events queued or being applied */
 	private backlog = 0;
@@ -81,14 +81,15 @@ export class ConsumerEngine<E extends DomainEvent> {
 	constructor(private readonly deps: ConsumerDeps<E>) {
 		this.policy = deps.policy ?? CONSUMER_POLICY;
 		this.now = deps.now ?? Date.now;
-		this.batches = new BatchApplier(deps, (firstDelayMs) => this.wakeRetries(firstDelayMs));
+		this.retries = new RetryRunner(deps, { policy: this.policy, now: this.now, stopping: () => this.stopping });
+		this.batches = new BatchApplier(deps, (firstDelayMs) => this.retries.wake(firstDelayMs));
 		this.lanes = Array.from({ length: this.policy.partitions }, () => ({ queue: [], running: null }));
 	}
 
 	/** Start the periodic catch-up and retry timers; the owner asks for the first catch-up. */
 	async start(catchUpIntervalMs: number, requestCatchUp: (reason: string) => void): Promise<void> {
 		this.stopping = false;
-		this.timers = [setInterval(() => requestCatchUp("timer"), catchUpIntervalMs), setInterval(() => void this.processRetries(), this.policy.retryPollMs)];
+		this.timers = [setInterval(() => requestCatchUp("timer"), catchUpIntervalMs), setInterval(() => void this.retries.process(), this.policy.retryPollMs)];
 		for (const timer of this.timers) timer.unref();
 	}
 
@@ -97,7 +98,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 		this.stopping = true;
 		for (const timer of this.timers) clearInterval(timer);
 		clearTimeout(this.gapTimer);
-		await Promise.all([...this.lanes.map((lane) => lane.running), this.catchUpRunning, this.retryRunning]);
+		await Promise.all([...this.lanes.map((lane) => lane.running), this.catchUpRunning, this.retries.idle()]);
 	}
 
 	/**
@@ -439,67 +440,11 @@ export class ConsumerEngine<E extends DomainEvent> {
 
 	/** Look at the retry table within `inMs` (a failure was just recorded, or an operator revived one). */
 	wakeRetries(inMs = 0): void {
-		this.retryLookAt = Math.min(this.retryLookAt, this.now() + inMs);
+		this.retries.wake(inMs);
 	}
 
-	/**
-	 * Re-apply the retries that are due; one at a time, each in its own transaction. The table
-	 * is read only when a retry is due, or every `retryIdleLookMs` for what other replicas left.
-	 */
-	async processRetries(): Promise<void> {
-		if (this.retryRunning || this.stopping || this.now() < this.retryLookAt) return;
-		const { retries } = this.deps;
-		const run = async () => {
-			for (const id of await retries.due(this.policy.retryBatch)) {
-				if (this.stopping) return;
-				await this.retryOne(id);
-			}
-			const next = await retries.nextDue();
-			this.retryLookAt = Math.min(next ? next.getTime() : Number.POSITIVE_INFINITY, this.now() + this.policy.retryIdleLookMs);
-		};
-		this.retryRunning = run()
-			.catch((err: Error) => this.deps.report.warn(`Processing retries failed (${err.message}); trying again shortly.`))
-			.finally(() => {
-				this.retryRunning = null;
-			});
-		await this.retryRunning;
-	}
-
-	private async retryOne(id: number): Promise<void> {
-		const { db, retries, projection, report, faults } = this.deps;
-		const result = await db.transaction(async (sql) => {
-			const row = await retries.claim(sql, id);
-			if (!row) return null;
-			const event = retries.event(row) as E;
-			try {
-				// an operator's retry of an event the schema check refused fails it again
-				const problems = this.deps.check?.(event) ?? [];
-				if (problems.length > 0) throw new InvalidEventError(problems);
-				faults?.checkApply(projection.entityOf(event));
-				const applied = await sql.savepoint(() => projection.applyBatch(sql, [event]));
-				await retries.succeeded(sql, row);
-				return { event, attempts: row.attempts, applied, error: null, status: null };
-			} catch (error) {
-				const status = await retries.failed(sql, row, error);
-				return { event, attempts: row.attempts + 1, applied: null, error, status };
-			}
-		});
-		if (!result) return;
-		const { event, attempts, applied, error, status } = result;
-		report.retried();
-		if (applied) {
-			report.applied(applied.applied.length);
-			report.stale(applied.stale.length);
-			await this.deps.settle(applied.effects);
-			report.info(`${describe(event)} succeeded on retry.`);
-			return;
-		}
-		report.failed(1);
-		if (status === "dead") {
-			report.deadLettered();
-			report.error(`${describe(event)} dead-lettered after ${attempts} attempts: ${String(error)}`);
-		} else {
-			report.warn(`${describe(event)} failed attempt ${attempts}; retrying with backoff.`);
-		}
+	/** Re-apply the retries that are due (the retry timer calls it; tests call it directly). */
+	processRetries(): Promise<void> {
+		return this.retries.process();
 	}
 }
