@@ -4,8 +4,7 @@
  * wires it to a Moleculer service).
  *
  * - Live events are gathered per partition (entity id modulo `partitions`) and applied a batch
- *   per transaction, together with the checkpoint. Events of one entity are always in the same
- *   partition, so never applied concurrently; events of different entities are.
+ *   per transaction, together with the checkpoint (lib/consumer/live-apply.ts).
  * - Catch-up reads the producer's log after the checkpoint a page at a time (never more than a
  *   page in memory), each page one transaction. A consumer with no checkpoint (new, or reset)
  *   first applies the producer's snapshot at some sequence S, a page of entities per
@@ -21,11 +20,10 @@
  */
 import { Errors } from "moleculer";
 import { type Applied, BatchApplier, type Checked } from "./batch-apply";
-import { InvalidEventError } from "../errors";
+import { LiveApply } from "./live-apply";
 import { RetryRunner } from "./retry-runner";
 import { CONSUMER_POLICY, type ConsumerDeps, type ConsumerPolicy } from "./consumer-deps";
 import { mergeEffects } from "../event-log/effects";
-import { requestTag } from "../domain/caused-by";
 import type { DomainEvent } from "../domain/events";
 import type { Projection } from "./projection";
 import { pageRange, progressDue, progressLine, type SnapshotMode, type SnapshotPage, startsFromSnapshot } from "../domain/snapshot";
@@ -55,15 +53,10 @@ export interface SnapshotProgress {
 	line: string;
 }
 
-interface Waiting<E> {
-	event: E;
-	done(): void;
-}
-
 export class ConsumerEngine<E extends DomainEvent> {
 	private readonly policy: ConsumerPolicy;
 	private readonly now: () => number;
-	private readonly lanes: Array<{ queue: Waiting<E>[]; running: Promise<void> | null }>;
+	private readonly liveApply: LiveApply<E>;
 	private readonly batches: BatchApplier<E>;
 	private stopping = false;
 	private catchUpRunning: Promise<void> | null = null;
@@ -73,9 +66,6 @@ export class ConsumerEngine<E extends DomainEvent> {
 	/** the running or last bootstrap or rebuild */
 	private snapshotRun: SnapshotProgress | null = null;
 	private readonly retries: RetryRunner<E>;
-	private gapTimer?: NodeJS.Timeout;
-	/** live events queued or being applied */
-	private backlog = 0;
 	private timers: NodeJS.Timeout[] = [];
 
 	constructor(private readonly deps: ConsumerDeps<E>) {
@@ -83,7 +73,12 @@ export class ConsumerEngine<E extends DomainEvent> {
 		this.now = deps.now ?? Date.now;
 		this.retries = new RetryRunner(deps, { policy: this.policy, now: this.now, stopping: () => this.stopping });
 		this.batches = new BatchApplier(deps, (firstDelayMs) => this.retries.wake(firstDelayMs));
-		this.lanes = Array.from({ length: this.policy.partitions }, () => ({ queue: [], running: null }));
+		this.liveApply = new LiveApply(
+			deps,
+			{ policy: this.policy, now: this.now, stopping: () => this.stopping },
+			this.batches,
+			(reason) => void this.requestCatchUp(reason),
+		);
 	}
 
 	/** Start the periodic catch-up and retry timers; the owner asks for the first catch-up. */
@@ -97,8 +92,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	async stop(): Promise<void> {
 		this.stopping = true;
 		for (const timer of this.timers) clearInterval(timer);
-		clearTimeout(this.gapTimer);
-		await Promise.all([...this.lanes.map((lane) => lane.running), this.catchUpRunning, this.retries.idle()]);
+		await Promise.all([this.liveApply.stop(), this.catchUpRunning, this.retries.idle()]);
 	}
 
 	/**
@@ -107,84 +101,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	 * full (catch-up then reads it from the log). Never rejects.
 	 */
 	live(event: E, name?: string): Promise<void> {
-		const problems = this.deps.check?.(event, name) ?? [];
-		if (problems.length > 0) return this.reject(event, problems);
-		if (this.backlog >= this.policy.liveBacklogMax) {
-			this.gapSeen();
-			return Promise.resolve();
-		}
-		this.backlog++;
-		const lane = this.lanes[Math.abs(this.deps.projection.entityOf(event)) % this.lanes.length];
-		return new Promise((done) => {
-			lane.queue.push({ event, done });
-			lane.running ??= this.drainLane(lane).finally(() => {
-				lane.running = null;
-			});
-		});
-	}
-
-	/**
-	 * A delivery that failed its schema check: kept as a dead letter with the reasons (visible and
-	 * retryable by an operator, where it fails the check again), never applied, never in a lane
-	 * (its entity id may be anything), never moving the checkpoint. Never rejects.
-	 */
-	private async reject(payload: unknown, problems: string[]): Promise<void> {
-		const { db, retries, producer, report } = this.deps;
-		const error = new InvalidEventError(problems);
-		try {
-			await db.transaction((sql) => retries.reject(sql, producer, payload, error));
-			report.rejected?.();
-			report.deadLettered();
-			const cause = typeof payload === "object" && payload !== null ? requestTag(payload) : "";
-			report.warn(`A ${producer} event failed its schema check; dead-lettered, not applied.${cause} ${error.message}`.slice(0, 2000));
-		} catch (err) {
-			report.error(`Dead-lettering a ${producer} event that failed its schema check failed; it was not applied.`, err);
-		}
-	}
-
-	private async drainLane(lane: { queue: Waiting<E>[] }): Promise<void> {
-		while (lane.queue.length > 0) {
-			const batch = lane.queue.splice(0, this.policy.liveBatchMax);
-			await this.applyLive(batch.map((waiting) => waiting.event));
-			this.backlog -= batch.length;
-			for (const waiting of batch) waiting.done();
-		}
-	}
-
-	private async applyLive(events: E[]): Promise<void> {
-		const { producer, db, checkpoints, report } = this.deps;
-		const checked = this.batches.checkFaults(events);
-		try {
-			const { applied, position } = await this.batches.withFallback((oneByOne) =>
-				db.transaction(async (sql) => {
-					const applied = await this.batches.apply(sql, checked, oneByOne);
-					const position = await checkpoints.advance(
-						sql,
-						producer,
-						events.map((event) => event.sequence),
-					);
-					return { applied, position };
-				}),
-			);
-			this.batches.report(applied);
-			for (const event of applied.applied) report.propagation(this.now() - Date.parse(event.timestamp));
-			await this.deps.settle(applied.effects);
-			if (position === "gap") this.gapSeen();
-		} catch (err) {
-			// nothing was recorded and the checkpoint did not move: catch-up reads these again
-			const sequences = events.map((event) => event.sequence).join(", ");
-			report.error(`Consuming ${producer} #${sequences} failed; catch-up will read them again.`, err);
-			this.gapSeen();
-		}
-	}
-
-	private gapSeen(): void {
-		if (this.gapTimer || this.stopping) return;
-		this.gapTimer = setTimeout(() => {
-			this.gapTimer = undefined;
-			void this.requestCatchUp("a gap in the live events");
-		}, this.policy.gapGraceMs);
-		this.gapTimer.unref();
+		return this.liveApply.live(event, name);
 	}
 
 	/** Start a catch-up, or mark that another is wanted if one is running. */
