@@ -16,6 +16,8 @@ import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
 import type { BreakerSettings } from "./lib/infra/circuit-breaker";
 import { AppErrorRegenerator, ConfigError, countsAgainstBreaker } from "./lib/errors";
 import { ResilientAmqpTransporter } from "./lib/infra/amqp-transporter";
+import { QUEUE_TYPES, type QueueType } from "./lib/infra/amqp-queues";
+import { brokerUrls } from "./lib/infra/amqp-urls";
 import { HexIdZipkinExporter } from "./lib/infra/zipkin-exporter";
 import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./lib/infra/transit-auth";
 import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
@@ -42,8 +44,10 @@ export interface AppConfig {
 	services: ServiceName[];
 	namespace: string;
 	nodeID: string;
-	/** a transporter URL (amqp://…), or null for a single process */
+	/** a transporter URL (amqp://…), several RabbitMQ nodes' separated by `;`, or null for a single process */
 	transporter: string | null;
+	/** the type of the durable queues that outlive a node: shared request and event queues, the AMQP stream's */
+	amqpQueueType: QueueType;
 	/** shared secret that authenticates and encrypts every packet between nodes (lib/infra/transit-auth.ts), or null */
 	transporterSecret: string | null;
 	/** "Memory" or a redis:// URL */
@@ -150,11 +154,31 @@ function redisConnection(url: string): RedisOptions {
 	};
 }
 
+/**
+ * An amqp:// URL, or several RabbitMQ nodes of one cluster separated by `;` (Moleculer's
+ * convention: a node connects to the first and moves to the next on each reconnect). Given back
+ * with its parts trimmed.
+ */
+function amqpUrls(variable: string, raw: string, unset: string): string {
+	const urls = brokerUrls(raw);
+	const bad = urls.find((url) => !/^amqps?:\/\/[^/?#]/.test(url) || !URL.canParse(url));
+	if (urls.length === 0 || bad !== undefined) {
+		throw new ConfigError(variable, `'${bad ?? raw}' must be an amqp:// URL, or several RabbitMQ nodes' URLs separated by ';' (${unset})`);
+	}
+	return urls.join(";");
+}
+
 function transporterUrl(env: Env): string | null {
 	const raw = env.TRANSPORTER?.trim();
 	if (!raw) return null;
-	if (/^amqps?:\/\//.test(raw)) return raw;
-	throw new ConfigError("TRANSPORTER", `'${raw}' must be an amqp:// URL (or unset for a single process)`);
+	return amqpUrls("TRANSPORTER", raw, "or unset for a single process");
+}
+
+/** AMQP_QUEUE_TYPE: the type of every durable queue that outlives a node (lib/infra/amqp-queues.ts). */
+function amqpQueueType(env: Env): QueueType {
+	const raw = text(env, "AMQP_QUEUE_TYPE", "classic").toLowerCase();
+	if ((QUEUE_TYPES as readonly string[]).includes(raw)) return raw as QueueType;
+	throw new ConfigError("AMQP_QUEUE_TYPE", `'${env.AMQP_QUEUE_TYPE?.trim()}' must be one of ${QUEUE_TYPES.join(", ")} (unset: classic)`);
 }
 
 /**
@@ -225,17 +249,17 @@ function corsOrigins(env: Env): string[] {
  * EVENT_STREAM=off switches the relay off; EVENT_STREAM_PREFIX puts a prefix before every
  * exchange and queue name (tests sharing one RabbitMQ; default: the contract's names).
  */
-function eventStream(env: Env, transporter: string | null): StreamTarget | null {
+function eventStream(env: Env, transporter: string | null, queueType: QueueType): StreamTarget | null {
 	const raw = env.EVENT_STREAM?.trim().toLowerCase() ?? "";
 	if (!["", "on", "off"].includes(raw)) throw new ConfigError("EVENT_STREAM", `'${env.EVENT_STREAM?.trim()}' must be on or off (unset: on)`);
 	const prefix = env.EVENT_STREAM_PREFIX?.trim() ?? "";
 	if (!/^[A-Za-z0-9._-]{0,100}$/.test(prefix)) {
 		throw new ConfigError("EVENT_STREAM_PREFIX", `'${prefix}' may hold at most 100 letters, digits, '.', '_' or '-'`);
 	}
-	const url = env.EVENT_STREAM_URL?.trim() || transporter;
-	if (url && !/^amqps?:\/\//.test(url)) throw new ConfigError("EVENT_STREAM_URL", `'${url}' must be an amqp:// URL`);
+	const own = env.EVENT_STREAM_URL?.trim();
+	const url = own ? amqpUrls("EVENT_STREAM_URL", own, "unset: the TRANSPORTER's") : transporter;
 	if (raw === "off" || !url) return null;
-	return { url, prefix };
+	return { url, prefix, queueType };
 }
 
 /**
@@ -263,12 +287,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const cacher = cacherUrl(env);
 	const namespace = text(env, "NAMESPACE", "");
 	const transporter = transporterUrl(env);
-	const stream = eventStream(env, transporter);
+	const queueType = amqpQueueType(env);
+	const stream = eventStream(env, transporter, queueType);
 	return {
 		services: serviceList(env),
 		namespace,
 		nodeID: text(env, "NODEID", `${os.hostname()}-${process.pid}`),
 		transporter,
+		amqpQueueType: queueType,
 		transporterSecret: transporterSecret(env),
 		cacher,
 		logLevel: logLevel(env),
@@ -358,6 +384,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		transporter: config.transporter
 			? new ResilientAmqpTransporter({
 					url: config.transporter,
+					queueType: config.amqpQueueType,
 					// Event queues: durable, shared by a group's replicas, kept while consumers are down.
 					autoDeleteQueues: false,
 					eventTimeToLive: 86_400_000,

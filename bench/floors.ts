@@ -1,4 +1,8 @@
-/** Start and stop a floor server (bench/floor-server.ts) in a process of its own. */
+/**
+ * Start and stop a server of the benchmarks in a process of its own: a floor server
+ * (bench/floor-server.ts) or the embedded peer (bench/peer/embedded.ts). Each sends `{ port }`
+ * over IPC once listening and stops on "stop".
+ */
 import { type ChildProcess, fork } from "node:child_process";
 import path from "node:path";
 import { ROOT } from "./load";
@@ -13,15 +17,15 @@ export interface FloorServer {
 	stop(): Promise<void>;
 }
 
-export function startFloorServer(mode: "sqlite" | "pg", target: string): Promise<FloorServer> {
-	const child: ChildProcess = fork(path.join(__dirname, "floor-server.ts"), [mode, target], {
+function forkServer(script: string, args: string[], what: string): Promise<FloorServer> {
+	const child: ChildProcess = fork(script, args, {
 		cwd: ROOT,
 		execArgv: ["--import", "tsx"],
 		stdio: ["ignore", "inherit", "inherit", "ipc"],
 	});
 	const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 	return new Promise((resolve, reject) => {
-		child.once("exit", (code) => reject(new Error(`floor server (${mode}) exited with ${code} before listening`)));
+		child.once("exit", (code) => reject(new Error(`${what} exited with ${code} before listening`)));
 		child.once("message", (message: { port: number }) => {
 			resolve({
 				url: `http://127.0.0.1:${message.port}/api`,
@@ -37,4 +41,13 @@ export function startFloorServer(mode: "sqlite" | "pg", target: string): Promise
 			});
 		});
 	});
+}
+
+export function startFloorServer(mode: "sqlite" | "pg", target: string): Promise<FloorServer> {
+	return forkServer(path.join(__dirname, "floor-server.ts"), [mode, target], `floor server (${mode})`);
+}
+
+/** The peer in one process (moleculer-web, a cached action, `sqlite3` files in `dataDir`). */
+export function startEmbeddedPeer(dataDir: string): Promise<FloorServer> {
+	return forkServer(path.join(__dirname, "peer", "embedded.ts"), [dataDir], "embedded peer");
 }

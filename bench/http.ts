@@ -9,13 +9,35 @@
  * 6. RSS of the embedded node after those runs (process.memoryUsage().rss), next to the floor
  *    server's after the same requests: <= 150 MiB.
  *
+ * Beside each, the peer (bench/peer/embedded.ts): what a user would write instead, plain
+ * moleculer-web and Moleculer in one process, a cached action (MemoryLRU) and `sqlite3`; and the
+ * CPU ms per request of each server's process (/proc/<pid>/stat, bench/proc.ts). Floor, project
+ * and peer alternate round by round.
+ *
  * The load generator runs in its own process (bench/load.ts). `--smoke` or BENCH_SMOKE=1: tiny runs.
  */
 import path from "node:path";
 import { removeDir, startSystem, type TestSystem } from "../test/helpers/system";
-import { startFloorServer, type FloorServer } from "./floors";
-import { boundResult, describeRate, exitCodeFor, loud, mib, printResults, progress, type Result, size, SMOKE, throughputResult } from "./lib";
-import { failures, LoadGenerator, type LoadResult } from "./load";
+import { startEmbeddedPeer, startFloorServer, type FloorServer } from "./floors";
+import {
+	boundResult,
+	cpuText,
+	describeRate,
+	exitCodeFor,
+	loud,
+	mib,
+	type PeerRow,
+	printPeerTable,
+	printResults,
+	progress,
+	quotient,
+	type Result,
+	size,
+	SMOKE,
+	throughputResult,
+} from "./lib";
+import { failures, LoadGenerator, type LoadResult, type LoadSpec, type RoundCase } from "./load";
+import { CpuAccount, untilQuiet } from "./proc";
 
 const WRITES = size(4000, 150);
 /** long enough for the JIT: the first ~1,000 writes of a fresh node run at half speed */
@@ -30,36 +52,58 @@ const ROUNDS = SMOKE ? 1 : 4;
 const rate = (r: LoadResult) => ({ value: r.perSecond, text: describeRate(r.perSecond, "req/s", r.p50, r.p99) });
 const problemOf = (...runs: LoadResult[]) => ({ problem: runs.map(failures).filter(Boolean).join("; ") || undefined });
 
+/**
+ * One server measured in the rounds: its spec, and the CPU its process spends in them. After
+ * each round (and warm-up) the process is left to go quiet, so that what a request left behind
+ * (the goal service applying `client.created`) is counted with it and not in the next round.
+ */
+function measuredCase(label: string, spec: LoadSpec, pid: number): RoundCase & { cpu: CpuAccount } {
+	const cpu = new CpuAccount([{ label: "process", pids: () => [pid] }]);
+	const after = async (measured: boolean) => {
+		if (!(await untilQuiet([pid]))) progress(`${label}: the process did not go quiet after its round`);
+		if (measured) await cpu.stop();
+	};
+	return { label, spec, cpu, before: () => cpu.start(), after };
+}
+
+const cpuPer = (c: { cpu: CpuAccount }, r: LoadResult) => c.cpu.msPer("process", r.ok);
+const rateText = (r: LoadResult) => describeRate(r.perSecond, "req/s", r.p50, r.p99);
+
 async function main(): Promise<void> {
 	let system: TestSystem | undefined;
 	let floor: FloorServer | undefined;
+	let peer: FloorServer | undefined;
 	let load: LoadGenerator | undefined;
 	const results: Result[] = [];
+	const peerRows: PeerRow[] = [];
+	let floorCpu = "";
+	let peerProblem: string | undefined;
 	try {
-		progress(`embedded node (SQLite, Memory cacher) and the sqlite3 floor server${SMOKE ? " — smoke mode" : ""}`);
+		progress(`embedded node (SQLite, Memory cacher), the sqlite3 floor server and the embedded peer${SMOKE ? " — smoke mode" : ""}`);
 		system = await startSystem();
 		floor = await startFloorServer("sqlite", path.join(system.dataDir, "floor.sqlite"));
+		peer = await startEmbeddedPeer(system.dataDir);
 		load = LoadGenerator.start();
 
 		// 1. writes
 		const write = { method: "POST" as const, path: "/clients", concurrency: 10, count: WRITES };
-		const [floorWrites, writes] = await load.measureAlternating(
-			{ label: "floor POST /clients", spec: { ...write, url: floor.url, body: '{"name":"Floor {i}","email":"floor{i}@bench.test"}' } },
-			{ label: "POST /api/clients", spec: { ...write, url: system.url, body: '{"name":"Bench {i}","email":"bench{i}@bench.test"}' } },
-			WRITE_WARMUP,
-			ROUNDS,
-		);
+		const writeCases = [
+			measuredCase("floor POST /clients", { ...write, url: floor.url, body: '{"name":"Floor {i}","email":"floor{i}@bench.test"}' }, floor.pid),
+			measuredCase("POST /api/clients", { ...write, url: system.url, body: '{"name":"Bench {i}","email":"bench{i}@bench.test"}' }, process.pid),
+			measuredCase("peer POST /api/clients", { ...write, url: peer.url, body: '{"name":"Peer {i}","email":"peer{i}@bench.test"}' }, peer.pid),
+		];
+		const [floorWrites, writes, peerWrites] = await load.measureRounds(writeCases, WRITE_WARMUP, ROUNDS);
 		results.push(throughputResult("embedded `POST /api/clients`, 10 connections", rate(writes), rate(floorWrites), 1.0, problemOf(writes, floorWrites)));
 
 		// 3. cached reads of clients that exist (made by the writes above)
 		const ids = Array.from({ length: READ_IDS }, (_, i) => i + 1);
 		const read = { method: "GET" as const, path: "/clients/{id}", ids, concurrency: 20, count: READS };
-		const [floorReads, reads] = await load.measureAlternating(
-			{ label: "floor GET fixed JSON", spec: { ...read, url: floor.url } },
-			{ label: "GET /api/clients/:id", spec: { ...read, url: system.url } },
-			READ_WARMUP,
-			ROUNDS,
-		);
+		const readCases = [
+			measuredCase("floor GET fixed JSON", { ...read, url: floor.url }, floor.pid),
+			measuredCase("GET /api/clients/:id", { ...read, url: system.url }, process.pid),
+			measuredCase("peer GET /api/clients/:id", { ...read, url: peer.url }, peer.pid),
+		];
+		const [floorReads, reads, peerReads] = await load.measureRounds(readCases, READ_WARMUP, ROUNDS);
 		results.push(
 			throughputResult("embedded `GET /api/clients/:id` (cached), 20 connections", rate(reads), rate(floorReads), 0.5, problemOf(reads, floorReads)),
 		);
@@ -67,6 +111,7 @@ async function main(): Promise<void> {
 		// 6. memory after the runs
 		const rss = mib(process.memoryUsage().rss);
 		const floorRss = floor.rss();
+		const peerRss = peer.rss();
 		results.push(
 			boundResult(
 				"RSS of the embedded node after the runs",
@@ -75,12 +120,50 @@ async function main(): Promise<void> {
 				{ value: RSS_BOUND_MIB, text: `<= ${RSS_BOUND_MIB} MiB` },
 			),
 		);
+
+		// the same cases beside the peer
+		const cpu = cpuPer;
+		peerRows.push(
+			{
+				case: "embedded `POST /api/clients`, 10 connections",
+				project: rateText(writes),
+				peer: rateText(peerWrites),
+				ratio: quotient(writes.perSecond, peerWrites.perSecond),
+			},
+			{
+				case: "embedded `POST /api/clients`: CPU ms per request (the server's process)",
+				project: cpuText(cpu(writeCases[1], writes)),
+				peer: cpuText(cpu(writeCases[2], peerWrites)),
+				ratio: quotient(cpu(writeCases[1], writes), cpu(writeCases[2], peerWrites)),
+			},
+			{
+				case: "embedded `GET /api/clients/:id` (cached), 20 connections",
+				project: rateText(reads),
+				peer: rateText(peerReads),
+				ratio: quotient(reads.perSecond, peerReads.perSecond),
+			},
+			{
+				case: "embedded `GET /api/clients/:id`: CPU ms per request (the server's process)",
+				project: cpuText(cpu(readCases[1], reads)),
+				peer: cpuText(cpu(readCases[2], peerReads)),
+				ratio: quotient(cpu(readCases[1], reads), cpu(readCases[2], peerReads)),
+			},
+			{
+				case: "RSS of the embedded node after the runs",
+				project: `${rss.toFixed(1)} MiB`,
+				peer: peerRss === null ? "n/a" : `${peerRss.toFixed(1)} MiB`,
+				ratio: quotient(rss, peerRss),
+			},
+		);
+		floorCpu = `the floor's process: ${cpuText(cpu(writeCases[0], floorWrites))} CPU ms per POST, ${cpuText(cpu(readCases[0], floorReads))} per GET`;
+		peerProblem = problemOf(peerWrites, peerReads).problem;
 	} catch (err) {
 		loud(`bench/http.ts failed: ${(err as Error).stack ?? err}`);
 		process.exitCode = 1;
 	} finally {
 		load?.close();
 		await floor?.stop().catch(() => undefined);
+		await peer?.stop().catch(() => undefined);
 		if (system) {
 			await system.stop().catch(() => undefined);
 			removeDir(system.dataDir);
@@ -90,8 +173,18 @@ async function main(): Promise<void> {
 	printResults("Embedded node over REST (one process, SQLite)", results, [
 		"floor: node:http + the bare library doing the same work, in a process of its own; the load generator is a third process",
 		"ratio: figure ÷ floor for throughputs, floor ÷ figure for memory (1.00 = as good as the bare libraries)",
-		`requests per case: ${WRITES} writes, ${READS} reads, each after a warm-up that is not counted, in ${ROUNDS} rounds alternating with the floor's (p50/p99: the rounds' median)`,
+		`requests per case: ${WRITES} writes, ${READS} reads, each after a warm-up that is not counted, in ${ROUNDS} rounds alternating with the floor's and the peer's (p50/p99: the rounds' median)`,
 	]);
+	printPeerTable("Embedded node beside the peer (plain moleculer-web + Moleculer, MemoryLRU cacher, sqlite3; one process)", peerRows, [
+		"project/peer: the plain quotient (req/s below 1: the project is slower; CPU ms and MiB above 1: it costs more)",
+		"CPU: utime + stime of the server's process from /proc/<pid>/stat over its measured rounds, ÷ its 2xx answers; the project's node runs in the benchmark's own process (its share of the load generator's IPC is negligible)",
+		floorCpu,
+	]);
+	if (peerProblem) {
+		// a peer that fails requests makes every quotient above a lie
+		loud(`bench/http.ts: the peer failed requests: ${peerProblem}`);
+		process.exitCode = 1;
+	}
 	if (process.exitCode !== 1) process.exitCode = exitCodeFor(results);
 }
 

@@ -8,6 +8,10 @@
  * same run, on the same machine; `ratio` is figure ÷ floor for throughputs (higher is better,
  * 1.00 = as fast as the bare libraries) and floor ÷ figure for latencies and memory (also higher
  * is better). `target` is either a ratio (`ratio >= 0.5`) or an absolute bound (`p99 <= 30 ms`).
+ *
+ * The embedded and cluster scripts add a second table, the same cases beside the peer (what a
+ * user would write instead: bench/peer/), `| case | project | peer | project/peer |`, and the
+ * cluster a third, CPU ms per request per process (bench/proc.ts).
  */
 import { readFileSync } from "node:fs";
 
@@ -137,6 +141,49 @@ export function printResults(title: string, results: Result[], notes: string[] =
 	console.log(`\n### ${title}${SMOKE ? " (SMOKE: tiny runs, the figures mean nothing)" : ""}\n`);
 	console.log(formatResults(results));
 	if (notes.length > 0) console.log(`\n${notes.map((note) => `- ${note}`).join("\n")}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The peer: the same cases run by a plain Moleculer program (bench/peer/), in the same run
+
+/**
+ * A row of the project beside the peer. `ratio` is the plain quotient project ÷ peer of the
+ * figures named: for req/s below 1 means the project is slower; for ms, CPU and MiB above 1
+ * means it costs more.
+ */
+export interface PeerRow {
+	case: string;
+	project: string;
+	peer: string;
+	ratio: number | null;
+}
+
+/** A quotient, or null when either side is missing. */
+export function quotient(project: number | null, peer: number | null): number | null {
+	return project === null || peer === null || peer === 0 || !Number.isFinite(project) || !Number.isFinite(peer) ? null : project / peer;
+}
+
+/** Any table, on stdout: a title, a header row and its rows, notes under it. */
+export function printTable(title: string, header: string[], rows: string[][], notes: string[] = []): void {
+	console.log(`\n### ${title}${SMOKE ? " (SMOKE: tiny runs, the figures mean nothing)" : ""}\n`);
+	console.log(`| ${header.join(" | ")} |`);
+	console.log(`| ${header.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`);
+	for (const row of rows) console.log(`| ${row.join(" | ")} |`);
+	if (notes.length > 0) console.log(`\n${notes.map((note) => `- ${note}`).join("\n")}`);
+}
+
+export function printPeerTable(title: string, rows: PeerRow[], notes: string[] = []): void {
+	printTable(
+		title,
+		["case", "project", "peer", "project/peer"],
+		rows.map((r) => [r.case, r.project, r.peer, r.ratio === null ? "n/a" : r.ratio.toFixed(2)]),
+		notes,
+	);
+}
+
+/** "3.42" ms, or "n/a" */
+export function cpuText(ms: number | null): string {
+	return ms === null ? "n/a" : ms.toFixed(2);
 }
 
 /** Exit 1 when a case could not be measured properly (failed requests): its figure would lie. */

@@ -7,7 +7,7 @@
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { percentile } from "./lib";
-import type { LoadResult, LoadSpec } from "./load";
+import type { LoadResult, LoadSpec, PropagationResult, PropagationSpec } from "./load";
 
 function expand(template: string, i: number, ids: number[] | undefined): string {
 	let out = template.split("{i}").join(String(i));
@@ -15,7 +15,10 @@ function expand(template: string, i: number, ids: number[] | undefined): string 
 	return out;
 }
 
-async function run(spec: LoadSpec): Promise<LoadResult> {
+/** Called when request `i` has been answered, with its status (0: no answer). */
+type OnAnswer = (i: number, status: number) => void;
+
+async function run(spec: LoadSpec, onAnswer?: OnAnswer): Promise<LoadResult> {
 	const base = new URL(spec.url);
 	const open = spec.rate !== undefined;
 	const agent = new http.Agent({ keepAlive: true, maxSockets: open ? 512 : spec.concurrency });
@@ -52,6 +55,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
 						statuses[status] = (statuses[status] ?? 0) + 1;
 						if (status >= 200 && status < 300) ok++;
 						else if (sampleErrors.length < 5) sampleErrors.push(`${status} ${Buffer.concat(chunks).toString().slice(0, 200)}`);
+						onAnswer?.(i, status);
 						resolve();
 					});
 				},
@@ -60,6 +64,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
 				latencies.push(performance.now() - t0);
 				statuses.network = (statuses.network ?? 0) + 1;
 				if (sampleErrors.length < 5) sampleErrors.push(`network ${err.message}`);
+				onAnswer?.(i, 0);
 				resolve();
 			});
 			if (body) req.write(body);
@@ -112,8 +117,81 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
 	};
 }
 
-process.on("message", (message: { id: number; spec: LoadSpec }) => {
-	run(message.spec).then(
+/** GET a JSON document; null when it does not answer 200. */
+function getJson(agent: http.Agent, url: URL): Promise<Record<string, unknown> | null> {
+	return new Promise((resolve) => {
+		const req = http.get(url, { agent }, (res) => {
+			const chunks: Buffer[] = [];
+			res.on("data", (chunk: Buffer) => chunks.push(chunk));
+			res.on("end", () => {
+				if (res.statusCode !== 200) return resolve(null);
+				try {
+					resolve(JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>);
+				} catch {
+					resolve(null);
+				}
+			});
+		});
+		req.on("error", () => resolve(null));
+	});
+}
+
+/**
+ * Renames at an offered rate (`PUT /clients/{id}` with the name `<namePrefix> {i}`); for every
+ * `every`-th one answered 2xx, `GET /goals/<a goal of that client>` is polled from that answer
+ * until the goal shows the new name (or a later one of the same run), and the time is kept.
+ */
+async function propagation(spec: PropagationSpec): Promise<PropagationResult> {
+	const first = spec.start ?? 0;
+	const goalOf = new Map(spec.goals);
+	const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+	const latencies: number[] = [];
+	let lost = 0;
+	const polls: Array<Promise<void>> = [];
+	const nameOf = new RegExp(`^${spec.namePrefix} (\\d+)$`);
+	const poll = async (i: number, goalId: number) => {
+		const answered = performance.now();
+		const url = new URL(`${spec.url.replace(/\/$/, "")}/goals/${goalId}`);
+		while (performance.now() - answered < spec.timeoutMs) {
+			const goal = await getJson(agent, url);
+			const shown = nameOf.exec(String(goal?.clientName ?? ""));
+			if (shown && Number(shown[1]) >= i) {
+				latencies.push(performance.now() - answered);
+				return;
+			}
+			await new Promise((resolve) => setTimeout(resolve, spec.pollMs));
+		}
+		lost++;
+	};
+	const renames = await run(
+		{
+			url: spec.url,
+			method: "PUT",
+			path: "/clients/{id}",
+			body: `{"name":"${spec.namePrefix} {i}"}`,
+			ids: spec.ids,
+			start: first,
+			concurrency: 1,
+			count: spec.count,
+			rate: spec.rate,
+		},
+		(i, status) => {
+			const goalId = goalOf.get(spec.ids[i % spec.ids.length]);
+			if ((i - first) % spec.every === 0 && status >= 200 && status < 300 && goalId !== undefined) polls.push(poll(i, goalId));
+		},
+	);
+	await Promise.all(polls);
+	agent.destroy();
+	return { renames, latencies: latencies.sort((a, b) => a - b), lost };
+}
+
+process.on("message", (message: { id: number; spec?: LoadSpec; propagation?: PropagationSpec }) => {
+	const work: Promise<LoadResult | PropagationResult> = message.propagation
+		? propagation(message.propagation)
+		: message.spec
+			? run(message.spec)
+			: Promise.reject(new Error("a message with neither spec nor propagation"));
+	work.then(
 		(result) => process.send?.({ id: message.id, result }),
 		(err: Error) => process.send?.({ id: message.id, error: err.stack ?? err.message }),
 	);

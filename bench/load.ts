@@ -43,12 +43,50 @@ export interface LoadResult {
 	max: number;
 }
 
+/**
+ * Renames at an offered rate, every `every`-th one timed until a goal of the renamed client shows
+ * the new name (`GET /goals/:id`, polled every `pollMs` from the rename's answer).
+ */
+export interface PropagationSpec {
+	url: string;
+	rate: number;
+	count: number;
+	ids: number[];
+	/** [clientId, goalId]: the goal read for each client */
+	goals: Array<[number, number]>;
+	every: number;
+	/** names are `<namePrefix> {i}`: a later rename of the same client also counts as seen */
+	namePrefix: string;
+	start?: number;
+	pollMs: number;
+	timeoutMs: number;
+}
+
+export interface PropagationResult {
+	/** the renames themselves */
+	renames: LoadResult;
+	/** ms from each timed rename's answer to the first read that showed it, ascending */
+	latencies: number[];
+	/** timed renames never seen within timeoutMs */
+	lost: number;
+}
+
+type Outcome = LoadResult | PropagationResult;
+
+/** One case of LoadGenerator.measureRounds. */
+export interface RoundCase {
+	label: string;
+	spec: LoadSpec;
+	before?(): Promise<void>;
+	after?(measured: boolean): Promise<void>;
+}
+
 export class LoadGenerator {
 	private nextId = 0;
-	private readonly pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
+	private readonly pending = new Map<number, { resolve: (r: Outcome) => void; reject: (e: Error) => void }>();
 
 	private constructor(private readonly child: ChildProcess) {
-		child.on("message", (message: { id: number; result?: LoadResult; error?: string }) => {
+		child.on("message", (message: { id: number; result?: Outcome; error?: string }) => {
 			const waiter = this.pending.get(message.id);
 			this.pending.delete(message.id);
 			if (message.result) waiter?.resolve(message.result);
@@ -69,12 +107,20 @@ export class LoadGenerator {
 		return new LoadGenerator(child);
 	}
 
-	run(spec: LoadSpec): Promise<LoadResult> {
+	private send(message: { spec: LoadSpec } | { propagation: PropagationSpec }): Promise<Outcome> {
 		const id = this.nextId++;
 		return new Promise((resolve, reject) => {
 			this.pending.set(id, { resolve, reject });
-			this.child.send({ id, spec });
+			this.child.send({ id, ...message });
 		});
+	}
+
+	run(spec: LoadSpec): Promise<LoadResult> {
+		return this.send({ spec }) as Promise<LoadResult>;
+	}
+
+	propagation(spec: PropagationSpec): Promise<PropagationResult> {
+		return this.send({ propagation: spec }) as Promise<PropagationResult>;
 	}
 
 	/** A warm-up run (not counted), then the measured one, each logged to stderr. */
@@ -99,30 +145,35 @@ export class LoadGenerator {
 	}
 
 	/**
-	 * Two cases measured in alternating rounds (A, B, A, B …) after one warm-up each, so that a
-	 * machine that gets faster or slower during the run (a shared 2-core VM does) weighs on both
-	 * alike. Each round takes its share of `count` with its own `{i}` range.
+	 * Cases measured in alternating rounds (A, B, C, A, B, C …) after one warm-up each, so that a
+	 * machine that gets faster or slower during the run (a shared 2-core VM does) weighs on all
+	 * alike. Each round takes its share of `count` with its own `{i}` range. A case's `before` and
+	 * `after` run around each of its rounds (`after` also after its warm-up, with `measured`
+	 * false): to let the system settle, and to read its CPU counters.
 	 */
-	async measureAlternating(
-		a: { label: string; spec: LoadSpec },
-		b: { label: string; spec: LoadSpec },
-		warmup: number,
-		rounds: number,
-	): Promise<[LoadResult, LoadResult]> {
-		const runs: [LoadResult[], LoadResult[]] = [[], []];
-		for (const [n, { label, spec }] of [a, b].entries()) {
+	async measureRounds(cases: RoundCase[], warmup: number, rounds: number): Promise<LoadResult[]> {
+		const runs: LoadResult[][] = cases.map(() => []);
+		for (const [n, { label, spec, after }] of cases.entries()) {
 			if (warmup > 0) await this.run({ ...spec, count: warmup, start: (spec.start ?? 0) + 1_000_000 });
-			progress(`${label}: ${spec.count} requests in ${rounds} rounds, alternating with ${n === 0 ? b.label : a.label}`);
+			await after?.(false);
+			const others = cases.filter((_, m) => m !== n).map((c) => c.label);
+			progress(`${label}: ${spec.count} requests in ${rounds} rounds, alternating with ${others.join(", ")}`);
 		}
 		for (let round = 0; round < rounds; round++) {
-			for (const [n, { spec }] of [a, b].entries()) {
+			for (const [n, { spec, before, after }] of cases.entries()) {
 				const count = Math.ceil(spec.count / rounds);
+				await before?.();
 				runs[n].push(await this.run({ ...spec, count, start: (spec.start ?? 0) + round * count }));
+				await after?.(true);
 			}
 		}
-		const combined = runs.map(combine) as [LoadResult, LoadResult];
-		for (const [n, { label }] of [a, b].entries()) {
-			progress(`${label}: ${combined[n].perSecond.toFixed(0)} ok/s, p50 ${combined[n].p50.toFixed(1)} ms, p99 ${combined[n].p99.toFixed(1)} ms`);
+		const combined = runs.map(combine);
+		for (const [n, { label }] of cases.entries()) {
+			const r = combined[n];
+			progress(
+				`${label}: ${r.perSecond.toFixed(0)} ok/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms` +
+					(r.failed > 0 ? `, ${r.failed} FAILED ${JSON.stringify(r.statuses)}, e.g. ${r.sampleErrors.slice(0, 2).join(" / ")}` : ""),
+			);
 		}
 		return combined;
 	}
@@ -132,9 +183,8 @@ export class LoadGenerator {
 	}
 }
 
-/** A short reason when a run had failed requests (a figure made of errors would lie). */
 /** Rounds of one case as one result: counts and time summed; latency percentiles the rounds' median. */
-function combine(rounds: LoadResult[]): LoadResult {
+export function combine(rounds: LoadResult[]): LoadResult {
 	const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 	const statuses: Record<string, number> = {};
 	for (const round of rounds) for (const [status, n] of Object.entries(round.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
@@ -155,6 +205,7 @@ function combine(rounds: LoadResult[]): LoadResult {
 	};
 }
 
+/** A short reason when a run had failed requests (a figure made of errors would lie). */
 export function failures(result: LoadResult): string | undefined {
 	if (result.failed === 0) return undefined;
 	const statuses = Object.entries(result.statuses)

@@ -14,8 +14,28 @@ import { loud, SMOKE, TABLE_HEADER } from "./lib";
 const EMBEDDED = ["http.ts", "catch-up.ts", "bootstrap.ts"];
 const CLUSTER = ["cluster.ts"];
 
-/** Run one script with our stdout and stderr; resolves with its exit code and the table rows it printed. */
-function runScript(script: string): Promise<{ code: number; rows: string[] }> {
+/** A table a script printed: its header line, its separator line, its rows. */
+interface Table {
+	header: string;
+	separator: string;
+	rows: string[];
+}
+
+/** The tables in a script's output: a `| … |` line followed by a `| --- …` line, and the `|` lines after them. */
+function tablesIn(output: string): Table[] {
+	const lines = output.split("\n");
+	const tables: Table[] = [];
+	for (let i = 0; i + 1 < lines.length; i++) {
+		if (!lines[i].startsWith("| ") || !lines[i + 1].startsWith("| ---")) continue;
+		const table: Table = { header: lines[i], separator: lines[i + 1], rows: [] };
+		for (i += 2; i < lines.length && lines[i].startsWith("|"); i++) table.rows.push(lines[i]);
+		tables.push(table);
+	}
+	return tables;
+}
+
+/** Run one script with our stdout and stderr; resolves with its exit code and the tables it printed. */
+function runScript(script: string): Promise<{ code: number; tables: Table[] }> {
 	return new Promise((resolve) => {
 		const args = ["--import", "tsx", path.join(__dirname, script), ...(SMOKE ? ["--smoke"] : [])];
 		const child = spawn(process.execPath, args, { cwd: path.resolve(__dirname, ".."), stdio: ["ignore", "pipe", "inherit"] });
@@ -24,10 +44,7 @@ function runScript(script: string): Promise<{ code: number; rows: string[] }> {
 			output += chunk.toString();
 			process.stdout.write(chunk);
 		});
-		child.on("close", (code, signal) => {
-			const rows = output.split("\n").filter((line) => line.startsWith("| ") && line !== TABLE_HEADER && !line.startsWith("| ---"));
-			resolve({ code: code ?? (signal ? 1 : 0), rows });
-		});
+		child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), tables: tablesIn(output) }));
 	});
 }
 
@@ -42,16 +59,22 @@ async function main(): Promise<void> {
 		loud(`CLUSTER BENCHMARKS SKIPPED: ${hints}`);
 	}
 
-	const summary: string[] = [];
+	// rows of tables with the same header are gathered: the floors' table first, then the peer's, then CPU
+	const summary = new Map<string, Table>([[TABLE_HEADER, { header: TABLE_HEADER, separator: "| --- | --- | --- | ---: | --- | --- |", rows: [] }]]);
 	const failed: string[] = [];
 	for (const script of scripts) {
 		console.log(`\n=== bench/${script}${SMOKE ? " --smoke" : ""} ===`);
-		const { code, rows } = await runScript(script);
-		summary.push(...rows);
+		const { code, tables } = await runScript(script);
+		for (const table of tables) {
+			const gathered = summary.get(table.header) ?? { ...table, rows: [] };
+			gathered.rows.push(...table.rows);
+			summary.set(table.header, gathered);
+		}
 		if (code !== 0) failed.push(script);
 	}
 
-	console.log(`\n## Summary${SMOKE ? " (SMOKE)" : ""}\n\n${TABLE_HEADER}\n| --- | --- | --- | ---: | --- | --- |\n${summary.join("\n")}`);
+	console.log(`\n## Summary${SMOKE ? " (SMOKE)" : ""}`);
+	for (const table of summary.values()) console.log(`\n${[table.header, table.separator, ...table.rows].join("\n")}`);
 	if (missing.length > 0) console.log(`\nCLUSTER BENCHMARKS SKIPPED: ${missing.join(", ")} unreachable.`);
 	if (failed.length > 0) {
 		console.log(`\nFAILED (could not measure properly): ${failed.join(", ")}`);

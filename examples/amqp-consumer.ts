@@ -19,10 +19,16 @@
  * again by the relay after a broker restart). Deduplicate by `message_id` (the event's eventId),
  * or apply an entity's event only when its `version` is above the one you hold.
  * It reconnects every second when the broker goes away, and stops on SIGINT / SIGTERM.
+ * AMQP_URL may list several RabbitMQ nodes of one cluster separated by `;`: each connection
+ * attempt takes the next one (the stream's queues are quorum queues there: AMQP_QUEUE_TYPE=quorum).
  */
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 
-const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const urls = (process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672")
+	.split(";")
+	.map((part) => part.trim())
+	.filter(Boolean);
+let attempts = 0;
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
 const queueArg = args[args.indexOf("--queue") + 1];
@@ -93,6 +99,7 @@ function handle(channel: Channel, queue: string, msg: ConsumeMessage | null): vo
 }
 
 async function consume(): Promise<void> {
+	const url = urls[attempts++ % urls.length];
 	const opened = await amqp.connect(url);
 	connection = opened;
 	let consuming = false;

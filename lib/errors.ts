@@ -55,14 +55,16 @@ function isErrorLike(err: unknown): err is Error {
 /**
  * Errors that mean "the database cannot be reached right now" (not "the query is wrong"):
  * Sequelize's connection errors, PostgreSQL's admin-shutdown / cannot-connect-now / connection
- * exception codes (57P01-57P03, class 08) and socket errors for a connection cut by a restart.
+ * exception codes (57P01-57P03, class 08), its insufficient-resources class 53 (53300 "too many
+ * clients already": a server whose connections other programs took is unavailable to us, a
+ * 503, not a 500) and socket errors for a connection cut by a restart.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
 	if (!isErrorLike(err)) return false;
 	if (err.name.startsWith("SequelizeConnection") || err.name === "SequelizeHostNotReachableError") return true;
 	const cause = err as Error & { code?: unknown; parent?: { code?: unknown } };
 	const code = cause.parent?.code ?? cause.code;
-	if (typeof code === "string" && /^(57P0[123]|08|ECONNREFUSED|ECONNRESET|EPIPE)/.test(code)) return true;
+	if (typeof code === "string" && /^(57P0[123]|08|53|ECONNREFUSED|ECONNRESET|EPIPE)/.test(code)) return true;
 	// pg's own words for a connection cut under a query, a pool that cannot connect in time, or a
 	// statement on a connection that died without a word (no code on any of them)
 	return /Connection terminated|connection is closed|timeout exceeded when trying to connect|not queryable|Query read timeout/i.test(err.message);

@@ -94,7 +94,18 @@ const SCHEMAS: Record<string, JsonSchema> = {
 				type: "object",
 				properties: {
 					database: component,
-					transporter: component,
+					transporter: {
+						...component,
+						properties: {
+							...component.properties,
+							type: { type: "string", description: "the transporter's class, or none in a single process" },
+							broker: {
+								type: ["string", "null"],
+								description:
+									"AMQP: which of TRANSPORTER's RabbitMQ nodes this node is connected to, by its position in the list (`2 of 3`; never a host, port or credentials); null while disconnected",
+							},
+						},
+					},
 					cacher: component,
 					queues: component,
 					services: componentOf(

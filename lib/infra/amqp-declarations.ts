@@ -11,20 +11,16 @@
  * a declaration goes over a side channel, one at a time; a 406 means the name exists (with
  * somebody's arguments): it is used as it is, the side channel is opened again for the next one,
  * and the difference is reported once per name.
+ *
+ * A node's own queue (named after the node) is another matter: one that exists with other
+ * arguments was left by an earlier version of the node itself (durable, before the node's own
+ * queues became non-durable: lib/infra/amqp-queues.ts), so it is deleted and declared again.
  */
 import type { Channel, ChannelModel, Options } from "amqplib";
+import { PRECONDITION_FAILED, replyCode } from "./amqp-queues";
 
 /** What a declaration found: created or already there with our arguments, or there with other arguments. */
 export type Declared = "declared" | "existing";
-
-/** amqplib's error for a channel the server closed: `code` is the AMQP reply code. */
-function replyCode(err: unknown): number | undefined {
-	const code = (err as { code?: unknown } | null)?.code;
-	return typeof code === "number" ? code : undefined;
-}
-
-/** RabbitMQ's PRECONDITION_FAILED: the name exists with other arguments (or type, or durability). */
-const PRECONDITION_FAILED = 406;
 
 export class SideChannelDeclarer {
 	private channel: { connection: ChannelModel; open: Promise<Channel>; opened?: Channel } | null = null;
@@ -47,12 +43,34 @@ export class SideChannelDeclarer {
 		return this.run("queue", name, (channel) => channel.assertQueue(name, options));
 	}
 
+	/**
+	 * Declare this node's own queue `name`; one that exists with other arguments is deleted and
+	 * declared again (`replaced`, with RabbitMQ's reason). Not reported as a conflict: it is ours.
+	 */
+	async assertOwnQueue(name: string, options: Options.AssertQueue): Promise<{ replaced: false } | { replaced: true; reason: string }> {
+		let reason = "";
+		const first = await this.run(
+			"queue",
+			name,
+			(channel) => channel.assertQueue(name, options),
+			(err) => (reason = err.message),
+		);
+		if (first === "declared") return { replaced: false };
+		const again = await this.run("queue", name, async (channel) => {
+			await channel.deleteQueue(name);
+			await channel.assertQueue(name, options);
+		});
+		if (again !== "declared") throw new Error(`this node's queue '${name}' cannot be declared again: ${reason}`);
+		return { replaced: true, reason };
+	}
+
 	/** Declare exchange `name`, or find it declared by somebody else with other options. */
 	assertExchange(name: string, type: string, options: Options.AssertExchange | undefined): Promise<Declared> {
 		return this.run("exchange", name, (channel) => channel.assertExchange(name, type, options));
 	}
 
-	private run(kind: "queue" | "exchange", name: string, declare: (channel: Channel) => Promise<unknown>): Promise<Declared> {
+	/** `refused`: told of a 406 instead of onConflict (a node's own queue: no conflict to report) */
+	private run(kind: "queue" | "exchange", name: string, declare: (channel: Channel) => Promise<unknown>, refused?: (err: Error) => void): Promise<Declared> {
 		const attempt = async (): Promise<Declared> => {
 			const channel = await this.open();
 			try {
@@ -61,7 +79,9 @@ export class SideChannelDeclarer {
 			} catch (err) {
 				if (replyCode(err) !== PRECONDITION_FAILED) throw err;
 				this.forget(channel);
-				if (!this.reported.has(`${kind}\n${name}`)) {
+				if (refused) {
+					refused(err as Error);
+				} else if (!this.reported.has(`${kind}\n${name}`)) {
 					this.reported.add(`${kind}\n${name}`);
 					this.onConflict(kind, name, (err as Error).message);
 				}

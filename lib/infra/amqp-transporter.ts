@@ -37,15 +37,29 @@
  *   queues are never declared at all, only published to. A group that subscribed by wildcard
  *   (`client.*`) gets its events in the queue it consumes (Moleculer publishes them under the
  *   emitted name, to a queue nobody reads).
+ * - Queues get settings by kind (lib/infra/amqp-queues.ts): the shared queues are durable and of
+ *   AMQP_QUEUE_TYPE (quorum: replicated over a RabbitMQ cluster), this node's own queues are
+ *   non-durable classic ones, which another RabbitMQ node of the cluster can declare again when
+ *   this node's broker died (a durable classic queue homed on a dead node cannot be: the node never
+ *   got its subscriptions back). They too are declared on the side channel: one left durable by an
+ *   earlier version is deleted and declared again (it is this node's by name). A shared queue of
+ *   the other type is used as it is, and the log says so as an error, with what to do.
+ * - The URL may list several RabbitMQ nodes (`;`): Moleculer tries the next one on each reconnect.
+ *   When the connection is lost, the requests this node is waiting on fail at once with
+ *   Moleculer's BrokerDisconnectedError (502; the gateway answers 503) instead of waiting out
+ *   their timeout: their answers would come back through a queue on a connection that is gone.
+ *   A client retries them with its Idempotency-Key (CONTRACT.md).
  *
  * The subscribe methods below are Moleculer 0.15's own (src/transporters/amqp.js), with the
  * consumer callback knowing its channel and how to subscribe again.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
-import { Transporters, Utils } from "moleculer";
+import { Errors, Transporters, Utils } from "moleculer";
 import type { Packet, PacketEventPayload } from "moleculer/src/packets";
 import { METRICS } from "../constants";
 import { SideChannelDeclarer } from "./amqp-declarations";
+import { type QueueType, queueKind, queueOptions, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "./amqp-queues";
+import { brokerLabel, urlForAttempt } from "./amqp-urls";
 import {
 	type BalancedQueue,
 	balancedQueues,
@@ -85,23 +99,11 @@ interface Registry {
 	events: { events: Array<{ name: string; group: string }> };
 }
 
-/** Moleculer's AMQP options, and the services whose shared queues are this project's own (default: every queue). */
-export interface ResilientAmqpOptions extends Record<string, unknown> {
-	url: string | string[];
-	ownServices?: readonly string[];
-}
-
 /** What RabbitMQ says about one queue; `missing` when it does not exist (a passive declare's 404). */
 export type QueueState =
 	| { messages: number; consumers: number }
 	| { messages: null; consumers: 0; missing: true }
 	| { messages: null; consumers: null; error: string };
-
-/** amqplib's error for a channel the server closed: `code` is the AMQP reply code (404 NOT_FOUND). */
-function replyCode(err: unknown): number | undefined {
-	const code = (err as { code?: unknown } | null)?.code;
-	return typeof code === "number" ? code : undefined;
-}
 
 /** The part of an outgoing Moleculer packet that `send` reads. */
 interface OutgoingPacket {
@@ -114,18 +116,58 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 	return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
 }
 
+/**
+ * Moleculer's own error for "this node's transporter is disconnected" (502 BAD_GATEWAY, retryable):
+ * its typings ask for a message that its constructor ignores.
+ */
+function disconnected(): Errors.MoleculerRetryableError {
+	return new (Errors.BrokerDisconnectedError as unknown as new () => Errors.MoleculerRetryableError)();
+}
+
+/** Moleculer's AMQP options, and ours. */
+export interface ResilientAmqpOptions extends Transporters.AMQP.AmqpTransporterOptions {
+	url: string | string[];
+	/** the services whose shared queues are this project's own (default: every queue) */
+	ownServices?: readonly string[];
+	/** AMQP_QUEUE_TYPE: the type of the shared queues (default classic) */
+	queueType?: QueueType;
+	socketOptions?: Record<string, unknown>;
+}
+
+/** The part of a request Moleculer's transit waits on (moleculer/src/transit.js, `pendingRequests`). */
+interface PendingRequest {
+	reject(err: Error): void;
+}
+
+/** The part of Moleculer's transit this file reaches into. */
+interface TransitInternals {
+	pendingRequests: Map<string, PendingRequest>;
+	removePendingRequest(id: string): void;
+}
+
 export class ResilientAmqpTransporter extends Transporters.AMQP {
-	/** shared names (queues, fanout exchanges) are declared on a side channel where a neighbour's arguments cost nothing */
+	/**
+	 * Names others may share with us (queues, fanout exchanges) and this node's own queues are
+	 * declared on a side channel, where a refusal (406) costs nothing. A shared queue of the other
+	 * type is said so as an error: AMQP_QUEUE_TYPE changed over a running system.
+	 */
 	private readonly declarer = new SideChannelDeclarer(
 		() => this.connection as ChannelModel | null,
-		(kind, name, reason) => this.logger.info(`The ${kind} '${name}' exists with other arguments (declared by another program): using it as it is. ${reason}`),
+		(kind, name, reason) => {
+			const mismatch = kind === "queue" ? queueTypeMismatch(reason) : null;
+			if (mismatch) this.logger.error(queueTypeMismatchMessage(mismatch, this.queueType));
+			else this.logger.info(`The ${kind} '${name}' exists with other arguments (declared by another program): using it as it is. ${reason}`);
+		},
 	);
 	/** the services whose shared queues this node may declare (null: every shared queue) */
 	private readonly ownServices: readonly string[] | null;
+	/** AMQP_QUEUE_TYPE */
+	private readonly queueType: QueueType;
 
 	constructor(options: ResilientAmqpOptions) {
 		super(options);
 		this.ownServices = options.ownServices ?? null;
+		this.queueType = options.queueType ?? "classic";
 	}
 
 	/**
@@ -149,6 +191,24 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private rebalancing: Promise<void> = Promise.resolve();
 	/** shared queues this node declared before publishing to them, on which channel (a new channel declares again) */
 	private declared = new Map<string, { channel: Channel; ready: Promise<void> }>();
+	/** this node's own queues declared, on which connection (a new connection declares again) */
+	private readonly privateDeclarations = new Map<string, { connection: ChannelModel | null; ready: Promise<void> }>();
+	/** the last transport failure logged, and when (see transportFailure) */
+	private lastFailure = { line: "", at: 0 };
+	/** host:port of the RabbitMQ node of the current connection (for the log) */
+	private connectedTo: string | null = null;
+	/** which of TRANSPORTER's URLs that is, as `2 of 3` */
+	private connectedPosition: string | null = null;
+
+	/**
+	 * Which of TRANSPORTER's RabbitMQ nodes this node is connected to now, as its position in the
+	 * list (`2 of 3`), or null while it is not: what `/api/ready` shows. The operator who wrote the
+	 * list knows which node that is; whoever else reaches the gateway learns no host or port (the
+	 * log line of each connect names the host:port).
+	 */
+	get rabbitNode(): string | null {
+		return this.connected ? this.connectedPosition : null;
+	}
 
 	override async connect(...args: unknown[]): Promise<void> {
 		registerMetrics(this.broker);
@@ -157,6 +217,99 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const channel = this.channel as Channel | null;
 		const connection = this.connection as ChannelModel | null;
 		channel?.on("close", () => this.reconnect(connection, "AMQP channel closed while the connection is up"));
+		connection?.on("close", () => {
+			if (!this.connectionDisconnecting) this.failPendingRequests();
+		});
+		// the URL Moleculer's connect just took: the next one of the list on each attempt
+		const urls = this.opts.url as string[];
+		const attempt = (this as unknown as { connectAttempt?: number }).connectAttempt ?? 1;
+		const before = this.connectedTo;
+		this.connectedTo = brokerLabel(urlForAttempt(urls, attempt));
+		this.connectedPosition = `${((Math.max(1, attempt) - 1) % urls.length) + 1} of ${urls.length}`;
+		const listed = urls.length > 1 ? ` (${urls.length} nodes listed)` : "";
+		// a reconnect is worth a warning: it follows the error of the lost connection, and says where the node went
+		if (before === null) this.logger.info(`Connected to RabbitMQ at ${this.connectedTo}${listed}.`);
+		else this.logger.warn(`Reconnected to RabbitMQ at ${this.connectedTo}${listed}; was at ${before}.`);
+	}
+
+	/**
+	 * The connection was lost: every request this node waits on fails now with a 502 (see the
+	 * file's comment). Moleculer would let each wait out its timeout (10 s, a 504).
+	 */
+	private failPendingRequests(): void {
+		const transit = this.transit as unknown as TransitInternals;
+		const pending = [...transit.pendingRequests];
+		if (pending.length === 0) return;
+		this.logger.warn(`AMQP connection lost: failing the ${pending.length} request(s) this node waits on (their answers cannot arrive).`);
+		for (const [id, request] of pending) {
+			transit.removePendingRequest(id);
+			request.reject(disconnected());
+		}
+	}
+
+	/**
+	 * What a failure of the transport itself becomes for a caller: Moleculer's BrokerDisconnectedError
+	 * (502, which the gateway answers 503, and a client retries with its Idempotency-Key), not
+	 * amqplib's own error. A publish on a channel that closed under it throws `Channel closed`; a
+	 * declaration refused while the node reconnects (a queue whose home node is down) rejects
+	 * Moleculer's subscriptions, and Moleculer then rejects every publish with that same error until
+	 * the next reconnect. Passed on as they were, both became 500s. The reason is logged here.
+	 */
+	private transportFailure(err: unknown, what: string): Error {
+		if (err instanceof Errors.MoleculerError) return err;
+		// every publish fails alike while it lasts: said once, and again after 10 s
+		const line = `${what} failed: ${(err as Error)?.message ?? String(err)}`;
+		if (line !== this.lastFailure.line || Date.now() - this.lastFailure.at >= 10_000) {
+			this.logger.warn(line);
+			this.lastFailure = { line, at: Date.now() };
+		}
+		return disconnected();
+	}
+
+	override prepublish(packet: Parameters<Transporters.Base["prepublish"]>[0]): Promise<void> {
+		try {
+			return Promise.resolve(super.prepublish(packet)).catch((err: unknown) => {
+				throw this.transportFailure(err, `Publishing a ${packet.type} packet`);
+			});
+		} catch (err) {
+			return Promise.reject(this.transportFailure(err, `Publishing a ${packet.type} packet`));
+		}
+	}
+
+	/**
+	 * Moleculer's options for a queue of `packetType`, set per kind of queue
+	 * (lib/infra/amqp-queues.ts): shared queues durable and of AMQP_QUEUE_TYPE, this node's own
+	 * non-durable classic ones.
+	 */
+	override _getQueueOptions(packetType: string, balancedQueue?: boolean): Options.AssertQueue {
+		return queueOptions(queueKind(balancedQueue), this.queueType, super._getQueueOptions(packetType, balancedQueue) as Options.AssertQueue);
+	}
+
+	/**
+	 * Declare one of this node's own queues. One that exists with other settings was declared by
+	 * an earlier version of this node (durable, before they became non-durable): it is this
+	 * node's by name, so it is deleted and declared again.
+	 */
+	private declarePrivate(queue: string, options: Options.AssertQueue): Promise<void> {
+		// Moleculer subscribes a broadcast topic and the same topic addressed to this node on one
+		// queue (INFO, DISCOVER, PING): one declaration for both, or the second would delete the
+		// queue the first had just declared and consumed
+		const connection = this.connection as ChannelModel | null;
+		const known = this.privateDeclarations.get(queue);
+		if (known && known.connection === connection) return known.ready;
+		const ready = this.replacePrivate(queue, options);
+		this.privateDeclarations.set(queue, { connection, ready });
+		ready.catch(() => {
+			if (this.privateDeclarations.get(queue)?.ready === ready) this.privateDeclarations.delete(queue);
+		});
+		return ready;
+	}
+
+	private async replacePrivate(queue: string, options: Options.AssertQueue): Promise<void> {
+		const declared = await this.declarer.assertOwnQueue(queue, options);
+		if (declared.replaced) {
+			this.logger.warn(`This node's queue '${queue}' existed with other settings (an earlier version's?): deleted and declared again. ${declared.reason}`);
+		}
 	}
 
 	/** Close `connection` (if it is still the current one) so that Moleculer's transit reconnects and subscribes again. */
@@ -218,6 +371,12 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	}
 
 	override subscribe(cmd: string, nodeID?: string): Promise<void> {
+		return this.subscribeOwn(cmd, nodeID).catch((err: unknown) => {
+			throw this.transportFailure(err, `Subscribing to ${cmd}${nodeID ? ` of ${nodeID}` : ""}`);
+		});
+	}
+
+	private subscribeOwn(cmd: string, nodeID?: string): Promise<void> {
 		const channel = this.channel as Channel | null;
 		if (!channel) return Promise.resolve();
 		const again = () => this.subscribe(cmd, nodeID);
@@ -225,8 +384,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		// Topics of this node alone (its requests, responses, …) need no exchange.
 		if (nodeID != null) {
 			const needAck = cmd === PACKET_REQUEST;
-			return channel
-				.assertQueue(topic, this._getQueueOptions(cmd))
+			return this.declarePrivate(topic, this._getQueueOptions(cmd))
 				.then(() => channel.consume(topic, this.consumer(channel, cmd, needAck, again), { noAck: !needAck, ...this.opts.consumeOptions }))
 				.then(() => undefined);
 		}
@@ -235,7 +393,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		const binding = [queue, topic, ""];
 		if (!this.bindings.some((known) => known.join("\n") === binding.join("\n"))) this.bindings.push(binding);
 		// the namespace's exchange is every node's, a neighbour's too: declared where its options cost nothing
-		return Promise.all([this.declarer.assertExchange(topic, "fanout", this.opts.exchangeOptions), channel.assertQueue(queue, this._getQueueOptions(cmd))])
+		return Promise.all([this.declarer.assertExchange(topic, "fanout", this.opts.exchangeOptions), this.declarePrivate(queue, this._getQueueOptions(cmd))])
 			.then(() =>
 				Promise.all([
 					channel.bindQueue(queue, topic, ""),

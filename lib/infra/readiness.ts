@@ -58,9 +58,13 @@ async function databases(broker: ServiceBroker, owners: readonly string[]): Prom
 	return { status: worst(Object.values(checks).map((check) => check.status)), ...checks };
 }
 
+/** Connected or not; over AMQP also to which RabbitMQ node (`host:port`, never credentials: TRANSPORTER may list several). */
 function transporter(broker: ServiceBroker): Component {
 	if (!broker.transit) return { status: "UP", type: "none" };
-	return { status: broker.transit.connected ? "UP" : "DOWN", type: broker.transit.tx.constructor.name };
+	const tx = broker.transit.tx;
+	const status = broker.transit.connected ? "UP" : "DOWN";
+	if (tx instanceof ResilientAmqpTransporter) return { status, type: tx.constructor.name, broker: tx.rabbitNode };
+	return { status, type: tx.constructor.name };
 }
 
 async function cacher(broker: ServiceBroker): Promise<Component> {

@@ -13,6 +13,7 @@
 import type { Source } from "../constants";
 import type { DomainEvent } from "../domain/events";
 import type { EventLog } from "../event-log/event-log";
+import type { QueueType } from "../infra/amqp-queues";
 import type { Database } from "../storage/database";
 import { RelayCheckpoint } from "./relay-checkpoint";
 import { RelayLock } from "./relay-lock";
@@ -31,10 +32,12 @@ export interface RelayReport {
 
 /** Where the stream is: read from the environment in moleculer.config.ts. */
 export interface StreamTarget {
-	/** the broker to publish to (amqp://…) */
+	/** the broker to publish to (amqp://…), or several nodes of one RabbitMQ cluster separated by `;` */
 	url: string;
 	/** put before every exchange and queue name ("" = the contract's names) */
 	prefix: string;
+	/** AMQP_QUEUE_TYPE: the type of the stream's queues and their DLQs */
+	queueType: QueueType;
 }
 
 export interface RelayOptions<E extends DomainEvent> extends StreamTarget {
@@ -55,6 +58,8 @@ export interface RelaySelfReport {
 	relaying: boolean;
 	/** this replica's relay is connected to the broker (false when it does not relay) */
 	connected: boolean;
+	/** host:port of the RabbitMQ node it publishes to (never credentials), or null when not connected */
+	broker: string | null;
 }
 
 export class LogRelay<E extends DomainEvent> {
@@ -92,12 +97,17 @@ export class LogRelay<E extends DomainEvent> {
 			void this.publisher.close();
 			this.report.warn(`Stopped relaying the ${source} event log: ${why}. Trying to take the relay lock again every ${this.pollMs} ms.`);
 		});
-		this.publisher = new StreamPublisher(options.url, streamNames(source, options.prefix), (why) => {
-			this.outage = true;
-			this.failures = 0;
-			this.nextAttemptAt = 0;
-			this.report.warn(`Relay of ${source}: ${why}. Events stay in the log and are published once RabbitMQ answers again (retrying with backoff).`);
-		});
+		this.publisher = new StreamPublisher(
+			options.url,
+			streamNames(source, options.prefix, options.queueType),
+			(why) => {
+				this.outage = true;
+				this.failures = 0;
+				this.nextAttemptAt = 0;
+				this.report.warn(`Relay of ${source}: ${why}. Events stay in the log and are published once RabbitMQ answers again (retrying with backoff).`);
+			},
+			(message) => this.report.warn(`Relay of ${source}: ${message}`),
+		);
 	}
 
 	start(report: RelayReport): void {
@@ -138,7 +148,8 @@ export class LogRelay<E extends DomainEvent> {
 
 	async selfReport(): Promise<RelaySelfReport> {
 		const [checkpoint, head] = await Promise.all([this.checkpoints.read(), this.options.log.lastSequence()]);
-		return { checkpoint, head, relaying: this.relays, connected: this.relays && this.publisher.connected };
+		const connected = this.relays && this.publisher.connected;
+		return { checkpoint, head, relaying: this.relays, connected, broker: connected ? this.publisher.broker : null };
 	}
 
 	private async runAll(): Promise<void> {

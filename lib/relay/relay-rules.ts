@@ -12,22 +12,38 @@ import type { Dialect } from "../storage/sql";
 import { AMQP_STREAM, type StreamQueue, streamQueueArguments } from "../domain/amqp-stream";
 import { CLIENT_EVENTS, GOAL_EVENTS, type Source } from "../constants";
 import type { DomainEvent } from "../domain/events";
+import { type QueueType, queueTypeArguments } from "../infra/amqp-queues";
 
 /** The stream's exchanges and one producer's queue, each name under `prefix` ("" = the contract's names). */
 export interface StreamNames {
 	exchange: string;
 	deadLetterExchange: string;
 	queue: StreamQueue;
-	/** the arguments its queue is declared with (TTL, dead-lettering to the prefixed DLX and DLQ) */
+	/** the arguments its queue is declared with (TTL, dead-lettering to the prefixed DLX and DLQ, its type) */
 	queueArguments: Record<string, string | number>;
+	/** the arguments its dead-letter queue is declared with (its type) */
+	deadLetterQueueArguments: Record<string, string>;
+	/** AMQP_QUEUE_TYPE, which those arguments carry */
+	queueType: QueueType;
 }
 
-export function streamNames(source: Source, prefix: string): StreamNames {
+/**
+ * `queueType`: AMQP_QUEUE_TYPE. The queue and its DLQ outlive every node: with `quorum` both are
+ * quorum queues, replicated over the RabbitMQ cluster (lib/infra/amqp-queues.ts).
+ */
+export function streamNames(source: Source, prefix: string, queueType: QueueType = "classic"): StreamNames {
 	const contract = AMQP_STREAM.queues[source];
 	// the binding key is a pattern of routing keys (event names), never prefixed
 	const queue: StreamQueue = { name: prefix + contract.name, bindingKey: contract.bindingKey, deadLetterQueue: prefix + contract.deadLetterQueue };
 	const deadLetterExchange = prefix + AMQP_STREAM.deadLetterExchange.name;
-	return { exchange: prefix + AMQP_STREAM.exchange.name, deadLetterExchange, queue, queueArguments: streamQueueArguments(queue, deadLetterExchange) };
+	return {
+		exchange: prefix + AMQP_STREAM.exchange.name,
+		deadLetterExchange,
+		queue,
+		queueArguments: { ...streamQueueArguments(queue, deadLetterExchange), ...queueTypeArguments(queueType) },
+		deadLetterQueueArguments: queueTypeArguments(queueType),
+		queueType,
+	};
 }
 
 /** One message for the exchange: routing key, body and AMQP properties. */

@@ -4,12 +4,23 @@
  * traffic), one confirm channel, and the declarations of the stream's exchanges, this producer's
  * queue and its dead-letter queue with exactly the contract's settings (lib/domain/amqp-stream.ts).
  *
+ * A queue that exists with other settings (of the other queue type: AMQP_QUEUE_TYPE changed over
+ * a running system) is used as it is and said once: each queue is declared on a channel of its
+ * own, so that RabbitMQ's refusal (406, which closes the channel) stops neither the relay nor the
+ * other declarations, and the relay does not retry into the same refusal forever.
+ *
+ * The URL may list several RabbitMQ nodes of one cluster separated by `;`: each connect attempt
+ * takes the next one, round the list, as Moleculer's transporter does, so a relay whose node died
+ * publishes through another one at its next attempt.
+ *
  * `publish` sends a page in order and resolves with what the broker answered for each message:
  * confirmed, refused, or never answered because the connection dropped or the confirms did not
  * come in time. It never rejects; after a failure the publisher is closed and `connect` starts over.
  */
-import type { ChannelModel, ConfirmChannel } from "amqplib";
+import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import { AMQP_STREAM } from "../domain/amqp-stream";
+import { PRECONDITION_FAILED, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "../infra/amqp-queues";
+import { brokerLabel, brokerUrls, urlForAttempt } from "../infra/amqp-urls";
 import type { Outcome, StreamMessage, StreamNames } from "./relay-rules";
 
 /** How long a page's confirms may take before the connection is taken for dead. */
@@ -18,16 +29,33 @@ const CONFIRM_TIMEOUT_MS = 10_000;
 export class StreamPublisher {
 	private connection: ChannelModel | null = null;
 	private channel: ConfirmChannel | null = null;
+	private readonly urls: string[];
+	/** connect attempts so far: which URL the next one takes */
+	private attempts = 0;
+	/** host:port of the node connected to now (never its credentials), or null */
+	private connectedTo: string | null = null;
+
+	/** queues already reported as existing with other settings (said once, not at every connect) */
+	private readonly reported = new Set<string>();
 
 	constructor(
-		private readonly url: string,
+		url: string,
 		private readonly names: StreamNames,
 		/** told once when an open connection or channel closes by itself (a broker restart, a channel error) */
 		private readonly onBroken: (why: string) => void,
-	) {}
+		/** told what an operator should know: a queue used as it is */
+		private readonly warn: (message: string) => void = () => undefined,
+	) {
+		this.urls = brokerUrls(url);
+	}
 
 	get connected(): boolean {
 		return this.channel !== null;
+	}
+
+	/** host:port of the RabbitMQ node the stream is published to now, or null while not connected */
+	get broker(): string | null {
+		return this.channel ? this.connectedTo : null;
 	}
 
 	/** Connect, open the confirm channel and declare the stream's topology. Rejects with the broker's or socket's error. */
@@ -35,13 +63,14 @@ export class StreamPublisher {
 		if (this.channel) return;
 		// amqplib is loaded only here: a node without a relay (one process, SQLite) does not carry it
 		const amqp = require("amqplib") as typeof import("amqplib");
-		const connection = await amqp.connect(this.url, { noDelay: true });
+		const url = urlForAttempt(this.urls, ++this.attempts);
+		const connection = await amqp.connect(url, { noDelay: true });
 		// an 'error' without a listener would kill the process; 'close' follows it and says it all
 		connection.on("error", () => undefined);
 		try {
 			const channel = await connection.createConfirmChannel();
 			channel.on("error", () => undefined);
-			await this.declare(channel);
+			await this.declare(connection, channel);
 			const broken = (why: string) => {
 				if (this.connection !== connection) return;
 				this.connection = null;
@@ -53,24 +82,49 @@ export class StreamPublisher {
 			channel.on("close", () => broken("RabbitMQ closed the relay's channel"));
 			this.connection = connection;
 			this.channel = channel;
+			this.connectedTo = brokerLabel(url);
 		} catch (err) {
 			await connection.close().catch(() => undefined);
 			throw err;
 		}
 	}
 
-	private async declare(channel: ConfirmChannel): Promise<void> {
-		const { exchange, deadLetterExchange, queue, queueArguments } = this.names;
+	private async declare(connection: ChannelModel, channel: ConfirmChannel): Promise<void> {
+		const { exchange, deadLetterExchange, queue, queueArguments, deadLetterQueueArguments } = this.names;
 		const durable = { durable: AMQP_STREAM.exchange.durable, autoDelete: AMQP_STREAM.exchange.autoDelete };
 		await channel.assertExchange(exchange, AMQP_STREAM.exchange.type, durable);
 		await channel.assertExchange(deadLetterExchange, AMQP_STREAM.deadLetterExchange.type, {
 			durable: AMQP_STREAM.deadLetterExchange.durable,
 			autoDelete: AMQP_STREAM.deadLetterExchange.autoDelete,
 		});
-		await channel.assertQueue(queue.deadLetterQueue, { durable: true });
+		await this.declareQueue(connection, queue.deadLetterQueue, { durable: true, arguments: deadLetterQueueArguments });
 		await channel.bindQueue(queue.deadLetterQueue, deadLetterExchange, queue.deadLetterQueue);
-		await channel.assertQueue(queue.name, { durable: true, arguments: queueArguments });
+		await this.declareQueue(connection, queue.name, { durable: true, arguments: queueArguments });
 		await channel.bindQueue(queue.name, exchange, queue.bindingKey);
+	}
+
+	/** Declare `name` on a channel of its own; one that exists with other settings is used as it is (see the file's comment). */
+	private async declareQueue(connection: ChannelModel, name: string, options: Options.AssertQueue): Promise<void> {
+		const side = await connection.createChannel();
+		// a 406 is expected here (the declaring call rejects with the same error)
+		side.on("error", () => undefined);
+		try {
+			await side.assertQueue(name, options);
+		} catch (err) {
+			if (replyCode(err) !== PRECONDITION_FAILED) throw err;
+			if (!this.reported.has(name)) {
+				this.reported.add(name);
+				const mismatch = queueTypeMismatch((err as Error).message);
+				this.warn(
+					mismatch
+						? queueTypeMismatchMessage(mismatch, this.names.queueType)
+						: `Queue '${name}' exists with other settings: the relay uses it as it is. ${(err as Error).message}`,
+				);
+			}
+			// RabbitMQ closed the channel with its refusal
+			return;
+		}
+		await side.close().catch(() => undefined);
 	}
 
 	/** Publish `messages` in order and wait for the broker's answers (see the file's comment). */

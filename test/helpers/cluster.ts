@@ -62,7 +62,9 @@ export class Cluster {
 		this.probe = new ServiceBroker({
 			namespace: this.namespace,
 			nodeID: `probe-${process.pid}`,
-			transporter: { type: "AMQP", options: { url: this.infra.rabbitmq, autoDeleteQueues: false } },
+			// its queues are all its own: non-durable, like a project node's, so that it too moves to
+			// another RabbitMQ node of a cluster when its own dies (DESIGN.md, the last pitfall)
+			transporter: { type: "AMQP", options: { url: this.infra.rabbitmq, autoDeleteQueues: false, queueOptions: { durable: false } } },
 			middlewares: [transitAuth(this.secret || null)],
 			logger: false,
 		});

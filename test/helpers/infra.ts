@@ -66,6 +66,8 @@ export async function dropDatabase(name: string): Promise<void> {
 export interface QueueInfo {
 	name: string;
 	durable: boolean;
+	/** classic or quorum */
+	type: string;
 	messages: number;
 	consumers: number;
 	arguments: Record<string, unknown>;
@@ -75,7 +77,7 @@ export interface QueueInfo {
 export async function listQueues(prefix: string): Promise<QueueInfo[]> {
 	const { stdout } = await promisify(execFile)(
 		"rabbitmqctl",
-		["list_queues", "-q", "--formatter", "json", "name", "durable", "messages", "consumers", "arguments"],
+		["list_queues", "-q", "--formatter", "json", "name", "durable", "type", "messages", "consumers", "arguments"],
 		{ maxBuffer: 16 * 1024 * 1024 },
 	);
 	// rabbitmqctl prints arguments as [name, type, value] triples

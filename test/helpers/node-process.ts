@@ -17,6 +17,7 @@ const ROOT = path.resolve(__dirname, "../..");
 export const CONFIG_VARIABLES = [
 	"SERVICES",
 	"TRANSPORTER",
+	"AMQP_QUEUE_TYPE",
 	"CACHER",
 	"NAMESPACE",
 	"NODEID",

@@ -53,10 +53,11 @@ describeWithInfra(["rabbitmq"], "AMQP channel closed by the server", () => {
 		);
 	}, 40_000);
 
-	test("/api/ready lists each event queue this node consumes with its depth and consumers", async () => {
+	test("/api/ready lists the RabbitMQ node it is connected to, and each event queue this node consumes with its depth and consumers", async () => {
 		const ready = await client(producer.url).get("/ready");
 		expect(ready.status).toBe(200);
-		expect(ready.body.components.transporter.status).toBe("UP");
+		// and which RabbitMQ node it is connected to: host and port, no credentials
+		expect(ready.body.components.transporter).toEqual({ status: "UP", type: "ResilientAmqpTransporter", broker: "1 of 1" });
 		const { status, ...queues } = ready.body.components.queues;
 		expect(status).toBe("UP");
 		// the node runs clients, which consumes goal.* in group "clients"

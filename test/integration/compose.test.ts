@@ -288,6 +288,12 @@ describeWithCompose("docker-compose.yml for a real deployment", () => {
 		}
 	});
 
+	test("AMQP_QUEUE_TYPE reaches every node: classic as .env.example has it, quorum when .env says so", () => {
+		for (const name of NODES) expect({ name, type: rendered.services[name].environment?.AMQP_QUEUE_TYPE }).toEqual({ name, type: "classic" });
+		const quorum = render(writeEnv(path.join(dir, "env-quorum"), { ...secrets, AMQP_QUEUE_TYPE: "quorum" }));
+		for (const name of NODES) expect({ name, type: quorum.services[name].environment?.AMQP_QUEUE_TYPE }).toEqual({ name, type: "quorum" });
+	});
+
 	test("Prometheus, Grafana and Jaeger: images pinned to a version, read-only, every capability dropped, no new privileges", () => {
 		for (const name of MONITORING) {
 			const service = rendered.services[name];

@@ -61,7 +61,7 @@ describeWithInfra(["rabbitmq"], "the relay on SQLite", () => {
 		expect(queues[`${prefix}goal.events.dlq`]).toMatchObject({ durable: true, arguments: {} });
 		// (the queues exist a moment before the relay's connection counts as up)
 		await waitFor(async () => (await relayState()).connected, { timeoutMs: 10_000, what: "the relay connected" });
-		expect(await relayState()).toEqual({ checkpoint: 0, head: 0, relaying: true, connected: true });
+		expect(await relayState()).toEqual({ checkpoint: 0, head: 0, relaying: true, connected: true, broker: "127.0.0.1:5672" });
 	});
 
 	test("its state action is internal: not reachable over HTTP", async () => {
@@ -90,6 +90,6 @@ describeWithInfra(["rabbitmq"], "the relay on SQLite", () => {
 		await waitFor(async () => (await relayState()).checkpoint === 25, { timeoutMs: 10_000, what: "the relay's checkpoint at 25" });
 		// 20 + 5: none of the first 20 published again
 		await waitFor(async () => (await queued()) === 25, { timeoutMs: 5_000, what: "25 messages in the queue" });
-		expect(await relayState()).toEqual({ checkpoint: 25, head: 25, relaying: true, connected: true });
+		expect(await relayState()).toEqual({ checkpoint: 25, head: 25, relaying: true, connected: true, broker: "127.0.0.1:5672" });
 	});
 });

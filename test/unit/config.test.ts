@@ -177,14 +177,89 @@ describe("the AMQP stream's relay (EVENT_STREAM, EVENT_STREAM_PREFIX, EVENT_STRE
 
 	test("without a transporter there is no relay; with one, it publishes there under the contract's names", () => {
 		expect(loadConfig({}).clients.eventStream).toBeNull();
-		expect(loadConfig({ TRANSPORTER: amqp }).clients.eventStream).toEqual({ url: amqp, prefix: "" });
-		expect(loadConfig({ TRANSPORTER: amqp }).goals.eventStream).toEqual({ url: amqp, prefix: "" });
+		expect(loadConfig({ TRANSPORTER: amqp }).clients.eventStream).toEqual({ url: amqp, prefix: "", queueType: "classic" });
+		expect(loadConfig({ TRANSPORTER: amqp }).goals.eventStream).toEqual({ url: amqp, prefix: "", queueType: "classic" });
 	});
 
 	test("EVENT_STREAM=off switches it off; a prefix and another broker are taken as given", () => {
 		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM: "off" }).clients.eventStream).toBeNull();
-		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM: "ON", EVENT_STREAM_PREFIX: "t-1." }).clients.eventStream).toEqual({ url: amqp, prefix: "t-1." });
-		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM_URL: "amqp://other:5672" }).goals.eventStream).toEqual({ url: "amqp://other:5672", prefix: "" });
+		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM: "ON", EVENT_STREAM_PREFIX: "t-1." }).clients.eventStream).toEqual({
+			url: amqp,
+			prefix: "t-1.",
+			queueType: "classic",
+		});
+		expect(loadConfig({ TRANSPORTER: amqp, EVENT_STREAM_URL: "amqp://other:5672" }).goals.eventStream).toEqual({
+			url: "amqp://other:5672",
+			prefix: "",
+			queueType: "classic",
+		});
+	});
+
+	test("its queues take AMQP_QUEUE_TYPE; EVENT_STREAM_URL may list several nodes of one cluster", () => {
+		expect(loadConfig({ TRANSPORTER: amqp, AMQP_QUEUE_TYPE: "quorum" }).clients.eventStream).toEqual({ url: amqp, prefix: "", queueType: "quorum" });
+		expect(loadConfig({ EVENT_STREAM_URL: " amqp://a:5672 ; amqp://b:5673 " }).goals.eventStream).toEqual({
+			url: "amqp://a:5672;amqp://b:5673",
+			prefix: "",
+			queueType: "classic",
+		});
+	});
+});
+
+describe("several RabbitMQ nodes (TRANSPORTER with ';') and the queue type (AMQP_QUEUE_TYPE)", () => {
+	const THREE = "amqp://u:p@10.0.0.1:5672;amqp://u:p@10.0.0.2:5672;amqps://u:p@rabbit-3.example";
+
+	test("given three URLs separated by ';', then all three are kept in order, trimmed (a trailing ';' dropped)", () => {
+		expect(loadConfig({ TRANSPORTER: THREE }).transporter).toBe(THREE);
+		expect(loadConfig({ TRANSPORTER: ` ${THREE.split(";").join(" ; ")} ; ` }).transporter).toBe(THREE);
+	});
+
+	test("given them, then the broker's transporter tries them in turn (Moleculer's url list)", () => {
+		const transporter = createBrokerOptions(loadConfig({ TRANSPORTER: THREE })).transporter as ResilientAmqpTransporter;
+		expect((transporter as unknown as { opts: { url: string[] } }).opts.url).toEqual(THREE.split(";"));
+	});
+
+	test.each([
+		["amqp://a:5672;nats://b:4222", "nats://b:4222"],
+		["amqp://a:5672;;b:5672", "b:5672"],
+		[";", ";"],
+		["amqp://", "amqp://"],
+	])("given TRANSPORTER=%p, then a ConfigError naming TRANSPORTER and the bad part %p", (raw, bad) => {
+		const err = configErrorOf({ TRANSPORTER: raw });
+		expect(err.data).toEqual({ variable: "TRANSPORTER" });
+		expect(err.message).toContain(`'${bad}'`);
+	});
+
+	test("given a bad part among URLs with passwords, then the message shows no password", () => {
+		const err = configErrorOf({ TRANSPORTER: "amqp://u:first-secret@a:5672;nats://u:second-secret@b:4222" });
+		expect(err.message).toContain("nats://u:***@b:4222");
+		expect(err.message).not.toMatch(/first-secret|second-secret/);
+	});
+
+	test("given a bad EVENT_STREAM_URL part, then a ConfigError naming EVENT_STREAM_URL", () => {
+		expect(configErrorOf({ EVENT_STREAM_URL: "amqp://a;redis://b" }).data).toEqual({ variable: "EVENT_STREAM_URL" });
+	});
+
+	test.each([
+		[undefined, "classic"],
+		["", "classic"],
+		["classic", "classic"],
+		["quorum", "quorum"],
+		[" Quorum ", "quorum"],
+	])("given AMQP_QUEUE_TYPE=%p, then %p", (raw, type) => {
+		expect(loadConfig(raw === undefined ? {} : { AMQP_QUEUE_TYPE: raw }).amqpQueueType).toBe(type);
+	});
+
+	test.each(["stream", "mirrored", "quorum,classic", "1"])("given AMQP_QUEUE_TYPE=%p, then a ConfigError naming it", (raw) => {
+		const err = configErrorOf({ AMQP_QUEUE_TYPE: raw });
+		expect(err.data).toEqual({ variable: "AMQP_QUEUE_TYPE" });
+		expect(err.message).toContain(raw);
+		expect(err.message).toContain("classic, quorum");
+	});
+
+	test("given quorum, then the transporter declares its shared queues as quorum queues", () => {
+		const transporter = createBrokerOptions(loadConfig({ TRANSPORTER: AMQP_URL, AMQP_QUEUE_TYPE: "quorum" })).transporter as ResilientAmqpTransporter;
+		expect(transporter._getQueueOptions("REQ", true)).toEqual({ durable: true, arguments: { "x-queue-type": "quorum" } });
+		expect(transporter._getQueueOptions("REQ")).toEqual({ durable: false });
 	});
 });
 

@@ -179,7 +179,21 @@ describe("the stream's names", () => {
 			deadLetterExchange: "microservice.events.dlx",
 			queue: { name: "client.events", bindingKey: "client.*", deadLetterQueue: "client.events.dlq" },
 			queueArguments: { "x-message-ttl": 86_400_000, "x-dead-letter-exchange": "microservice.events.dlx", "x-dead-letter-routing-key": "client.events.dlq" },
+			deadLetterQueueArguments: {},
+			queueType: "classic",
 		});
+	});
+
+	test("given AMQP_QUEUE_TYPE=quorum, then the queue and its DLQ are quorum queues, with the same TTL and dead-lettering", () => {
+		const names = streamNames("clients", "", "quorum");
+		expect(names.queueArguments).toEqual({
+			"x-message-ttl": 86_400_000,
+			"x-dead-letter-exchange": "microservice.events.dlx",
+			"x-dead-letter-routing-key": "client.events.dlq",
+			"x-queue-type": "quorum",
+		});
+		expect(names.deadLetterQueueArguments).toEqual({ "x-queue-type": "quorum" });
+		expect(streamNames("clients", "", "classic")).toEqual(streamNames("clients", ""));
 	});
 
 	test("given a test's prefix, then every exchange and queue is under it, the binding key (event names) is not", () => {
@@ -192,6 +206,8 @@ describe("the stream's names", () => {
 				"x-dead-letter-exchange": "t1.microservice.events.dlx",
 				"x-dead-letter-routing-key": "t1.goal.events.dlq",
 			},
+			deadLetterQueueArguments: {},
+			queueType: "classic",
 		});
 	});
 });

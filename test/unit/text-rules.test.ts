@@ -127,6 +127,13 @@ describe("isInvalidData: PostgreSQL's data exceptions (class 22) and nothing els
 		expect(isInvalidData(undefined)).toBe(false);
 	});
 
+	test.each(["53300", "53000", "08006", "57P01"])(
+		"PostgreSQL's %s (too many clients, insufficient resources, a connection failure, a shutdown) is an outage: 503",
+		(code) => {
+			expect(isDatabaseUnavailable(pgError(code))).toBe(true);
+		},
+	);
+
 	test("an outage is never a data error, nor the reverse", () => {
 		expect(isDatabaseUnavailable(pgError("22021"))).toBe(false);
 		expect(isInvalidData(pgError("57P01"))).toBe(false);
