@@ -154,9 +154,10 @@ export class ClientStore {
 	}
 
 	/**
-	 * Change a client: read it (locked) with the holder of the new email and its goals, in one
-	 * statement (no round trip more than the change's own answer needs), decide, write. The client
-	 * as the API shows it, with its goals; 404 if absent or deleted, 409 if the email is taken.
+	 * Change a client: read it (locked) with the holder of the new email and its goals, decide,
+	 * write. The goals are what the answer shows; read with the client, the decision's read costs
+	 * no statement of its own. The client as the API shows it; 404 if absent or deleted, 409 if the
+	 * email is taken.
 	 */
 	async update(sql: Sql, command: UpdateClient): Promise<ClientWrite & { client: Client }> {
 		const held = await this.heldWithGoals(sql, command.id, command.email);
@@ -165,7 +166,11 @@ export class ClientStore {
 		return { row: state, event, client: presentOne(state, held.goals) };
 	}
 
-	/** Soft delete: the row stays for its version and audit; the email is free again. 404 if absent or deleted. */
+	/**
+	 * Soft delete: the row stays for its version and audit; the email is free again. 404 if absent
+	 * or deleted. The decision needs the row first: a SELECT the UPDATE … RETURNING that decided in
+	 * SQL did without (on PostgreSQL the append's lock, now in its INSERT, makes up for it).
+	 */
 	async remove(sql: Sql, command: DeleteClient): Promise<ClientWrite> {
 		const rows = await sql.all<ClientRecord>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE "id" = ?${forUpdate(sql)}`, [command.id]);
 		const current = rows.length > 0 ? clientRecord(rows[0]) : null;

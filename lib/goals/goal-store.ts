@@ -116,7 +116,11 @@ export class GoalStore {
 		return { row: { id: Number(rows[0].id), ...state }, event };
 	}
 
-	/** Change a goal: read it (locked), decide, write. 404 if absent or deleted. */
+	/**
+	 * Change a goal: read it (locked), decide, write. 404 if absent or deleted. The decision needs
+	 * the row first: a SELECT the UPDATE … RETURNING that decided in SQL did without (on
+	 * PostgreSQL the append's lock, now in its INSERT, makes up for it).
+	 */
 	async update(sql: Sql, command: UpdateGoal): Promise<GoalWrite> {
 		const current = await this.held(sql, command.id);
 		const { state, event } = decideUpdateGoal(current, command, this.stamp());
