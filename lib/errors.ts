@@ -227,3 +227,14 @@ export class SnapshotAheadError extends Errors.MoleculerClientError {
 		this.name = "SnapshotAheadError";
 	}
 }
+
+/**
+ * A consumed payload that failed its schema check (lib/domain/event-schema.ts): never applied,
+ * kept as a dead letter with this message; an operator's retry of it fails the check again.
+ */
+export class InvalidEventError extends Errors.MoleculerError {
+	constructor(problems: readonly string[]) {
+		super(`The event failed its schema check: ${problems.join(" ")}`, 422, "INVALID_EVENT");
+		this.name = "InvalidEventError";
+	}
+}

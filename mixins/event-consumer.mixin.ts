@@ -1,8 +1,9 @@
 /**
  * Consumer side, as a Moleculer mixin: subscribes the consumer's events in its group, hands
- * them to the consumer engine (lib/consumer/engine.ts, where the behaviour lives), and runs
- * the engine with the service's lifecycle. Also the internal dead-letter, state and rebuild
- * actions (a rebuild from the producer's snapshot: lib/consumer/engine.ts), and
+ * them to the consumer engine (lib/consumer/engine.ts, and the step files it names, where the
+ * behaviour lives), and runs the engine with the service's lifecycle. Also the internal
+ * dead-letter, state and rebuild actions (a rebuild from the producer's snapshot:
+ * lib/consumer/snapshot-runs.ts), and
  * the sampler that keeps the consumer's lag, retries, dead letters and queue depths in the metrics.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";

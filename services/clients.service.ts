@@ -72,8 +72,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				params: ACTION_PARAMS["clients.create"],
 				handler(ctx: Context<{ name: string; email: string }>) {
 					return this.write(ctx, async (sql) => {
-						const row = await store.insert(sql, ctx.params.name, ctx.params.email);
-						const event = await log.append(sql, "CREATED", row.id, row.version, clientEventFields(row), ctx.requestID ?? undefined);
+						const { row, event: decided } = await store.create(sql, { name: ctx.params.name, email: ctx.params.email });
+						const event = await log.appendDecided(sql, row.id, decided, clientEventFields(row), ctx.requestID ?? undefined);
 						return { result: store.presentNew(row), effects: { cacheKeys: [cacheKeys.lists("clients")], events: [event] } };
 					});
 				},
@@ -105,10 +105,9 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					requireChanges(ctx.params, ["name", "email"]);
 					const { id, ...changes } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const row = await store.update(sql, id, changes);
-						// read before the append: the log's lock is then held for its INSERT and the COMMIT only
-						const [client] = await store.present([row], sql);
-						const event = await log.append(sql, "UPDATED", id, row.version, clientEventFields(row), ctx.requestID ?? undefined);
+						// the client's goals, for the answer, are read with the client before the change
+						const { row, client, event: decided } = await store.update(sql, { id, ...changes });
+						const event = await log.appendDecided(sql, id, decided, clientEventFields(row), ctx.requestID ?? undefined);
 						return { result: client, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
 				},
@@ -119,8 +118,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const row = await store.markDeleted(sql, id);
-						const event = await log.append(sql, "DELETED", id, row.version, clientEventFields(row), ctx.requestID ?? undefined);
+						const { row, event: decided } = await store.remove(sql, { id });
+						const event = await log.appendDecided(sql, id, decided, clientEventFields(row), ctx.requestID ?? undefined);
 						return { result: null, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
 					});
 				},

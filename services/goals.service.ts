@@ -11,7 +11,8 @@ import type { ClientLookup } from "../lib/clients/client-store";
 import { CLIENT_GOALS_MAX, CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
 import { mergeEffects, noEffects } from "../lib/event-log/effects";
-import { CircuitOpenError, countsAgainstBreaker, DependencyUnavailableError, EntityNotFoundError, FieldValidationError, isUnavailable } from "../lib/errors";
+import { CircuitOpenError, countsAgainstBreaker, EntityNotFoundError, isUnavailable } from "../lib/errors";
+import { clientNotFound } from "../lib/goals/decide";
 import type { GoalEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
@@ -52,12 +53,6 @@ type Methods = EventLogMethods &
 	DatabaseMethods & {
 		checkClient(ctx: Context, clientId: number): Promise<ClientCheck>;
 	};
-
-function clientNotFound(clientId: number): FieldValidationError {
-	return new FieldValidationError([
-		{ type: "clientNotFound", field: "clientId", message: `Client ${clientId} does not exist or is deleted.`, actual: clientId },
-	]);
-}
 
 export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
 	const db = new Database(options.dbUri, undefined, options.dbPoolMax);
@@ -116,17 +111,9 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 							check === "unavailable"
 								? noEffects()
 								: await clients.learn(sql, { clientId, name: check.name, email: check.email, version: check.version, deleted: false });
-						// Re-check our copy under its lock: a deletion may have arrived since the call.
-						const client = (await store.heldClientCopies(sql, [clientId])).get(clientId);
-						if (!client) {
-							throw new DependencyUnavailableError(`Cannot check client ${clientId}: the client service is unavailable and the client is unknown here`, {
-								service: "clients",
-								clientId,
-							});
-						}
-						if (client.deleted) throw clientNotFound(clientId);
-						const row = await store.insert(sql, { clientId, clientName: client.name, goalName, targetCents });
-						const event = await log.append(sql, "CREATED", row.id, row.version, goalEventFields(row), ctx.requestID ?? undefined);
+						// decided on our copy, re-read under its lock: a deletion may have arrived since the call
+						const { row, event: decided } = await store.create(sql, { clientId, goalName, targetCents });
+						const event = await log.appendDecided(sql, row.id, decided, goalEventFields(row), ctx.requestID ?? undefined);
 						return {
 							result: presentGoal(row),
 							effects: mergeEffects([learned, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]),
@@ -162,8 +149,8 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const { id, goalName, targetAmount } = ctx.params;
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
 					return this.write(ctx, async (sql) => {
-						const row = await store.update(sql, id, { goalName, targetCents });
-						const event = await log.append(sql, "UPDATED", id, row.version, goalEventFields(row), ctx.requestID ?? undefined);
+						const { row, event: decided } = await store.update(sql, { id, goalName, targetCents });
+						const event = await log.appendDecided(sql, id, decided, goalEventFields(row), ctx.requestID ?? undefined);
 						return { result: presentGoal(row), effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
 				},
@@ -174,8 +161,8 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const row = await store.markDeleted(sql, id);
-						const event = await log.append(sql, "DELETED", id, row.version, goalEventFields(row), ctx.requestID ?? undefined);
+						const { row, event: decided } = await store.remove(sql, { id });
+						const event = await log.appendDecided(sql, id, decided, goalEventFields(row), ctx.requestID ?? undefined);
 						return { result: null, effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
 					});
 				},

@@ -2,14 +2,29 @@
  * The client service's tables: its clients, and its own copy of their goals kept from goal
  * events (the goal projection). Nothing here publishes or touches the cache: callers run these
  * inside a transaction and settle the effects after commit.
+ *
+ * A write reads what its decision needs (lib/clients/decide.ts, pure), decides, and writes what
+ * was decided, under the version guard and the unique index on a living client's email.
  */
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, QueryTypes, type Sequelize } from "sequelize";
 import type { Database } from "../storage/database";
 import { CLIENT_GOALS_MAX } from "../constants";
-import { ConflictError, EntityNotFoundError } from "../errors";
+import { ConflictError } from "../errors";
 import type { ClientEventFields } from "../domain/events";
+import type { EventDraft, StampSource } from "../domain/decision";
+import { systemStamp } from "../event-log/event-log";
+import {
+	type ClientState,
+	type CreateClient,
+	type DeleteClient,
+	decideCreateClient,
+	decideDeleteClient,
+	decideUpdateClient,
+	emailTaken,
+	type UpdateClient,
+} from "./decide";
 import { fromCents } from "../domain/money";
-import { chunks, forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
+import { chunks, forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
 
 export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreationAttributes<ClientRow>> {
 	id: number | null;
@@ -23,15 +38,13 @@ export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreati
 	updatedAt?: Date;
 }
 
-/** A client as the write path holds it. */
-export interface ClientRecord {
-	id: number;
-	name: string;
-	email: string;
-	version: number;
-	deletedAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
+/** A client as the write path holds it (lib/clients/decide.ts). */
+export type ClientRecord = ClientState;
+
+/** What a write decided and stored: the client after it, and the event to append for it. */
+export interface ClientWrite {
+	row: ClientRecord;
+	event: EventDraft;
 }
 
 /** A goal as the client service keeps it (its copy, from goal events). */
@@ -73,13 +86,20 @@ export interface ClientLookup {
 	deleted: boolean;
 }
 
+/** A row of heldWithGoals: the client, the email's other holder, and one of its goals (none: nulls). */
+type HeldRow = ClientRecord & { emailHolder: number | null; goalId: number | null; goalName: string | null; targetCents: number | string | null };
+
 export class ClientStore {
 	readonly clients: ModelStatic<ClientRow>;
 	readonly goalCopies: ModelStatic<GoalCopyRow>;
 	/** for the reads that are plain SQL */
 	private readonly sequelize: Sequelize;
 
-	constructor(db: Database) {
+	/** @param stamp the clock and event ids of this store's decisions (a test's fixed ones, or the system's) */
+	constructor(
+		db: Database,
+		private readonly stamp: StampSource = systemStamp,
+	) {
 		this.sequelize = db.sequelize;
 		this.clients = db.sequelize.define<ClientRow>(
 			"Client",
@@ -109,44 +129,98 @@ export class ClientStore {
 
 	// --- the client service's own entities (writes: plain SQL inside the caller's transaction) ---
 
-	async insert(sql: Sql, name: string, email: string): Promise<ClientRecord> {
-		const now = sqlTime(sql, new Date());
-		const rows = await this.uniqueEmail(email, () =>
-			sql.all<ClientRecord>(
+	/**
+	 * A new client, decided and inserted: one statement, whose unique index on the lower-cased
+	 * email is the check that it is free (409 otherwise).
+	 */
+	async create(sql: Sql, command: CreateClient): Promise<ClientWrite> {
+		const { state, event } = decideCreateClient(command, this.stamp());
+		const rows = await this.uniqueEmail(state.email, () =>
+			sql.all<{ id: number }>(
 				`INSERT INTO clients ("name", "email", "emailKey", "version", "deletedAt", "createdAt", "updatedAt")
-				 VALUES (?, ?, ?, 1, NULL, ?, ?) RETURNING ${CLIENT_COLUMNS}`,
-				[name, email, email.toLowerCase(), now, now],
+				 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "id"`,
+				[
+					state.name,
+					state.email,
+					emailKeyOf(state),
+					state.version,
+					sqlTimeOrNull(sql, state.deletedAt),
+					sqlTime(sql, state.createdAt),
+					sqlTime(sql, state.updatedAt),
+				],
 			),
 		);
-		return clientRecord(rows[0]);
+		return { row: { id: Number(rows[0].id), ...state }, event };
 	}
 
 	/**
-	 * Change a living client: one statement, version + 1 (no read before: it would cost a round
-	 * trip to the database per write). 404 if absent or deleted, 409 if the email is taken.
+	 * Change a client: read it (locked) with the holder of the new email and its goals, decide,
+	 * write. The goals are what the answer shows; read with the client, the decision's read costs
+	 * no statement of its own. The client as the API shows it; 404 if absent or deleted, 409 if the
+	 * email is taken.
 	 */
-	async update(sql: Sql, id: number, changes: { name?: string; email?: string }): Promise<ClientRecord> {
-		const rows = await this.uniqueEmail(changes.email ?? "", () =>
-			sql.all<ClientRecord>(
-				`UPDATE clients SET "name" = COALESCE(?, "name"), "email" = COALESCE(?, "email"), "emailKey" = COALESCE(?, "emailKey"),
-				 "version" = "version" + 1, "updatedAt" = ? WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${CLIENT_COLUMNS}`,
-				[changes.name ?? null, changes.email ?? null, changes.email?.toLowerCase() ?? null, sqlTime(sql, new Date()), id],
-			),
-		);
-		if (rows.length === 0) throw new EntityNotFoundError("Client", id);
-		return clientRecord(rows[0]);
+	async update(sql: Sql, command: UpdateClient): Promise<ClientWrite & { client: Client }> {
+		const held = await this.heldWithGoals(sql, command.id, command.email);
+		const { state, event } = decideUpdateClient(held.client, command, held.emailHolder, this.stamp());
+		await this.uniqueEmail(state.email, () => this.write(sql, held.client as ClientRecord, state));
+		return { row: state, event, client: presentOne(state, held.goals) };
 	}
 
-	/** Soft delete: the row stays for its version and audit; the email is free again. 404 if absent or deleted. */
-	async markDeleted(sql: Sql, id: number): Promise<ClientRecord> {
-		const now = sqlTime(sql, new Date());
-		const rows = await sql.all<ClientRecord>(
-			`UPDATE clients SET "version" = "version" + 1, "emailKey" = NULL, "deletedAt" = ?, "updatedAt" = ?
-			 WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${CLIENT_COLUMNS}`,
-			[now, now, id],
+	/**
+	 * Soft delete: the row stays for its version and audit; the email is free again. 404 if absent
+	 * or deleted. The decision needs the row first: a SELECT the UPDATE … RETURNING that decided in
+	 * SQL did without (on PostgreSQL the append's lock, now in its INSERT, makes up for it).
+	 */
+	async remove(sql: Sql, command: DeleteClient): Promise<ClientWrite> {
+		const rows = await sql.all<ClientRecord>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE "id" = ?${forUpdate(sql)}`, [command.id]);
+		const current = rows.length > 0 ? clientRecord(rows[0]) : null;
+		const { state, event } = decideDeleteClient(current, command, this.stamp());
+		await this.write(sql, current as ClientRecord, state);
+		return { row: state, event };
+	}
+
+	/**
+	 * The client (locked), the living client holding `email` if it is another one, and the
+	 * client's first CLIENT_GOALS_MAX living goals by id (what the answer shows): one statement,
+	 * a row per goal.
+	 */
+	private async heldWithGoals(
+		sql: Sql,
+		id: number,
+		email: string | undefined,
+	): Promise<{ client: ClientRecord | null; emailHolder: number | null; goals: ClientGoal[] }> {
+		const rows = await sql.all<HeldRow>(
+			`SELECT c."id", c."name", c."email", c."version", c."deletedAt", c."createdAt", c."updatedAt",
+			   (SELECT o."id" FROM clients o WHERE o."emailKey" = ? AND o."id" <> c."id") AS "emailHolder",
+			   g."goalId", g."goalName", g."targetCents"
+			 FROM clients c LEFT JOIN goal_projection g ON g."clientId" = c."id" AND g."goalId" IN (
+			   SELECT "goalId" FROM goal_projection WHERE "clientId" = ? AND NOT "deleted" ORDER BY "goalId" LIMIT ?)
+			 WHERE c."id" = ? ORDER BY g."goalId"${forUpdate(sql, "c")}`,
+			[email?.toLowerCase() ?? null, id, CLIENT_GOALS_MAX, id],
 		);
-		if (rows.length === 0) throw new EntityNotFoundError("Client", id);
-		return clientRecord(rows[0]);
+		if (rows.length === 0) return { client: null, emailHolder: null, goals: [] };
+		const goals: ClientGoal[] = [];
+		for (const row of rows) {
+			if (row.goalId !== null && row.goalName !== null && row.targetCents !== null) {
+				goals.push({ id: Number(row.goalId), goalName: row.goalName, targetAmount: fromCents(row.targetCents) });
+			}
+		}
+		const holder = rows[0].emailHolder;
+		return { client: clientRecord(rows[0]), emailHolder: holder === null ? null : Number(holder), goals };
+	}
+
+	/**
+	 * Write a decided client over the one it was decided from, only if that is still the stored
+	 * version: the version guard, the last line of defence (the row is locked on PostgreSQL, and
+	 * SQLite's one writer runs one write at a time, so only a fault elsewhere trips it).
+	 */
+	private async write(sql: Sql, from: ClientRecord, to: ClientRecord): Promise<void> {
+		const changed = await sql.run(
+			`UPDATE clients SET "name" = ?, "email" = ?, "emailKey" = ?, "version" = ?, "deletedAt" = ?, "updatedAt" = ?
+			 WHERE "id" = ? AND "version" = ?`,
+			[to.name, to.email, emailKeyOf(to), to.version, sqlTimeOrNull(sql, to.deletedAt), sqlTime(sql, to.updatedAt), to.id, from.version],
+		);
+		if (changed === 0) throw new ConflictError(`Client ${to.id} was changed by another write meanwhile; try again`, { entity: "Client", id: to.id });
 	}
 
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------
@@ -175,15 +249,7 @@ export class ClientStore {
 
 	/** A client just created, as the API shows it: it cannot have goals yet. */
 	presentNew(row: ClientRecord): Client {
-		return {
-			id: row.id,
-			name: row.name,
-			email: row.email,
-			version: row.version,
-			createdAt: row.createdAt.toISOString(),
-			updatedAt: row.updatedAt.toISOString(),
-			goals: [],
-		};
+		return presentOne(row, []);
 	}
 
 	/** Clients with their goals, as the API shows them; inside a write, read through its transaction. */
@@ -192,15 +258,7 @@ export class ClientStore {
 			rows.map((row) => row.id),
 			sql,
 		);
-		return rows.map((row) => ({
-			id: row.id,
-			name: row.name,
-			email: row.email,
-			version: row.version,
-			createdAt: row.createdAt.toISOString(),
-			updatedAt: row.updatedAt.toISOString(),
-			goals: goals.get(row.id) ?? [],
-		}));
+		return rows.map((row) => presentOne(row, goals.get(row.id) ?? []));
 	}
 
 	// --- the goal projection -----------------------------------------------------------------
@@ -309,13 +367,12 @@ export class ClientStore {
 		return byClient;
 	}
 
+	/** The unique index on a living client's lower-cased email refused the write: 409. */
 	private async uniqueEmail<T>(email: string, write: () => Promise<T>): Promise<T> {
 		try {
 			return await write();
 		} catch (err) {
-			if (isUniqueViolation(err)) {
-				throw new ConflictError(`A client with email '${email}' already exists`, { field: "email", email });
-			}
+			if (isUniqueViolation(err)) throw emailTaken(email);
 			throw err;
 		}
 	}
@@ -326,6 +383,23 @@ export function clientEventFields(row: ClientRecord): ClientEventFields {
 }
 
 const CLIENT_COLUMNS = `"id", "name", "email", "version", "deletedAt", "createdAt", "updatedAt"`;
+
+/** The unique index's key: the lower-cased email while the client is alive, none once deleted (its email is free again). */
+function emailKeyOf(client: Omit<ClientRecord, "id">): string | null {
+	return client.deletedAt === null ? client.email.toLowerCase() : null;
+}
+
+function presentOne(row: ClientRecord, goals: ClientGoal[]): Client {
+	return {
+		id: row.id,
+		name: row.name,
+		email: row.email,
+		version: row.version,
+		createdAt: row.createdAt.toISOString(),
+		updatedAt: row.updatedAt.toISOString(),
+		goals,
+	};
+}
 
 /** A row as read by either dialect, with its types made exact. */
 function clientRecord(row: ClientRecord): ClientRecord {

@@ -4,7 +4,7 @@
  * the projection change, so a crash can never leave one without the other.
  *
  * No row is "no checkpoint": a new consumer, or one reset by deleting its row. Its first
- * catch-up starts from the producer's snapshot and writes the row (lib/consumer/engine.ts); a row
+ * catch-up starts from the producer's snapshot and writes the row (lib/consumer/catch-up.ts); a row
  * at 0 is a consumer that follows the log from its start.
  */
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic } from "sequelize";

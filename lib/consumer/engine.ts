@@ -1,227 +1,71 @@
 /**
  * The consumer engine: keeps a projection of a producer's entities from its events, with its
- * database, log reader, clock, policy and reporting handed in (mixins/event-consumer.mixin.ts
- * wires it to a Moleculer service).
+ * database, log reader, clock, policy and reporting handed in (lib/consumer/consumer-deps.ts;
+ * mixins/event-consumer.mixin.ts wires it to a Moleculer service). This file is its lifecycle and
+ * its public face; each step lives in a file of its own, with the state only it changes:
  *
- * - Live events are gathered per partition (entity id modulo `partitions`) and applied a batch
- *   per transaction, together with the checkpoint. Events of one entity are always in the same
- *   partition, so never applied concurrently; events of different entities are.
- * - Catch-up reads the producer's log after the checkpoint a page at a time (never more than a
- *   page in memory), each page one transaction. A consumer with no checkpoint (new, or reset)
- *   first applies the producer's snapshot at some sequence S, a page of entities per
- *   transaction, then reads the log after S (a bootstrap). A rebuild does the same over the
- *   projection it holds, in place (see rebuild()).
- * - A batch is applied set-based, without a savepoint; only if it fails is its transaction
- *   redone with the events one at a time, each in a savepoint, so that only the failing event
- *   goes to the durable retry table (in the transaction that moves the checkpoint past it). Due
- *   retries are re-applied with backoff; after the last attempt the event is a dead letter
- *   (lib/consumer/retries.ts).
- * - Nothing here throws at the transporter: Moleculer would ack the message anyway
- *   (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
- *   and catch-up reads those events again.
+ * - live-apply.ts: live events, a batch per partition and transaction, with the checkpoint;
+ * - catch-up.ts: the log after the checkpoint, a page per transaction (on start, on a timer,
+ *   after a gap in the live events);
+ * - snapshot-runs.ts: a bootstrap (no checkpoint) or a rebuild from the producer's snapshot, run
+ *   in catch-up's turn;
+ * - retry-runner.ts: due retries re-applied with backoff, dead letters after the last attempt;
+ * - batch-apply.ts: what they share, a batch applied set-based, one by one only if it fails.
+ *
+ * Nothing here throws at the transporter: Moleculer would ack the message anyway
+ * (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was,
+ * and catch-up reads those events again.
  */
-import { Errors } from "moleculer";
-import type { Checkpoints } from "./checkpoints";
-import { SNAPSHOT_PAGE_SIZE, type Source } from "../constants";
-import type { Database } from "../storage/database";
-import { type Effects, mergeEffects, noEffects } from "../event-log/effects";
-import { requestTag } from "../domain/caused-by";
-import { type DomainEvent, describeEvent, type EventPage } from "../domain/events";
-import type { FaultInjector } from "../infra/faults";
-import type { RetryStore } from "./retries";
-import type { Sql } from "../storage/sql";
-import type { BatchResult, Projection } from "./projection";
-import { pageRange, progressDue, progressLine, type SnapshotMode, type SnapshotPage, startsFromSnapshot } from "../domain/snapshot";
+import type { DomainEvent } from "../domain/events";
+import { BatchApplier } from "./batch-apply";
+import { CatchUp } from "./catch-up";
+import { CONSUMER_POLICY, type ConsumerDeps, type StepContext } from "./consumer-deps";
+import { LiveApply } from "./live-apply";
+import { RetryRunner } from "./retry-runner";
+import { type SnapshotProgress, SnapshotRuns } from "./snapshot-runs";
 
-export interface ConsumerPolicy {
-	/** events per page when catching up */
-	pageSize: number;
-	/** live events are applied in this many independent lanes, by entity id */
-	partitions: number;
-	/** live events per transaction at most */
-	liveBatchMax: number;
-	/** how often the engine checks whether a retry is due (a timer, no query) */
-	retryPollMs: number;
-	/** with no retry known to be due, the retry table is still read this often (another replica's rows) */
-	retryIdleLookMs: number;
-	/** due retries taken per look */
-	retryBatch: number;
-	/** wait this long after a live event showed a gap before catching up (the gap often fills by itself) */
-	gapGraceMs: number;
-	/**
-	 * live events held in memory at most (queued or being applied); one beyond it is left to
-	 * catch-up, which reads it from the log: a consumer that falls behind does not grow without bound
-	 */
-	liveBacklogMax: number;
-	/** entities per page of a producer's snapshot (one transaction each) */
-	snapshotPageSize: number;
-	/** a bootstrap or rebuild logs its progress at most this often */
-	progressEveryMs: number;
-}
+// the engine's public face, as its owner and tests know it
+export { CONSUMER_POLICY, type ConsumerDeps, type ConsumerPolicy, type ConsumerReport } from "./consumer-deps";
+export type { SnapshotProgress } from "./snapshot-runs";
 
-export const CONSUMER_POLICY: ConsumerPolicy = {
-	pageSize: 500,
-	partitions: 4,
-	liveBatchMax: 200,
-	retryPollMs: 200,
-	retryIdleLookMs: 5000,
-	retryBatch: 50,
-	gapGraceMs: 250,
-	liveBacklogMax: 10_000,
-	snapshotPageSize: SNAPSHOT_PAGE_SIZE,
-	progressEveryMs: 2000,
-};
-
-/** A bootstrap or rebuild from a snapshot: where it is, or how it ended (the REPL and the admin route show it). */
-export interface SnapshotProgress {
-	mode: SnapshotMode;
-	state: "running" | "done" | "failed" | "interrupted";
-	/** the snapshot's sequence, once its first page is read */
-	atSequence: number | null;
-	/** entities of the snapshot read so far, and in all (once known) */
-	entities: number;
-	total: number | null;
-	/** rows the snapshot changed (written over, or new) */
-	written: number;
-	/** rows the snapshot did not have, removed (a rebuild) */
-	removed: number;
-	/** events of the log after the snapshot applied on top (the catch-up that follows) */
-	caughtUp: number;
-	startedAt: string;
-	finishedAt: string | null;
-	error: string | null;
-	/** the last progress line */
-	line: string;
-}
-
-/** What the engine tells its owner: metrics and logs. */
-export interface ConsumerReport {
-	applied(count: number): void;
-	stale(count: number): void;
-	failed(count: number): void;
-	retried(): void;
-	deadLettered(): void;
-	/** a page of the log read by catch-up */
-	caughtUp(read: number): void;
-	/** entities read from the producer's snapshot */
-	snapshotRead?(entities: number): void;
-	/** a catch-up run that changed something */
-	catchUpRun(): void;
-	propagation(ms: number): void;
-	/** a live event that failed its schema check (dead-lettered, never applied) */
-	rejected?(): void;
-	/** one line per applied event (with the request that caused it): LOG_LEVEL=debug shows them */
-	debug?(message: string): void;
-	info(message: string): void;
-	warn(message: string): void;
-	error(message: string, err?: unknown): void;
-}
-
-export interface ConsumerDeps<E extends DomainEvent> {
-	producer: Source;
-	db: Database;
-	projection: Projection<E>;
-	checkpoints: Checkpoints;
-	retries: RetryStore;
-	/** a page of the producer's log after a sequence */
-	readLog(after: number, limit: number): Promise<EventPage<E>>;
-	/**
-	 * A page of the producer's snapshot (its first page when `atSequence` is undefined). Without
-	 * it a consumer with no checkpoint replays the log from its start, and cannot rebuild.
-	 */
-	readSnapshot?(atSequence: number | undefined, afterEntity: number, limit: number): Promise<SnapshotPage<E>>;
-	/** the projection in words, for progress lines: "goals' copy of clients" */
-	copyName?: string;
-	/** after commit: evict what the batch staled, publish what it appended */
-	settle(effects: Effects): Promise<void>;
-	report: ConsumerReport;
-	policy?: ConsumerPolicy;
-	/** the clock, for propagation times */
-	now?(): number;
-	/** tests only: makes handlers fail on demand */
-	faults?: FaultInjector;
-	/**
-	 * The schema check of a consumed payload (lib/domain/event-schema.ts), delivered as the event
-	 * `name` when known: what is wrong with it, nothing when it may be applied. Without it every
-	 * payload is taken as an event (the engine's own tests).
-	 */
-	check?(payload: unknown, name?: string): string[];
-}
-
-interface Applied<E extends DomainEvent> extends BatchResult<E> {
-	failed: Array<{ event: E; error: unknown }>;
-}
-
-/** A delivery's events after the fault check: those to apply, those that already failed. */
-interface Checked<E extends DomainEvent> {
-	ready: E[];
-	failed: Array<{ event: E; error: unknown }>;
-}
-
-/** A payload that failed its schema check: never applied, kept as a dead letter with this message. */
-class InvalidEventError extends Errors.MoleculerError {
-	constructor(problems: readonly string[]) {
-		super(`The event failed its schema check: ${problems.join(" ")}`, 422, "INVALID_EVENT");
-		this.name = "InvalidEventError";
-	}
-}
-
-/** A batch failed as a whole: the transaction is undone and the batch tried one by one (never leaves the engine). */
-class BatchFailedError extends Errors.MoleculerError {
-	constructor(reason: unknown) {
-		super(`A batch of events failed: ${String(reason)}`, 500, "BATCH_FAILED");
-		this.name = "BatchFailedError";
-	}
-}
-
-/** An event as log lines name it: `clients #12 UPDATED (entity 5, v3) [request …]`. */
-function describe(event: DomainEvent): string {
-	return `${describeEvent(event)}${requestTag(event)}`;
-}
-
-interface Waiting<E> {
-	event: E;
-	done(): void;
+/** What the lifecycle changes: whether the engine is stopping, and its periodic timers. */
+interface Lifecycle {
+	stopping: boolean;
+	timers: NodeJS.Timeout[];
 }
 
 export class ConsumerEngine<E extends DomainEvent> {
-	private readonly policy: ConsumerPolicy;
-	private readonly now: () => number;
-	private readonly lanes: Array<{ queue: Waiting<E>[]; running: Promise<void> | null }>;
-	private stopping = false;
-	private catchUpRunning: Promise<void> | null = null;
-	private catchUpAgain = false;
-	/** a rebuild was asked for: the next catch-up run does it first */
-	private rebuildWanted = false;
-	/** the running or last bootstrap or rebuild */
-	private snapshotRun: SnapshotProgress | null = null;
-	private retryRunning: Promise<void> | null = null;
-	/** when the retry table is next worth reading (the next due retry, or the idle look) */
-	private retryLookAt = 0;
-	private gapTimer?: NodeJS.Timeout;
-	/** live events queued or being applied */
-	private backlog = 0;
-	private timers: NodeJS.Timeout[] = [];
+	private readonly lifecycle: Lifecycle = { stopping: false, timers: [] };
+	private readonly context: StepContext;
+	private readonly liveApply: LiveApply<E>;
+	private readonly catchUp: CatchUp<E>;
+	private readonly snapshots: SnapshotRuns<E>;
+	private readonly retries: RetryRunner<E>;
 
-	constructor(private readonly deps: ConsumerDeps<E>) {
-		this.policy = deps.policy ?? CONSUMER_POLICY;
-		this.now = deps.now ?? Date.now;
-		this.lanes = Array.from({ length: this.policy.partitions }, () => ({ queue: [], running: null }));
+	constructor(deps: ConsumerDeps<E>) {
+		this.context = { policy: deps.policy ?? CONSUMER_POLICY, now: deps.now ?? Date.now, stopping: () => this.lifecycle.stopping };
+		this.retries = new RetryRunner(deps, this.context);
+		const batches = new BatchApplier(deps, (firstDelayMs) => this.retries.wake(firstDelayMs));
+		this.snapshots = new SnapshotRuns(deps, this.context, batches);
+		this.catchUp = new CatchUp(deps, this.context, batches, this.snapshots);
+		this.liveApply = new LiveApply(deps, this.context, batches, (reason) => void this.catchUp.request(reason));
 	}
 
 	/** Start the periodic catch-up and retry timers; the owner asks for the first catch-up. */
 	async start(catchUpIntervalMs: number, requestCatchUp: (reason: string) => void): Promise<void> {
-		this.stopping = false;
-		this.timers = [setInterval(() => requestCatchUp("timer"), catchUpIntervalMs), setInterval(() => void this.processRetries(), this.policy.retryPollMs)];
-		for (const timer of this.timers) timer.unref();
+		this.lifecycle.stopping = false;
+		this.lifecycle.timers = [
+			setInterval(() => requestCatchUp("timer"), catchUpIntervalMs),
+			setInterval(() => void this.retries.process(), this.context.policy.retryPollMs),
+		];
+		for (const timer of this.lifecycle.timers) timer.unref();
 	}
 
 	/** Stop taking work and wait for what runs to finish (applied and committed). */
 	async stop(): Promise<void> {
-		this.stopping = true;
-		for (const timer of this.timers) clearInterval(timer);
-		clearTimeout(this.gapTimer);
-		await Promise.all([...this.lanes.map((lane) => lane.running), this.catchUpRunning, this.retryRunning]);
+		this.lifecycle.stopping = true;
+		for (const timer of this.lifecycle.timers) clearInterval(timer);
+		await Promise.all([this.liveApply.stop(), this.catchUp.idle(), this.retries.idle()]);
 	}
 
 	/**
@@ -230,245 +74,12 @@ export class ConsumerEngine<E extends DomainEvent> {
 	 * full (catch-up then reads it from the log). Never rejects.
 	 */
 	live(event: E, name?: string): Promise<void> {
-		const problems = this.deps.check?.(event, name) ?? [];
-		if (problems.length > 0) return this.reject(event, problems);
-		if (this.backlog >= this.policy.liveBacklogMax) {
-			this.gapSeen();
-			return Promise.resolve();
-		}
-		this.backlog++;
-		const lane = this.lanes[Math.abs(this.deps.projection.entityOf(event)) % this.lanes.length];
-		return new Promise((done) => {
-			lane.queue.push({ event, done });
-			lane.running ??= this.drainLane(lane).finally(() => {
-				lane.running = null;
-			});
-		});
-	}
-
-	/**
-	 * A delivery that failed its schema check: kept as a dead letter with the reasons (visible and
-	 * retryable by an operator, where it fails the check again), never applied, never in a lane
-	 * (its entity id may be anything), never moving the checkpoint. Never rejects.
-	 */
-	private async reject(payload: unknown, problems: string[]): Promise<void> {
-		const { db, retries, producer, report } = this.deps;
-		const error = new InvalidEventError(problems);
-		try {
-			await db.transaction((sql) => retries.reject(sql, producer, payload, error));
-			report.rejected?.();
-			report.deadLettered();
-			const cause = typeof payload === "object" && payload !== null ? requestTag(payload) : "";
-			report.warn(`A ${producer} event failed its schema check; dead-lettered, not applied.${cause} ${error.message}`.slice(0, 2000));
-		} catch (err) {
-			report.error(`Dead-lettering a ${producer} event that failed its schema check failed; it was not applied.`, err);
-		}
-	}
-
-	private async drainLane(lane: { queue: Waiting<E>[] }): Promise<void> {
-		while (lane.queue.length > 0) {
-			const batch = lane.queue.splice(0, this.policy.liveBatchMax);
-			await this.applyLive(batch.map((waiting) => waiting.event));
-			this.backlog -= batch.length;
-			for (const waiting of batch) waiting.done();
-		}
-	}
-
-	private async applyLive(events: E[]): Promise<void> {
-		const { producer, db, checkpoints, report } = this.deps;
-		const checked = this.checkFaults(events);
-		try {
-			const { applied, position } = await this.withFallback((oneByOne) =>
-				db.transaction(async (sql) => {
-					const applied = await this.apply(sql, checked, oneByOne);
-					const position = await checkpoints.advance(
-						sql,
-						producer,
-						events.map((event) => event.sequence),
-					);
-					return { applied, position };
-				}),
-			);
-			this.reportApplied(applied);
-			for (const event of applied.applied) report.propagation(this.now() - Date.parse(event.timestamp));
-			await this.deps.settle(applied.effects);
-			if (position === "gap") this.gapSeen();
-		} catch (err) {
-			// nothing was recorded and the checkpoint did not move: catch-up reads these again
-			const sequences = events.map((event) => event.sequence).join(", ");
-			report.error(`Consuming ${producer} #${sequences} failed; catch-up will read them again.`, err);
-			this.gapSeen();
-		}
-	}
-
-	/**
-	 * Run a transaction that applies a batch; if the batch itself failed, run it again with its
-	 * events one by one. The first try carries no savepoint: on PostgreSQL each costs two round
-	 * trips, paid only on this failure path.
-	 */
-	private async withFallback<T>(attempt: (oneByOne: boolean) => Promise<T>): Promise<T> {
-		try {
-			return await attempt(false);
-		} catch (err) {
-			if (!(err instanceof BatchFailedError)) throw err;
-			return attempt(true);
-		}
-	}
-
-	/** Injected faults (tests only), checked once per delivery whatever the tries: sorted by sequence. */
-	private checkFaults(events: E[]): Checked<E> {
-		const { projection, faults } = this.deps;
-		const checked: Checked<E> = { ready: [], failed: [] };
-		for (const event of [...events].sort((a, b) => a.sequence - b.sequence)) {
-			try {
-				faults?.checkApply(projection.entityOf(event));
-				checked.ready.push(event);
-			} catch (error) {
-				checked.failed.push({ event, error });
-			}
-		}
-		return checked;
-	}
-
-	/**
-	 * Apply events inside `sql`'s transaction: the whole batch at once (a failure throws
-	 * BatchFailedError, undoing the transaction), or one by one, each in a savepoint. Every
-	 * failure is recorded in the retry table here.
-	 */
-	private async apply(sql: Sql, checked: Checked<E>, oneByOne: boolean): Promise<Applied<E>> {
-		const { projection, retries, producer } = this.deps;
-		const failed = [...checked.failed];
-		let result: BatchResult<E> = { applied: [], stale: [], effects: noEffects() };
-		if (checked.ready.length > 0 && !oneByOne) {
-			try {
-				result = await projection.applyBatch(sql, checked.ready);
-			} catch (err) {
-				throw new BatchFailedError(err);
-			}
-		} else if (checked.ready.length > 0) {
-			const results: BatchResult<E>[] = [];
-			for (const event of checked.ready) {
-				try {
-					results.push(await sql.savepoint(() => projection.applyBatch(sql, [event])));
-				} catch (error) {
-					failed.push({ event, error });
-				}
-			}
-			result = {
-				applied: results.flatMap((one) => one.applied),
-				stale: results.flatMap((one) => one.stale),
-				effects: mergeEffects(results.map((one) => one.effects)),
-			};
-		}
-		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
-		if (failed.length > 0) this.wakeRetries(retries.policy.firstDelayMs);
-		return { ...result, failed };
-	}
-
-	private reportApplied(applied: Applied<E>): void {
-		const { report } = this.deps;
-		report.applied(applied.applied.length);
-		report.stale(applied.stale.length);
-		report.failed(applied.failed.length);
-		if (report.debug) for (const event of applied.applied) report.debug(`Applied ${describe(event)}.`);
-		for (const { event, error } of applied.failed) {
-			report.warn(`${describe(event)} failed (${String(error)}); retrying with backoff.`);
-		}
-	}
-
-	private gapSeen(): void {
-		if (this.gapTimer || this.stopping) return;
-		this.gapTimer = setTimeout(() => {
-			this.gapTimer = undefined;
-			void this.requestCatchUp("a gap in the live events");
-		}, this.policy.gapGraceMs);
-		this.gapTimer.unref();
+		return this.liveApply.live(event, name);
 	}
 
 	/** Start a catch-up, or mark that another is wanted if one is running. */
 	requestCatchUp(reason: string): Promise<void> {
-		if (this.stopping) return Promise.resolve();
-		if (this.catchUpRunning) {
-			this.catchUpAgain = true;
-			return this.catchUpRunning;
-		}
-		const run = async () => {
-			do {
-				this.catchUpAgain = false;
-				try {
-					const rebuilding = this.rebuildWanted;
-					this.rebuildWanted = false;
-					const applied = rebuilding ? await this.rebuildThenCatchUp() : await this.catchUp();
-					if (applied > 0) {
-						this.deps.report.catchUpRun();
-						this.deps.report.info(`Caught up ${applied} ${this.deps.producer} event(s) (${reason}).`);
-					}
-				} catch (err) {
-					this.snapshotEnded("failed", err);
-					this.deps.report.warn(`Catch-up from ${this.deps.producer} failed (${(err as Error).message}); retrying on the next tick.`);
-					return;
-				}
-			} while (this.catchUpAgain && !this.stopping);
-		};
-		this.catchUpRunning = run().finally(() => {
-			this.catchUpRunning = null;
-		});
-		return this.catchUpRunning;
-	}
-
-	/**
-	 * Read and apply the log after the checkpoint, a page per transaction; with no checkpoint,
-	 * start from the producer's snapshot. Returns how many events changed something.
-	 */
-	private async catchUp(): Promise<number> {
-		const { producer, db, checkpoints, report } = this.deps;
-		const policy = this.policy;
-		const checkpoint = await checkpoints.find(producer);
-		let after = checkpoint ?? 0;
-		let appliedTotal = 0;
-		let boot: SnapshotProgress | null = null;
-		if (startsFromSnapshot(checkpoint)) {
-			if (this.deps.readSnapshot) {
-				boot = await this.fromSnapshot("bootstrap");
-				if (boot === null) return 0;
-				after = boot.atSequence ?? 0;
-				appliedTotal += boot.written;
-			} else {
-				// no snapshot to start from: follow the log from its start
-				await db.transaction((sql) => checkpoints.placeAt(sql, producer, 0));
-			}
-		}
-		while (!this.stopping) {
-			const page = await this.deps.readLog(after, policy.pageSize);
-			if (page.events.length === 0) break;
-			const last = page.events[page.events.length - 1].sequence;
-			// faults are checked once, for the events the first try finds fresh (a redo finds fewer)
-			let checked: Checked<E> | undefined;
-			const applied = await this.withFallback((oneByOne) =>
-				db.transaction(async (sql) => {
-					// live events may have moved the checkpoint since the page was read: skip what
-					// they took care of (a failed one is in the retry table already)
-					const current = await checkpoints.get(sql, producer);
-					checked ??= this.checkFaults(page.events.filter((event) => event.sequence > current));
-					const fresh: Checked<E> = {
-						ready: checked.ready.filter((event) => event.sequence > current),
-						failed: checked.failed.filter(({ event }) => event.sequence > current),
-					};
-					const applied = await this.apply(sql, fresh, oneByOne);
-					await checkpoints.moveTo(sql, producer, last);
-					return { ...applied, stale: [...applied.stale, ...page.events.filter((event) => event.sequence <= current)] };
-				}),
-			);
-			report.caughtUp(page.events.length);
-			this.reportApplied(applied);
-			await this.deps.settle(applied.effects);
-			appliedTotal += applied.applied.length;
-			if (this.snapshotRun?.state === "running") this.snapshotRun.caughtUp += applied.applied.length;
-			after = last;
-			if (page.events.length < policy.pageSize) break;
-		}
-		if (boot && !this.stopping) this.finishRun(boot);
-		return appliedTotal;
+		return this.catchUp.request(reason);
 	}
 
 	/**
@@ -478,227 +89,23 @@ export class ConsumerEngine<E extends DomainEvent> {
 	 * answers at once with the rebuild's progress (running), which `snapshotProgress` follows.
 	 */
 	rebuild(): SnapshotProgress {
-		if (!this.deps.readSnapshot || !this.deps.projection.rebuildPage || !this.deps.projection.removeCopies) {
-			throw new Errors.MoleculerError(`The ${this.deps.producer} consumer cannot rebuild: no snapshot reader or rebuild support`, 500, "REBUILD_UNSUPPORTED");
-		}
-		if (this.snapshotRun?.state === "running") return { ...this.snapshotRun };
-		this.snapshotRun = this.newRun("rebuild");
-		this.rebuildWanted = true;
-		void this.requestCatchUp("rebuild");
-		return { ...this.snapshotRun };
+		const { progress, started } = this.snapshots.askRebuild();
+		if (started) void this.catchUp.request("rebuild");
+		return progress;
 	}
 
 	/** The running or last bootstrap or rebuild of this node, or null. */
 	snapshotProgress(): SnapshotProgress | null {
-		return this.snapshotRun ? { ...this.snapshotRun } : null;
-	}
-
-	private newRun(mode: SnapshotMode): SnapshotProgress {
-		return {
-			mode,
-			state: "running",
-			atSequence: null,
-			entities: 0,
-			total: null,
-			written: 0,
-			removed: 0,
-			caughtUp: 0,
-			startedAt: new Date(this.now()).toISOString(),
-			finishedAt: null,
-			error: null,
-			line: "",
-		};
-	}
-
-	private snapshotEnded(state: "done" | "failed" | "interrupted", err?: unknown): void {
-		const run = this.snapshotRun;
-		if (run?.state !== "running") return;
-		run.state = state;
-		run.finishedAt = new Date(this.now()).toISOString();
-		if (err !== undefined) run.error = (err as Error).message ?? String(err);
-	}
-
-	/** A rebuild, then the log after its snapshot. */
-	private async rebuildThenCatchUp(): Promise<number> {
-		const run = await this.fromSnapshot("rebuild");
-		if (run === null) return 0;
-		const caughtUp = await this.catchUp();
-		if (run.state === "running" && !this.stopping) this.finishRun(run);
-		else if (this.stopping) this.snapshotEnded("interrupted");
-		return run.written + caughtUp;
-	}
-
-	private finishRun(run: SnapshotProgress): void {
-		const seconds = (this.now() - Date.parse(run.startedAt)) / 1000;
-		const verb = run.mode === "bootstrap" ? "Bootstrapped" : "Rebuilt";
-		run.line =
-			`${verb} ${this.copyName()} from snapshot at #${run.atSequence}: ${run.entities.toLocaleString("en-US")} entities ` +
-			`(${run.written.toLocaleString("en-US")} written, ${run.removed.toLocaleString("en-US")} removed), ` +
-			`then ${run.caughtUp.toLocaleString("en-US")} event(s) of the log after it, in ${seconds.toFixed(1)} s.`;
-		if (run.atSequence || run.mode === "rebuild") this.deps.report.info(run.line);
-		this.snapshotEnded("done");
-	}
-
-	private copyName(): string {
-		return this.deps.copyName ?? `the copy of ${this.deps.producer}`;
-	}
-
-	/**
-	 * Apply the producer's snapshot, a page of entities per transaction, and leave the checkpoint
-	 * at its sequence S (never behind it) in the last page's transaction. A bootstrap applies each
-	 * entity's last event through the projection's version-guarded batch (idempotent, order-free;
-	 * live events meanwhile are guarded the same way). A rebuild writes each page over what is held
-	 * (a newer held row, from a live event after S, stays), and at the end removes the rows the
-	 * snapshot lacked; it moves the checkpoint back to S in that same transaction, so the log after
-	 * S is read again and whatever was created after S and removed with them comes back (its
-	 * first page at once, in that transaction).
-	 * Returns null when stopped half-way (a bootstrap then starts again next time).
-	 */
-	private async fromSnapshot(mode: SnapshotMode): Promise<SnapshotProgress | null> {
-		const { producer, db, checkpoints, report, projection } = this.deps;
-		const readSnapshot = this.deps.readSnapshot as NonNullable<ConsumerDeps<E>["readSnapshot"]>;
-		const size = this.policy.snapshotPageSize;
-		if (mode === "bootstrap" || this.snapshotRun?.state !== "running") this.snapshotRun = this.newRun(mode);
-		const run = this.snapshotRun as SnapshotProgress;
-		let page = await readSnapshot(undefined, 0, size);
-		const at = page.atSequence;
-		run.atSequence = at;
-		run.total = page.total ?? null;
-		let after = 0;
-		let loggedAt = this.now();
-		const absent: number[] = [];
-		// an empty log (a fresh system) bootstraps in silence
-		const say = (line: string) => (at > 0 || mode === "rebuild" ? report.info(line) : undefined);
-		say(progressLine(mode, this.copyName(), at, 0, page.total));
-		for (;;) {
-			const range = pageRange(after, page.next);
-			const last = page.next === null;
-			const events = page.events;
-			// the next page is read while this one is applied: the producer's read and our writer
-			// work side by side (two pages in memory at most); its failure, if any, is met below
-			const upcoming = last ? null : readSnapshot(at, page.next as number, size);
-			upcoming?.catch(() => undefined);
-			let checked: Checked<E> | undefined;
-			const result = await this.withFallback((oneByOne) =>
-				db.transaction(async (sql) => {
-					let applied: Applied<E>;
-					if (mode === "rebuild") {
-						const rebuilt = await (projection.rebuildPage as NonNullable<Projection<E>["rebuildPage"]>)(sql, events, range);
-						absent.push(...rebuilt.absent);
-						applied = { ...rebuilt, failed: [] };
-					} else {
-						checked ??= this.checkFaults(events);
-						applied = await this.apply(sql, checked, oneByOne);
-					}
-					if (last) await checkpoints.placeAt(sql, producer, at);
-					return applied;
-				}),
-			);
-			report.snapshotRead?.(events.length);
-			this.reportApplied(result);
-			await this.deps.settle(result.effects);
-			run.entities += events.length;
-			run.written += result.applied.length;
-			run.line = progressLine(mode, this.copyName(), at, run.entities, run.total ?? undefined);
-			if (last) break;
-			if (progressDue(loggedAt, this.now(), this.policy.progressEveryMs)) {
-				say(run.line);
-				loggedAt = this.now();
-			}
-			if (this.stopping) {
-				this.snapshotEnded("interrupted");
-				return null;
-			}
-			after = page.next as number;
-			page = await (upcoming as Promise<SnapshotPage<E>>);
-		}
-		if (mode === "rebuild" && absent.length > 0) {
-			// Rows created by a live event after S are absent from the snapshot too, and removed with
-			// the rest: the log after S is applied again in the same transaction (its first page),
-			// so a reader does not see them go, and the checkpoint goes back to S, so that whatever
-			// lies beyond that page is read again by the catch-up that follows.
-			const tail = await this.deps.readLog(at, this.policy.pageSize);
-			const checked = this.checkFaults(tail.events);
-			const result = await this.withFallback((oneByOne) =>
-				db.transaction(async (sql) => {
-					const removed = await (projection.removeCopies as NonNullable<Projection<E>["removeCopies"]>)(sql, absent);
-					const applied = await this.apply(sql, checked, oneByOne);
-					await checkpoints.rewindTo(sql, producer, at);
-					return { ...applied, effects: mergeEffects([removed, applied.effects]) };
-				}),
-			);
-			this.reportApplied(result);
-			await this.deps.settle(result.effects);
-			const restored = new Set(result.applied.map((event) => projection.entityOf(event)));
-			run.removed = absent.filter((id) => !restored.has(id)).length;
-			run.caughtUp += result.applied.length;
-		}
-		return run;
+		return this.snapshots.progress();
 	}
 
 	/** Look at the retry table within `inMs` (a failure was just recorded, or an operator revived one). */
 	wakeRetries(inMs = 0): void {
-		this.retryLookAt = Math.min(this.retryLookAt, this.now() + inMs);
+		this.retries.wake(inMs);
 	}
 
-	/**
-	 * Re-apply the retries that are due; one at a time, each in its own transaction. The table
-	 * is read only when a retry is due, or every `retryIdleLookMs` for what other replicas left.
-	 */
-	async processRetries(): Promise<void> {
-		if (this.retryRunning || this.stopping || this.now() < this.retryLookAt) return;
-		const { retries } = this.deps;
-		const run = async () => {
-			for (const id of await retries.due(this.policy.retryBatch)) {
-				if (this.stopping) return;
-				await this.retryOne(id);
-			}
-			const next = await retries.nextDue();
-			this.retryLookAt = Math.min(next ? next.getTime() : Number.POSITIVE_INFINITY, this.now() + this.policy.retryIdleLookMs);
-		};
-		this.retryRunning = run()
-			.catch((err: Error) => this.deps.report.warn(`Processing retries failed (${err.message}); trying again shortly.`))
-			.finally(() => {
-				this.retryRunning = null;
-			});
-		await this.retryRunning;
-	}
-
-	private async retryOne(id: number): Promise<void> {
-		const { db, retries, projection, report, faults } = this.deps;
-		const result = await db.transaction(async (sql) => {
-			const row = await retries.claim(sql, id);
-			if (!row) return null;
-			const event = retries.event(row) as E;
-			try {
-				// an operator's retry of an event the schema check refused fails it again
-				const problems = this.deps.check?.(event) ?? [];
-				if (problems.length > 0) throw new InvalidEventError(problems);
-				faults?.checkApply(projection.entityOf(event));
-				const applied = await sql.savepoint(() => projection.applyBatch(sql, [event]));
-				await retries.succeeded(sql, row);
-				return { event, attempts: row.attempts, applied, error: null, status: null };
-			} catch (error) {
-				const status = await retries.failed(sql, row, error);
-				return { event, attempts: row.attempts + 1, applied: null, error, status };
-			}
-		});
-		if (!result) return;
-		const { event, attempts, applied, error, status } = result;
-		report.retried();
-		if (applied) {
-			report.applied(applied.applied.length);
-			report.stale(applied.stale.length);
-			await this.deps.settle(applied.effects);
-			report.info(`${describe(event)} succeeded on retry.`);
-			return;
-		}
-		report.failed(1);
-		if (status === "dead") {
-			report.deadLettered();
-			report.error(`${describe(event)} dead-lettered after ${attempts} attempts: ${String(error)}`);
-		} else {
-			report.warn(`${describe(event)} failed attempt ${attempts}; retrying with backoff.`);
-		}
+	/** Re-apply the retries that are due (the retry timer calls it; tests call it directly). */
+	processRetries(): Promise<void> {
+		return this.retries.process();
 	}
 }

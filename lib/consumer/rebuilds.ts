@@ -5,7 +5,7 @@
  */
 import { Errors, type ServiceBroker } from "moleculer";
 import { CONSUMERS, type ConsumerDeclaration } from "../constants";
-import type { SnapshotProgress } from "./engine";
+import type { SnapshotProgress } from "./snapshot-runs";
 
 const ALL: readonly ConsumerDeclaration[] = Object.values(CONSUMERS);
 

@@ -8,6 +8,7 @@ import { DataTypes, type InferAttributes, type InferCreationAttributes, type Mod
 import type { EventType, Source } from "../constants";
 import type { Database } from "../storage/database";
 import type { DomainEvent, EventEnvelope, EventPage } from "../domain/events";
+import { type EventDraft, eventDraft, type StampSource } from "../domain/decision";
 import type { Sql } from "../storage/sql";
 import { causedBy } from "../domain/caused-by";
 import { nextCursor, type SnapshotPage, snapshotSequence } from "../domain/snapshot";
@@ -15,6 +16,25 @@ import { SnapshotAheadError } from "../errors";
 
 /** The fields an event carries besides its envelope. */
 export type EventFields<E extends DomainEvent> = Omit<E, keyof EventEnvelope>;
+
+/** The system's clock and random UUIDs: the stamp of every decision outside tests. */
+export const systemStamp: StampSource = () => ({ now: new Date(), eventId: randomUUID() });
+
+/**
+ * An append on PostgreSQL. The advisory lock that serialises appends is taken by the INSERT
+ * itself, in the subquery it reads its one row from: the sequence (the column's nextval) is drawn
+ * above that subquery, so only once the lock is held (EXPLAIN VERBOSE: a Result node calling
+ * pg_advisory_xact_lock under the Subquery Scan whose output draws nextval). One statement, where
+ * a SELECT of the lock before the INSERT cost a round trip per write. The casts type the
+ * parameters, which a SELECT list cannot take from the columns as VALUES does.
+ */
+const APPEND_POSTGRES = `INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId")
+	SELECT ?::varchar, ?::varchar, ?::integer, ?::integer, ?::text, ?::varchar, ?::varchar
+	FROM (SELECT pg_advisory_xact_lock(hashtext(?))) AS "appendLock" RETURNING "sequence"`;
+
+/** An append on SQLite, whose one writer serialises appends already. */
+const APPEND_SQLITE =
+	'INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "sequence"';
 
 /** A row of the log as stored. */
 interface EventLogRecord {
@@ -72,26 +92,36 @@ export class EventLog<E extends DomainEvent> {
 	}
 
 	/**
-	 * Append one event inside the caller's transaction. Appends are serialised (an advisory lock
-	 * on PostgreSQL) so that sequences commit in order: a consumer reading "after N" can never
-	 * skip a lower sequence that commits late. Call it as the last write of the transaction.
-	 * `requestId`: the request that caused the change, kept with the row and beside the event.
+	 * Append one event inside the caller's transaction, stamped now (a cascade's deletions, which a
+	 * consumer appends); a write's own event is decided with its stamp and appended by appendDecided.
 	 */
 	async append(sql: Sql, eventType: EventType, entityId: number, version: number, fields: EventFields<E>, requestId?: string): Promise<E> {
-		await this.db.lock(sql, `${this.source}:event_log`);
+		return this.appendDecided(sql, entityId, eventDraft(eventType, version, systemStamp()), fields, requestId);
+	}
+
+	/**
+	 * Append a decided event (lib/domain/decision.ts) inside the caller's transaction; its payload
+	 * is `fields`, the entity after the change. Appends are serialised (an advisory lock on
+	 * PostgreSQL) so that sequences commit in order: a consumer reading "after N" can never skip a
+	 * lower sequence that commits late. Call it as the last write of the transaction: the lock is
+	 * then held for the INSERT and the COMMIT only.
+	 * `requestId`: the request that caused the change, kept with the row and beside the event.
+	 */
+	async appendDecided(sql: Sql, entityId: number, event: EventDraft, fields: EventFields<E>, requestId?: string): Promise<E> {
 		const row: Omit<EventLogRecord, "sequence"> = {
-			eventId: randomUUID(),
-			eventType,
+			eventId: event.eventId,
+			eventType: event.eventType,
 			entityId,
-			version,
+			version: event.version,
 			payload: JSON.stringify(fields),
-			timestamp: new Date().toISOString(),
+			timestamp: event.timestamp,
 			requestId: requestId ?? null,
 		};
-		const [{ sequence }] = await sql.all<{ sequence: number }>(
-			'INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "sequence"',
-			[row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp, row.requestId],
-		);
+		const values = [row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp, row.requestId];
+		const [{ sequence }] =
+			sql.dialect === "postgres"
+				? await sql.all<{ sequence: number }>(APPEND_POSTGRES, [...values, `${this.source}:event_log`])
+				: await sql.all<{ sequence: number }>(APPEND_SQLITE, values);
 		return this.toEvent({ ...row, sequence });
 	}
 

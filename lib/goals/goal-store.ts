@@ -2,12 +2,18 @@
  * The goal service's tables: its goals, and its own copy of their clients kept from client
  * events and from the client checks at goal creation (the client projection). Callers run the
  * writes inside a transaction and settle effects after commit.
+ *
+ * A write reads what its decision needs (lib/goals/decide.ts, pure), decides, and writes what was
+ * decided, under the version guard.
  */
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, type WhereOptions } from "sequelize";
 import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
-import { EntityNotFoundError } from "../errors";
-import { chunks, forUpdate, readBoolean, readTime, type Sql, sqlTime } from "../storage/sql";
+import { ConflictError } from "../errors";
+import { chunks, forUpdate, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
+import type { EventDraft, StampSource } from "../domain/decision";
+import { systemStamp } from "../event-log/event-log";
+import { type CreateGoal, type DeleteGoal, decideCreateGoal, decideDeleteGoal, decideUpdateGoal, type GoalState, type UpdateGoal } from "./decide";
 import type { GoalEventFields } from "../domain/events";
 import { fromCents } from "../domain/money";
 
@@ -39,24 +45,24 @@ export interface Goal {
 	updatedAt: string;
 }
 
-/** A goal as the write path holds it. */
-export interface GoalRecord {
-	id: number;
-	clientId: number;
-	clientName: string;
-	goalName: string;
-	targetCents: number;
-	version: number;
-	deletedAt: Date | null;
-	createdAt: Date;
-	updatedAt: Date;
+/** A goal as the write path holds it (lib/goals/decide.ts). */
+export type GoalRecord = GoalState;
+
+/** What a write decided and stored: the goal after it, and the event to append for it. */
+export interface GoalWrite {
+	row: GoalRecord;
+	event: EventDraft;
 }
 
 export class GoalStore {
 	readonly goals: ModelStatic<GoalRow>;
 	readonly clientCopies: ModelStatic<ClientCopyRow>;
 
-	constructor(db: Database) {
+	/** @param stamp the clock and event ids of this store's decisions (a test's fixed ones, or the system's) */
+	constructor(
+		db: Database,
+		private readonly stamp: StampSource = systemStamp,
+	) {
 		this.goals = db.sequelize.define<GoalRow>(
 			"Goal",
 			{
@@ -85,37 +91,70 @@ export class GoalStore {
 
 	// --- the goal service's own entities (writes: plain SQL inside the caller's transaction) ---
 
-	async insert(sql: Sql, values: { clientId: number; clientName: string; goalName: string; targetCents: number }): Promise<GoalRecord> {
-		const now = sqlTime(sql, new Date());
-		const rows = await sql.all<GoalRecord>(
+	/**
+	 * A new goal, decided on our copy of its client read under its lock (a deletion may have
+	 * arrived since the client service was asked), and inserted. 422 if the client is deleted, 503
+	 * if nothing here knows it.
+	 */
+	async create(sql: Sql, command: CreateGoal): Promise<GoalWrite> {
+		const client = (await this.heldClientCopies(sql, [command.clientId])).get(command.clientId);
+		const { state, event } = decideCreateGoal(client, command, this.stamp());
+		const rows = await sql.all<{ id: number }>(
 			`INSERT INTO goals ("clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
-			 VALUES (?, ?, ?, ?, 1, NULL, ?, ?) RETURNING ${GOAL_COLUMNS}`,
-			[values.clientId, values.clientName, values.goalName, values.targetCents, now, now],
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING "id"`,
+			[
+				state.clientId,
+				state.clientName,
+				state.goalName,
+				state.targetCents,
+				state.version,
+				sqlTimeOrNull(sql, state.deletedAt),
+				sqlTime(sql, state.createdAt),
+				sqlTime(sql, state.updatedAt),
+			],
 		);
-		return goalRecord(rows[0]);
+		return { row: { id: Number(rows[0].id), ...state }, event };
 	}
 
-	/** Change a living goal: one statement, version + 1. 404 if absent or deleted. */
-	async update(sql: Sql, id: number, changes: { goalName?: string; targetCents?: number }): Promise<GoalRecord> {
-		const rows = await sql.all<GoalRecord>(
-			`UPDATE goals SET "goalName" = COALESCE(?, "goalName"), "targetCents" = COALESCE(?, "targetCents"),
-			 "version" = "version" + 1, "updatedAt" = ? WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${GOAL_COLUMNS}`,
-			[changes.goalName ?? null, changes.targetCents ?? null, sqlTime(sql, new Date()), id],
-		);
-		if (rows.length === 0) throw new EntityNotFoundError("Goal", id);
-		return goalRecord(rows[0]);
+	/**
+	 * Change a goal: read it (locked), decide, write. 404 if absent or deleted. The decision needs
+	 * the row first: a SELECT the UPDATE … RETURNING that decided in SQL did without (on
+	 * PostgreSQL the append's lock, now in its INSERT, makes up for it).
+	 */
+	async update(sql: Sql, command: UpdateGoal): Promise<GoalWrite> {
+		const current = await this.held(sql, command.id);
+		const { state, event } = decideUpdateGoal(current, command, this.stamp());
+		await this.write(sql, current as GoalRecord, state);
+		return { row: state, event };
 	}
 
-	/** Soft delete, version + 1. 404 if absent or deleted. */
-	async markDeleted(sql: Sql, id: number): Promise<GoalRecord> {
-		const now = sqlTime(sql, new Date());
-		const rows = await sql.all<GoalRecord>(
-			`UPDATE goals SET "version" = "version" + 1, "deletedAt" = ?, "updatedAt" = ?
-			 WHERE "id" = ? AND "deletedAt" IS NULL RETURNING ${GOAL_COLUMNS}`,
-			[now, now, id],
+	/** Soft delete: read it (locked), decide, write. 404 if absent or deleted. */
+	async remove(sql: Sql, command: DeleteGoal): Promise<GoalWrite> {
+		const current = await this.held(sql, command.id);
+		const { state, event } = decideDeleteGoal(current, command, this.stamp());
+		await this.write(sql, current as GoalRecord, state);
+		return { row: state, event };
+	}
+
+	/** A goal, deleted or not, locked for the write that reads it. */
+	private async held(sql: Sql, id: number): Promise<GoalRecord | null> {
+		const rows = await sql.all<GoalRecord>(`SELECT ${GOAL_COLUMNS} FROM goals WHERE "id" = ?${forUpdate(sql)}`, [id]);
+		return rows.length > 0 ? goalRecord(rows[0]) : null;
+	}
+
+	/**
+	 * Write a decided goal over the one it was decided from, only if that is still the stored
+	 * version: the version guard, the last line of defence (the row is locked on PostgreSQL, and
+	 * SQLite's one writer runs one write at a time, so only a fault elsewhere trips it). The
+	 * client's name is not written: client events keep it (renameGoalsOf), and the lock holds
+	 * them off until this write commits.
+	 */
+	private async write(sql: Sql, from: GoalRecord, to: GoalRecord): Promise<void> {
+		const changed = await sql.run(
+			`UPDATE goals SET "goalName" = ?, "targetCents" = ?, "version" = ?, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ? AND "version" = ?`,
+			[to.goalName, to.targetCents, to.version, sqlTimeOrNull(sql, to.deletedAt), sqlTime(sql, to.updatedAt), to.id, from.version],
 		);
-		if (rows.length === 0) throw new EntityNotFoundError("Goal", id);
-		return goalRecord(rows[0]);
+		if (changed === 0) throw new ConflictError(`Goal ${to.id} was changed by another write meanwhile; try again`, { entity: "Goal", id: to.id });
 	}
 
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------

@@ -25,9 +25,13 @@ export interface Sql {
 	savepoint<T>(work: () => Promise<T>): Promise<T>;
 }
 
-/** `FOR UPDATE` where rows can be locked (PostgreSQL); SQLite has one writer anyway. */
-export function forUpdate(sql: Sql): string {
-	return sql.dialect === "postgres" ? " FOR UPDATE" : "";
+/**
+ * `FOR UPDATE` where rows can be locked (PostgreSQL); SQLite has one writer anyway. `of`: the
+ * alias whose rows a join locks (the others are only read).
+ */
+export function forUpdate(sql: Sql, of?: string): string {
+	if (sql.dialect !== "postgres") return "";
+	return of ? ` FOR UPDATE OF ${of}` : " FOR UPDATE";
 }
 
 /**
@@ -36,6 +40,11 @@ export function forUpdate(sql: Sql): string {
  */
 export function sqlTime(sql: Sql, date: Date): Date | string {
 	return sql.dialect === "postgres" ? date : date.toISOString().replace("T", " ").replace("Z", " +00:00");
+}
+
+/** sqlTime, or NULL for no time (a living entity's `deletedAt`). */
+export function sqlTimeOrNull(sql: Sql, date: Date | null): Date | string | null {
+	return date === null ? null : sqlTime(sql, date);
 }
 
 /** A DATE column as read back: a Date from pg, Sequelize's text from SQLite. */

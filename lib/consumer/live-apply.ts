@@ -1,0 +1,145 @@
+/**
+ * Live events, as the transporter delivers them. They are gathered per partition (entity id
+ * modulo `partitions`) and applied a batch per transaction, together with the checkpoint. Events
+ * of one entity are always in the same partition, so never applied concurrently; events of
+ * different entities are.
+ *
+ * Nothing here throws at the transporter: Moleculer would ack the message anyway
+ * (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was, and
+ * catch-up reads those events again; so does an event beyond the backlog's bound.
+ */
+import { requestTag } from "../domain/caused-by";
+import type { DomainEvent } from "../domain/events";
+import { InvalidEventError } from "../errors";
+import type { BatchApplier } from "./batch-apply";
+import type { ConsumerDeps, StepContext } from "./consumer-deps";
+
+interface Waiting<E> {
+	event: E;
+	done(): void;
+}
+
+interface Lane<E> {
+	queue: Waiting<E>[];
+	running: Promise<void> | null;
+}
+
+/** What this step changes, and nothing else does. */
+interface LiveState<E> {
+	lanes: Lane<E>[];
+	/** live events queued or being applied */
+	backlog: number;
+	/** a catch-up asked for after a gap, not yet started (the grace lets the gap fill by itself) */
+	gapTimer?: NodeJS.Timeout;
+}
+
+export class LiveApply<E extends DomainEvent> {
+	private readonly state: LiveState<E>;
+
+	/** @param requestCatchUp asked once a gap's grace is over */
+	constructor(
+		private readonly deps: ConsumerDeps<E>,
+		private readonly context: StepContext,
+		private readonly batches: BatchApplier<E>,
+		private readonly requestCatchUp: (reason: string) => void,
+	) {
+		this.state = { lanes: Array.from({ length: context.policy.partitions }, () => ({ queue: [], running: null })), backlog: 0 };
+	}
+
+	/**
+	 * A live event (delivered as `name`): resolves once it is applied (or recorded for retry, or
+	 * refused by the schema check and dead-lettered) and committed, or at once when the backlog is
+	 * full (catch-up then reads it from the log). Never rejects.
+	 */
+	live(event: E, name?: string): Promise<void> {
+		const problems = this.deps.check?.(event, name) ?? [];
+		if (problems.length > 0) return this.reject(event, problems);
+		const state = this.state;
+		if (state.backlog >= this.context.policy.liveBacklogMax) {
+			this.gapSeen();
+			return Promise.resolve();
+		}
+		state.backlog++;
+		const lane = state.lanes[Math.abs(this.deps.projection.entityOf(event)) % state.lanes.length];
+		return new Promise((done) => {
+			lane.queue.push({ event, done });
+			lane.running ??= this.drainLane(lane).finally(() => {
+				lane.running = null;
+			});
+		});
+	}
+
+	/** Stop the pending gap's catch-up and wait for the lanes to finish what they hold (applied and committed). */
+	async stop(): Promise<void> {
+		clearTimeout(this.state.gapTimer);
+		await Promise.all(this.state.lanes.map((lane) => lane.running));
+	}
+
+	/**
+	 * A delivery that failed its schema check: kept as a dead letter with the reasons (visible and
+	 * retryable by an operator, where it fails the check again), never applied, never in a lane
+	 * (its entity id may be anything), never moving the checkpoint. Never rejects.
+	 */
+	private async reject(payload: unknown, problems: string[]): Promise<void> {
+		const { db, retries, producer, report } = this.deps;
+		const error = new InvalidEventError(problems);
+		try {
+			await db.transaction((sql) => retries.reject(sql, producer, payload, error));
+			report.rejected?.();
+			report.deadLettered();
+			const cause = typeof payload === "object" && payload !== null ? requestTag(payload) : "";
+			report.warn(`A ${producer} event failed its schema check; dead-lettered, not applied.${cause} ${error.message}`.slice(0, 2000));
+		} catch (err) {
+			report.error(`Dead-lettering a ${producer} event that failed its schema check failed; it was not applied.`, err);
+		}
+	}
+
+	private async drainLane(lane: Lane<E>): Promise<void> {
+		while (lane.queue.length > 0) {
+			const batch = lane.queue.splice(0, this.context.policy.liveBatchMax);
+			await this.applyLive(batch.map((waiting) => waiting.event));
+			this.state.backlog -= batch.length;
+			for (const waiting of batch) waiting.done();
+		}
+	}
+
+	/** One lane's batch and the checkpoint, in one transaction. */
+	private async applyLive(events: E[]): Promise<void> {
+		const { producer, db, checkpoints, report } = this.deps;
+		const batches = this.batches;
+		const checked = batches.checkFaults(events);
+		try {
+			const { applied, position } = await batches.withFallback((oneByOne) =>
+				db.transaction(async (sql) => {
+					const applied = await batches.apply(sql, checked, oneByOne);
+					const position = await checkpoints.advance(
+						sql,
+						producer,
+						events.map((event) => event.sequence),
+					);
+					return { applied, position };
+				}),
+			);
+			batches.report(applied);
+			for (const event of applied.applied) report.propagation(this.context.now() - Date.parse(event.timestamp));
+			await this.deps.settle(applied.effects);
+			if (position === "gap") this.gapSeen();
+		} catch (err) {
+			// nothing was recorded and the checkpoint did not move: catch-up reads these again
+			const sequences = events.map((event) => event.sequence).join(", ");
+			report.error(`Consuming ${producer} #${sequences} failed; catch-up will read them again.`, err);
+			this.gapSeen();
+		}
+	}
+
+	/** A gap in the live events: catch up once the grace is over, unless a catch-up is pending already. */
+	private gapSeen(): void {
+		const state = this.state;
+		if (state.gapTimer || this.context.stopping()) return;
+		state.gapTimer = setTimeout(() => {
+			state.gapTimer = undefined;
+			this.requestCatchUp("a gap in the live events");
+		}, this.context.policy.gapGraceMs);
+		state.gapTimer.unref();
+	}
+}
