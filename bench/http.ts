@@ -6,7 +6,7 @@
  *    (WAL, synchronous=FULL, BEGIN IMMEDIATE; a client row and an event row; COMMIT): ratio >= 1.0.
  * 3. `GET /api/clients/:id` (cached), 20 connections, vs node:http answering a small fixed JSON:
  *    ratio >= 0.5.
- * 6. RSS of the embedded node after those runs (process.memoryUsage().rss), next to the floor
+ * 6. RSS of the embedded node after those runs (/proc/<pid>/status VmRSS), next to the floor
  *    server's after the same requests: <= 150 MiB.
  *
  * Beside each, the peer (bench/peer/embedded.ts): what a user would write instead, plain
@@ -17,15 +17,14 @@
  * The load generator runs in its own process (bench/load.ts). `--smoke` or BENCH_SMOKE=1: tiny runs.
  */
 import path from "node:path";
-import { removeDir, startSystem, type TestSystem } from "../test/helpers/system";
-import { startEmbeddedPeer, startFloorServer, type FloorServer } from "./floors";
+import { removeDir, tempDataDir } from "../test/helpers/system";
+import { startEmbeddedPeer, startEmbeddedProject, startFloorServer, type FloorServer } from "./floors";
 import {
 	boundResult,
 	cpuText,
 	describeRate,
 	exitCodeFor,
 	loud,
-	mib,
 	type PeerRow,
 	printPeerTable,
 	printResults,
@@ -70,7 +69,8 @@ const cpuPer = (c: { cpu: CpuAccount }, r: LoadResult) => c.cpu.msPer("process",
 const rateText = (r: LoadResult) => describeRate(r.perSecond, "req/s", r.p50, r.p99);
 
 async function main(): Promise<void> {
-	let system: TestSystem | undefined;
+	const dataDir = tempDataDir();
+	let system: FloorServer | undefined;
 	let floor: FloorServer | undefined;
 	let peer: FloorServer | undefined;
 	let load: LoadGenerator | undefined;
@@ -80,16 +80,16 @@ async function main(): Promise<void> {
 	let peerProblem: string | undefined;
 	try {
 		progress(`embedded node (SQLite, Memory cacher), the sqlite3 floor server and the embedded peer${SMOKE ? " — smoke mode" : ""}`);
-		system = await startSystem();
-		floor = await startFloorServer("sqlite", path.join(system.dataDir, "floor.sqlite"));
-		peer = await startEmbeddedPeer(system.dataDir);
+		system = await startEmbeddedProject(dataDir);
+		floor = await startFloorServer("sqlite", path.join(dataDir, "floor.sqlite"));
+		peer = await startEmbeddedPeer(dataDir);
 		load = LoadGenerator.start();
 
 		// 1. writes
 		const write = { method: "POST" as const, path: "/clients", concurrency: 10, count: WRITES };
 		const writeCases = [
 			measuredCase("floor POST /clients", { ...write, url: floor.url, body: '{"name":"Floor {i}","email":"floor{i}@bench.test"}' }, floor.pid),
-			measuredCase("POST /api/clients", { ...write, url: system.url, body: '{"name":"Bench {i}","email":"bench{i}@bench.test"}' }, process.pid),
+			measuredCase("POST /api/clients", { ...write, url: system.url, body: '{"name":"Bench {i}","email":"bench{i}@bench.test"}' }, system.pid),
 			measuredCase("peer POST /api/clients", { ...write, url: peer.url, body: '{"name":"Peer {i}","email":"peer{i}@bench.test"}' }, peer.pid),
 		];
 		const [floorWrites, writes, peerWrites] = await load.measureRounds(writeCases, WRITE_WARMUP, ROUNDS);
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
 		const read = { method: "GET" as const, path: "/clients/{id}", ids, concurrency: 20, count: READS };
 		const readCases = [
 			measuredCase("floor GET fixed JSON", { ...read, url: floor.url }, floor.pid),
-			measuredCase("GET /api/clients/:id", { ...read, url: system.url }, process.pid),
+			measuredCase("GET /api/clients/:id", { ...read, url: system.url }, system.pid),
 			measuredCase("peer GET /api/clients/:id", { ...read, url: peer.url }, peer.pid),
 		];
 		const [floorReads, reads, peerReads] = await load.measureRounds(readCases, READ_WARMUP, ROUNDS);
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
 		);
 
 		// 6. memory after the runs
-		const rss = mib(process.memoryUsage().rss);
+		const rss = system.rss() ?? Number.NaN;
 		const floorRss = floor.rss();
 		const peerRss = peer.rss();
 		results.push(
@@ -164,10 +164,8 @@ async function main(): Promise<void> {
 		load?.close();
 		await floor?.stop().catch(() => undefined);
 		await peer?.stop().catch(() => undefined);
-		if (system) {
-			await system.stop().catch(() => undefined);
-			removeDir(system.dataDir);
-		}
+		await system?.stop().catch(() => undefined);
+		removeDir(dataDir);
 	}
 	if (results.length === 0) return;
 	printResults("Embedded node over REST (one process, SQLite)", results, [
@@ -177,7 +175,7 @@ async function main(): Promise<void> {
 	]);
 	printPeerTable("Embedded node beside the peer (plain moleculer-web + Moleculer, MemoryLRU cacher, sqlite3; one process)", peerRows, [
 		"project/peer: the plain quotient (req/s below 1: the project is slower; CPU ms and MiB above 1: it costs more)",
-		"CPU: utime + stime of the server's process from /proc/<pid>/stat over its measured rounds, ÷ its 2xx answers; the project's node runs in the benchmark's own process (its share of the load generator's IPC is negligible)",
+		"CPU: utime + stime of the server's process from /proc/<pid>/stat over its measured rounds, ÷ its 2xx answers; each server runs compiled, as `npm start` runs the project (bench/compiled.ts)",
 		floorCpu,
 	]);
 	if (peerProblem) {

@@ -10,6 +10,7 @@ import { Client } from "pg";
 import { createDatabase, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "../../test/helpers/infra";
 import { CONFIG_VARIABLES, freePort } from "../../test/helpers/node-process";
 import { waitFor } from "../../test/helpers/wait";
+import { compiled } from "../compiled";
 import { CLIENTS_SCHEMA, GOALS_SCHEMA } from "./schema";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -25,7 +26,7 @@ function startPeerNode(name: string, env: Record<string, string>): PeerNode {
 	// the project's variables (a developer's shell) are not the peer's business
 	const inherited = { ...process.env };
 	for (const variable of CONFIG_VARIABLES) delete inherited[variable];
-	const child = spawn(process.execPath, ["--import", "tsx", path.join("bench", "peer", "node.ts")], {
+	const child = spawn(process.execPath, [compiled(path.join("bench", "peer", "node.ts"))], {
 		cwd: ROOT,
 		env: { ...inherited, NODEID: name, ...env },
 		stdio: ["ignore", "pipe", "pipe"],

@@ -10,7 +10,7 @@ import { ServiceBroker } from "moleculer";
 import { transitAuth } from "../../lib/infra/transit-auth";
 import { Client } from "pg";
 import { createDatabase, deleteEventStream, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "./infra";
-import { freePort, type NodeProcess, startNode, waitHealthy } from "./node-process";
+import { freePort, type NodeProcess, type StartOptions, startNode, waitHealthy } from "./node-process";
 import { waitFor } from "./wait";
 
 /** Where a cluster's servers are: the machine's shared ones unless a test brings its own. */
@@ -90,7 +90,7 @@ export class Cluster {
 	}
 
 	/** Start a node running `services` with NODEID = name; waits until the probe sees it. */
-	async start(name: string, services: string, extra: Record<string, string> = {}, options: { repl?: boolean } = {}): Promise<NodeProcess> {
+	async start(name: string, services: string, extra: Record<string, string> = {}, options: StartOptions = {}): Promise<NodeProcess> {
 		const node = startNode(name, this.env({ SERVICES: services, NODEID: name, ...extra }), options);
 		this.nodes.set(name, node);
 		await waitFor(
@@ -104,10 +104,10 @@ export class Cluster {
 	}
 
 	/** Start an api node on a free port; returns its base URL once /api/health answers. */
-	async startApi(name: string, extra: Record<string, string> = {}): Promise<string> {
+	async startApi(name: string, extra: Record<string, string> = {}, options: StartOptions = {}): Promise<string> {
 		const port = await freePort();
 		this.gateways.add(name);
-		const node = await this.start(name, "api", { PORT: String(port), ...extra });
+		const node = await this.start(name, "api", { PORT: String(port), ...extra }, options);
 		const url = `http://127.0.0.1:${port}/api`;
 		await waitHealthy(node, `${url}/health`);
 		return url;

@@ -69,9 +69,19 @@ export function withoutSharedStream(env: Record<string, string>): Record<string,
 	return { ...env, EVENT_STREAM: "off" };
 }
 
-/** `repl: true` starts the moleculer-repl prompt, fed through `child.stdin`. */
-export function startNode(name: string, env: Record<string, string>, options: { repl?: boolean } = {}): NodeProcess {
-	const child = spawn(process.execPath, ["--import", "tsx", "bin/start.ts", ...(options.repl ? ["--repl"] : [])], {
+/** How a node process is started. */
+export interface StartOptions {
+	/** the moleculer-repl prompt, fed through `child.stdin` */
+	repl?: boolean;
+	/** arguments for node itself (e.g. `--cpu-prof`, which NODE_OPTIONS refuses) */
+	nodeArgs?: string[];
+	/** as `npm start` runs it (bin/run-compiled.js: the compiled bundle), not the sources through tsx: the benchmarks measure that */
+	compiled?: boolean;
+}
+
+export function startNode(name: string, env: Record<string, string>, options: StartOptions = {}): NodeProcess {
+	const entry = options.compiled ? ["bin/run-compiled.js"] : ["--import", "tsx", "bin/start.ts"];
+	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry, ...(options.repl ? ["--repl"] : [])], {
 		cwd: ROOT,
 		env: { ...process.env, LOG_LEVEL: "warn", ...withoutSharedStream(env) },
 		stdio: [options.repl ? "pipe" : "ignore", "pipe", "pipe"],
