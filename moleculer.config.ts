@@ -16,6 +16,7 @@ import { SERVICE_NAMES, type ServiceName } from "./lib/constants";
 import type { BreakerSettings } from "./lib/infra/circuit-breaker";
 import { AppErrorRegenerator, ConfigError, countsAgainstBreaker } from "./lib/errors";
 import { ResilientAmqpTransporter } from "./lib/infra/amqp-transporter";
+import { ListPagesRedisCacher } from "./lib/infra/redis-cacher";
 import { QUEUE_TYPES, type QueueType } from "./lib/infra/amqp-queues";
 import { brokerUrls } from "./lib/infra/amqp-urls";
 import { HexIdZipkinExporter } from "./lib/infra/zipkin-exporter";
@@ -405,16 +406,15 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				? // LRU with a ceiling: every valid id, page and filter is a key of its own, so a plain
 					// Memory cacher grows with whatever a client cares to ask (moleculer's MemoryLRU: lru-cache)
 					{ type: "MemoryLRU", options: { ttl: 60, max: MEMORY_CACHE_MAX_KEYS, keygen: cacheKeygen } }
-				: {
-						type: "Redis",
-						options: {
-							ttl: 60,
-							keygen: cacheKeygen,
-							prefix: `MOL${config.namespace ? `-${config.namespace}` : ""}`,
-							// ioredis connection options (Moleculer passes them to `new Redis(...)`)
-							redis: redisConnection(config.cacher),
-						},
-					},
+				: // Moleculer's Redis cacher, each service's list pages in one hash: a write cleans them
+					// with one DEL, not a SCAN of a Redis other programs may share (lib/infra/redis-cacher.ts)
+					new ListPagesRedisCacher({
+						ttl: 60,
+						keygen: cacheKeygen,
+						prefix: `MOL${config.namespace ? `-${config.namespace}` : ""}`,
+						// ioredis connection options (Moleculer passes them to `new Redis(...)`)
+						redis: redisConnection(config.cacher),
+					}),
 		// Our errors keep their class of status across nodes (a remote 404 is no 500 at the gateway).
 		errorRegenerator: new AppErrorRegenerator(),
 		requestTimeout: 10_000,

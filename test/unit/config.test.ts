@@ -9,6 +9,7 @@ import Redis from "ioredis";
 import { Transporters } from "moleculer";
 import { createBrokerOptions, loadConfig, MEMORY_CACHE_MAX_KEYS } from "../../moleculer.config";
 import { cacheKeygen } from "../../lib/infra/cache-keys";
+import { ListPagesRedisCacher } from "../../lib/infra/redis-cacher";
 import { HexIdZipkinExporter } from "../../lib/infra/zipkin-exporter";
 import { configErrorOf } from "../helpers/config-error";
 
@@ -356,9 +357,9 @@ describe("rate-limit counters", () => {
 	test("in Redis with a Redis cacher: the cacher's own connection options, and keys per namespace outside the cache's prefix", () => {
 		const url = "rediss://user:p%40ss@cache.example:6380/2";
 		const config = loadConfig({ RATE_LIMIT: "10", CACHER: url, NAMESPACE: "staging" });
-		const cacher = createBrokerOptions(config).cacher as { options: { redis: unknown; prefix: string } };
-		expect(config.api.redis).toEqual({ connection: cacher.options.redis, keyPrefix: "cg-ratelimit:staging:" });
-		expect(config.api.redis?.keyPrefix.startsWith(cacher.options.prefix)).toBe(false);
+		const cacher = createBrokerOptions(config).cacher as ListPagesRedisCacher;
+		expect(config.api.redis).toEqual({ connection: cacher.opts.redis, keyPrefix: "cg-ratelimit:staging:" });
+		expect(config.api.redis?.keyPrefix.startsWith(cacher.opts.prefix as string)).toBe(false);
 	});
 });
 
@@ -424,12 +425,12 @@ describe("createBrokerOptions", () => {
 
 	describe("with CACHER=redis://…", () => {
 		const redisOptionsOf = (env: Record<string, string>) => {
-			const cacher = createBrokerOptions(loadConfig(env)).cacher as { type: string; options: Record<string, unknown> };
-			expect(cacher.type).toBe("Redis");
-			return cacher.options;
+			const cacher = createBrokerOptions(loadConfig(env)).cacher;
+			expect(cacher).toBeInstanceOf(ListPagesRedisCacher);
+			return (cacher as ListPagesRedisCacher).opts as Record<string, unknown>;
 		};
 
-		test("Redis with our keygen, and a key prefix per namespace", () => {
+		test("Moleculer's Redis cacher (list pages in a hash of their own) with our keygen, and a key prefix per namespace", () => {
 			expect(redisOptionsOf({ CACHER: "redis://127.0.0.1:6379" })).toMatchObject({ keygen: cacheKeygen, prefix: "MOL" });
 			expect(redisOptionsOf({ CACHER: "redis://127.0.0.1:6379", NAMESPACE: "ns" })).toMatchObject({ prefix: "MOL-ns" });
 		});

@@ -1,0 +1,124 @@
+/**
+ * The Redis cacher keeps each service's list pages in one hash (lib/infra/redis-cacher.ts): a
+ * write cleans them with one DEL, never a SCAN of a Redis that other programs share. Real Redis,
+ * a real ServiceBroker with cached actions; Redis's own MONITOR shows what the cacher sent.
+ */
+import Redis from "ioredis";
+import { type Context, ServiceBroker } from "moleculer";
+import { cacheKeygen, cacheKeys } from "../../lib/infra/cache-keys";
+import { ListPagesRedisCacher, listHashOf, listPatternOf } from "../../lib/infra/redis-cacher";
+import { describeWithInfra, INFRA_URLS, uniqueName } from "../helpers/infra";
+import { waitFor } from "../helpers/wait";
+
+describe("which keys are list pages", () => {
+	test("given a list page's key, when asked for its hash, then it is the service's list action", () => {
+		expect(listHashOf("clients.list:page=1|pageSize=10")).toBe("clients.list");
+		expect(listHashOf("goals.list:")).toBe("goals.list");
+	});
+	test("given any other key, when asked for its hash, then there is none", () => {
+		expect(listHashOf("clients.get:id=7")).toBeNull();
+		expect(listHashOf("clients.list")).toBeNull();
+		expect(listHashOf("clients.listing:page=1")).toBeNull();
+	});
+	test("given the pattern of every page of a service's lists, then it names that hash; any other pattern names none", () => {
+		expect(listPatternOf(cacheKeys.lists("clients"))).toBe("clients.list");
+		expect(listPatternOf("goals.list:*")).toBe("goals.list");
+		expect(listPatternOf("goals.list:page=1*")).toBeNull();
+		expect(listPatternOf("*.list:**")).toBeNull();
+		expect(listPatternOf("**")).toBeNull();
+	});
+});
+
+describeWithInfra(["redis"], "list pages in one hash per service", () => {
+	const namespace = uniqueName("lp").replace(/_/g, "-");
+	const prefix = `MOL-${namespace}`;
+	const redis = new Redis(INFRA_URLS.redis);
+	/** another program's keys on the same server */
+	const foreign = uniqueName("neighbour");
+	let broker: ServiceBroker;
+	let reads = 0;
+
+	beforeAll(async () => {
+		const pipeline = redis.pipeline();
+		for (let i = 0; i < 5000; i++) pipeline.set(`${foreign}:${i}`, "x", "EX", 300);
+		await pipeline.exec();
+		broker = new ServiceBroker({
+			namespace,
+			logger: false,
+			cacher: new ListPagesRedisCacher({ ttl: 60, keygen: cacheKeygen, prefix, redis: { host: "127.0.0.1", port: 6379 } }),
+		});
+		broker.createService({
+			name: "clients",
+			actions: {
+				list: {
+					cache: true,
+					handler(ctx: Context<{ page: number }>) {
+						reads++;
+						return { page: ctx.params.page, rows: [`row ${reads}`] };
+					},
+				},
+				get: {
+					cache: true,
+					handler(ctx: Context<{ id: number }>) {
+						reads++;
+						return { id: ctx.params.id, read: reads };
+					},
+				},
+			},
+		});
+		await broker.start();
+		await waitFor(() => (broker.cacher as ListPagesRedisCacher).connected === true, { timeoutMs: 10_000, intervalMs: 50, what: "the cacher connected" });
+	});
+
+	afterAll(async () => {
+		await broker?.stop();
+		const keys = [...(await redis.keys(`${prefix}-*`)), ...(await redis.keys(`${foreign}:*`))];
+		for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+		redis.disconnect();
+	});
+
+	test("a page is a field of the service's list hash, read back from it; an entity stays a key of its own", async () => {
+		const first = await broker.call("clients.list", { page: 1 });
+		expect(await broker.call("clients.list", { page: 1 })).toEqual(first);
+		await broker.call("clients.list", { page: 2 });
+		await broker.call("clients.get", { id: 7 });
+		expect(await redis.hkeys(`${prefix}-clients.list`)).toEqual(expect.arrayContaining(["clients.list:page=1", "clients.list:page=2"]));
+		expect(await redis.ttl(`${prefix}-clients.list`)).toBeGreaterThan(0);
+		expect(await redis.exists(`${prefix}-clients.get:id=7`)).toBe(1);
+		expect(await redis.keys(`${prefix}-clients.list:*`)).toEqual([]);
+	});
+
+	test("cleaning every page is one DEL (no SCAN, whatever else the server holds); the entity and the neighbour's keys stay", async () => {
+		await broker.call("clients.list", { page: 1 });
+		const monitor = await redis.monitor();
+		const seen: string[][] = [];
+		monitor.on("monitor", (_time: string, args: string[]) => {
+			if (args.some((arg) => arg.includes(prefix))) seen.push(args);
+		});
+		try {
+			await broker.cacher?.clean(cacheKeys.lists("clients"));
+			// a command after ours: once MONITOR shows it, it has shown ours
+			const marker = `${prefix}-marker`;
+			await redis.get(marker);
+			await waitFor(() => seen.some((args) => args.includes(marker)), { timeoutMs: 10_000, intervalMs: 20, what: "MONITOR to show the marker" });
+		} finally {
+			monitor.disconnect();
+		}
+		const commands = seen.filter((args) => !args.includes(`${prefix}-marker`)).map((args) => args[0].toLowerCase());
+		expect(commands).toEqual(["del"]);
+		expect(await redis.exists(`${prefix}-clients.list`)).toBe(0);
+		expect(await redis.exists(`${prefix}-clients.get:id=7`)).toBe(1);
+		expect(await redis.exists(`${foreign}:4999`)).toBe(1);
+		// the next read misses and stores a fresh page
+		const before = reads;
+		await broker.call("clients.list", { page: 1 });
+		expect(reads).toBe(before + 1);
+	});
+
+	test("any other pattern is cleaned as Moleculer cleans it (every matching key, the hashes included)", async () => {
+		await broker.call("clients.list", { page: 3 });
+		await broker.cacher?.clean("clients.**");
+		expect(await redis.keys(`${prefix}-clients*`)).toEqual([]);
+		expect(await redis.exists(`${foreign}:0`)).toBe(1);
+	});
+});
