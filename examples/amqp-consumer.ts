@@ -18,7 +18,9 @@
  * Delivery is at least once: a message may come twice (not acked before a crash, or published
  * again by the relay after a broker restart). Deduplicate by `message_id` (the event's eventId),
  * or apply an entity's event only when its `version` is above the one you hold.
- * It reconnects every second when the broker goes away, and stops on SIGINT / SIGTERM.
+ * It reconnects every second when the broker goes away, when RabbitMQ closes its channel or
+ * cancels its consumer (a connection that stays open consumes nothing more then), and stops on
+ * SIGINT / SIGTERM.
  * AMQP_URL may list several RabbitMQ nodes of one cluster separated by `;`: each connection
  * attempt takes the next one (the stream's queues are quorum queues there: AMQP_QUEUE_TYPE=quorum).
  */
@@ -77,8 +79,12 @@ function report(queue: string, msg: ConsumeMessage, action: "ack" | "requeue" | 
 	console.log(`  ${JSON.stringify(body)}`);
 }
 
-function handle(channel: Channel, queue: string, msg: ConsumeMessage | null): void {
-	if (!msg) return; // the queue was deleted: the connection's close brings us back
+function handle(channel: Channel, queue: string, msg: ConsumeMessage | null, lost: (why: string) => void): void {
+	if (!msg) {
+		// RabbitMQ cancelled the consumer (the queue was deleted, or its node went): consume again on a new connection
+		lost(`RabbitMQ cancelled the consumer of ${queue}`);
+		return;
+	}
 	const id = String(msg.properties.messageId);
 	if (reject) {
 		report(queue, msg, "reject", false);
@@ -103,21 +109,30 @@ async function consume(): Promise<void> {
 	const opened = await amqp.connect(url);
 	connection = opened;
 	let consuming = false;
-	opened.on("error", () => undefined);
-	opened.on("close", () => {
+	/** told once, whatever went first: the connection, the channel or a consumer */
+	let gone = false;
+	const lost = (why: string) => {
 		if (connection === opened) connection = null;
 		// a connection that failed while setting up is retried by reconnect's own loop
-		if (stopping || !consuming) return;
-		console.error("Connection to RabbitMQ lost: reconnecting every second.");
+		if (stopping || !consuming || gone) return;
+		gone = true;
+		console.error(`${why}: reconnecting every second.`);
+		// the connection may still be open (a channel closed by RabbitMQ leaves it so): never sit on it deaf
+		void opened.close().catch(() => undefined);
 		void reconnect();
-	});
+	};
+	opened.on("error", () => undefined);
+	opened.on("close", () => lost("Connection to RabbitMQ lost"));
 	const channel = await opened.createChannel();
-	channel.on("error", () => undefined);
+	channel.on("error", (err: Error) => console.error(`RabbitMQ closed the channel: ${err.message}`));
+	// a channel RabbitMQ closes (e.g. a 406 for an ack it does not know) leaves the connection open and consumes nothing more
+	// (deferred: when the connection goes, amqplib closes its channels first, and the connection's reason is the one to tell)
+	channel.on("close", () => setImmediate(() => lost("Channel to RabbitMQ closed")));
 	await channel.prefetch(50);
 	for (const queue of queues) {
 		// the relay declares the queues; a missing one is an error (404) that closes the channel
 		await channel.checkQueue(queue);
-		await channel.consume(queue, (msg) => handle(channel, queue, msg));
+		await channel.consume(queue, (msg) => handle(channel, queue, msg, lost));
 	}
 	consuming = true;
 	console.error(`Consuming ${queues.join(", ")} at ${url.replace(/\/\/[^@/]*@/, "//")}.`);

@@ -14,10 +14,23 @@
  * publishes through another one at its next attempt.
  *
  * `publish` sends a page in order and resolves with what the broker answered for each message:
- * confirmed, refused, or never answered because the connection dropped or the confirms did not
- * come in time. It never rejects; after a failure the publisher is closed and `connect` starts over.
+ * confirmed, refused, returned, or never answered because the connection dropped or the confirms
+ * did not come in time. It never rejects; after a failure the publisher is closed and `connect`
+ * starts over.
+ *
+ * Every message is published `mandatory`: RabbitMQ confirms a message that no queue took (no
+ * binding, a queue gone) as readily as one a queue stored, and drops it; the confirm alone would
+ * move the relay's checkpoint past an event the stream never held. A returned message (basic.return
+ * comes before its confirm) counts as not confirmed, and the connection is dropped so that the next
+ * `connect` declares the topology again before the relay sends it again.
+ *
+ * Nothing here waits on RabbitMQ without a deadline: amqplib has none for the handshake, the
+ * declarations or a close (its `close()` waits for close-ok and never settles when the socket dies
+ * first), and a relay stuck on one such call relays nothing more, silently, while its `running`
+ * promise never ends. RabbitMQ itself can keep a channel waiting: in a quorum queue's leader
+ * election, calls to the queue wait until a leader is known.
  */
-import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
+import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import { AMQP_STREAM } from "../domain/amqp-stream";
 import { PRECONDITION_FAILED, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "../infra/amqp-queues";
 import { brokerLabel, brokerUrls, urlForAttempt } from "../infra/amqp-urls";
@@ -25,6 +38,37 @@ import type { Outcome, StreamMessage, StreamNames } from "./relay-rules";
 
 /** How long a page's confirms may take before the connection is taken for dead. */
 const CONFIRM_TIMEOUT_MS = 10_000;
+/** How long connecting (TCP and AMQP handshake), opening the channel and declaring the stream may take. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How long a close may wait for RabbitMQ's close-ok before the socket is dropped. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/** `work`, or a rejection with `message` once `ms` have passed (the work itself is not stopped: the caller drops its connection). */
+async function within<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	const late = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(message)), ms);
+	});
+	try {
+		return await Promise.race([work, late]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+/**
+ * Close `connection` within CLOSE_TIMEOUT_MS; past that, destroy its socket (amqplib then closes
+ * its channels and answers their pending calls with errors). Never rejects.
+ */
+async function closeWithin(connection: ChannelModel): Promise<void> {
+	try {
+		await within(connection.close(), CLOSE_TIMEOUT_MS, "close-ok did not come");
+	} catch {
+		// amqplib's Connection keeps its socket as `stream` (not in its published types)
+		const socket = (connection.connection as unknown as { stream?: { destroy(err?: Error): void } }).stream;
+		socket?.destroy(new Error("the relay dropped a connection that did not close in time"));
+	}
+}
 
 export class StreamPublisher {
 	private connection: ChannelModel | null = null;
@@ -64,18 +108,26 @@ export class StreamPublisher {
 		// amqplib is loaded only here: a node without a relay (one process, SQLite) does not carry it
 		const amqp = require("amqplib") as typeof import("amqplib");
 		const url = urlForAttempt(this.urls, ++this.attempts);
-		const connection = await amqp.connect(url, { noDelay: true });
+		// amqplib's `timeout` bounds the TCP connect and the AMQP handshake
+		const connection = await amqp.connect(url, { noDelay: true, timeout: CONNECT_TIMEOUT_MS });
 		// an 'error' without a listener would kill the process; 'close' follows it and says it all
 		connection.on("error", () => undefined);
 		try {
-			const channel = await connection.createConfirmChannel();
-			channel.on("error", () => undefined);
-			await this.declare(connection, channel);
+			const channel = await within(
+				(async () => {
+					const opened = await connection.createConfirmChannel();
+					opened.on("error", () => undefined);
+					await this.declare(connection, opened);
+					return opened;
+				})(),
+				CONNECT_TIMEOUT_MS,
+				`RabbitMQ did not open the relay's channel and declare the stream within ${CONNECT_TIMEOUT_MS} ms`,
+			);
 			const broken = (why: string) => {
 				if (this.connection !== connection) return;
 				this.connection = null;
 				this.channel = null;
-				connection.close().catch(() => undefined);
+				void closeWithin(connection);
 				this.onBroken(why);
 			};
 			connection.on("close", () => broken("the connection to RabbitMQ closed"));
@@ -84,7 +136,7 @@ export class StreamPublisher {
 			this.channel = channel;
 			this.connectedTo = brokerLabel(url);
 		} catch (err) {
-			await connection.close().catch(() => undefined);
+			await closeWithin(connection);
 			throw err;
 		}
 	}
@@ -131,12 +183,19 @@ export class StreamPublisher {
 	async publish(messages: readonly StreamMessage[]): Promise<Outcome[]> {
 		const channel = this.channel;
 		if (!channel) return messages.map((message) => ({ sequence: message.sequence, confirmed: false }));
+		// message ids RabbitMQ returned as routed to no queue (a basic.return comes before the message's confirm)
+		const returned = new Set<string>();
+		const onReturn = (message: Message) => returned.add(String(message.properties.messageId));
+		channel.on("return", onReturn);
 		const answers = messages.map(
 			(message) =>
 				new Promise<Outcome>((resolve) => {
 					try {
-						channel.publish(this.names.exchange, message.routingKey, Buffer.from(message.body), message.properties, (err) =>
-							resolve({ sequence: message.sequence, confirmed: err === null || err === undefined }),
+						channel.publish(this.names.exchange, message.routingKey, Buffer.from(message.body), { ...message.properties, mandatory: true }, (err) =>
+							resolve({
+								sequence: message.sequence,
+								confirmed: (err === null || err === undefined) && !returned.has(message.properties.messageId),
+							}),
 						);
 					} catch {
 						// the channel closed under us: its callbacks are answered with errors, or never called
@@ -156,20 +215,31 @@ export class StreamPublisher {
 		});
 		const result = await Promise.race([Promise.all(answers), late]);
 		clearTimeout(timer);
-		if (result !== "late") return result;
+		channel.off("return", onReturn);
+		if (result !== "late") {
+			if (returned.size > 0)
+				// the topology is not what `connect` declared: declare it again (next connect) before sending again
+				await this.drop(`RabbitMQ returned ${returned.size} message(s) that no queue took; the stream's topology is declared again`);
+			return result;
+		}
 		// no answer in time: the connection is as good as dead; what was not confirmed is sent again
-		this.channel = null;
-		const connection = this.connection;
-		this.connection = null;
-		await connection?.close().catch(() => undefined);
-		this.onBroken(`RabbitMQ did not confirm within ${CONFIRM_TIMEOUT_MS} ms`);
+		await this.drop(`RabbitMQ did not confirm within ${CONFIRM_TIMEOUT_MS} ms`);
 		return messages.map((message, index) => settled[index] ?? { sequence: message.sequence, confirmed: false });
+	}
+
+	/** Give up the connection (closed within a deadline) and say why: the next `connect` starts over. */
+	private async drop(why: string): Promise<void> {
+		const connection = this.connection;
+		this.channel = null;
+		this.connection = null;
+		if (connection) await closeWithin(connection);
+		this.onBroken(why);
 	}
 
 	async close(): Promise<void> {
 		const connection = this.connection;
 		this.connection = null;
 		this.channel = null;
-		await connection?.close().catch(() => undefined);
+		if (connection) await closeWithin(connection);
 	}
 }

@@ -46,6 +46,25 @@ const RETRIED = new Set([502, 503, 504]);
 
 type Json = Record<string, any>;
 
+/** A row of a producer's event log, as the test reads it. */
+interface LogRow {
+	sequence: number;
+	eventId: string;
+}
+
+/** Sequences as ranges, e.g. `3-7, 12`, for failure messages. */
+function ranges(sequences: number[]): string {
+	const sorted = [...sequences].sort((a, b) => a - b);
+	const parts: string[] = [];
+	for (let i = 0; i < sorted.length; ) {
+		let j = i;
+		while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+		parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+		i = j + 1;
+	}
+	return parts.join(", ") || "none";
+}
+
 /** One HTTP attempt of a creation. */
 interface Attempt {
 	startedAt: number;
@@ -110,6 +129,56 @@ describeWithInfra(["redis"], "a three-node RabbitMQ cluster with quorum queues",
 			{ nodeID },
 		);
 	const firstBroker = () => rabbits.nodes[0].url.replace(/^amqp:\/\/[^@]*@/, "");
+
+	/**
+	 * Where the events the stream's consumer has not received are, for the failure message: per
+	 * log the missing sequences and the relay's checkpoint (what the broker confirmed); per stream
+	 * queue and DLQ its depth and consumers, and the consumers and channels, as a live RabbitMQ
+	 * node counts them; what the consumer received per queue, and said.
+	 */
+	const streamDiagnosis = async (logs: Record<"clients" | "goals", LogRow[]>, killedAt: number): Promise<string> => {
+		const example = consumer as ExampleConsumer;
+		const got = new Set(example.deliveries.filter((d) => d.action === "ack").map((d) => d.properties.messageId));
+		const lines: string[] = [`diagnosis, ${Date.now() - killedAt} ms after the kill:`];
+		for (const source of ["clients", "goals"] as const) {
+			const missing = logs[source].filter((row) => !got.has(row.eventId)).map((row) => row.sequence);
+			const checkpoint = await live()
+				.query<{ sequence: number }>(source, "SELECT sequence FROM relay_checkpoint")
+				.then((rows) => String(rows[0]?.sequence ?? "none"))
+				.catch((err: Error) => `unreadable (${err.message})`);
+			lines.push(
+				`${source}: ${logs[source].length} events in the log, relay checkpoint ${checkpoint}, ${missing.length} not received: sequences ${ranges(missing)}`,
+			);
+		}
+		for (const [nodeID, action] of [
+			["clients-1", "clients.relayState"],
+			["goals-1", "goals.relayState"],
+			["goals-2", "goals.relayState"],
+		]) {
+			const state = await live()
+				.probe.call(action, {}, { nodeID })
+				.catch((err: Error) => err.message);
+			lines.push(`${action} on ${nodeID}: ${JSON.stringify(state)}`);
+		}
+		const stream = (name: unknown) => typeof name === "string" && /^(client|goal)\.events(\.dlq)?$/.test(name);
+		const queues = await rabbits.table("queues", ["name", "type", "messages_ready", "messages_unacknowledged", "consumers", "leader", "online"]);
+		lines.push(`queues: ${JSON.stringify(Array.isArray(queues) ? queues.filter((q) => stream((q as { name?: unknown }).name)) : queues)}`);
+		const consumers = await rabbits.table("consumers", ["queue_name", "channel_pid", "consumer_tag", "prefetch_count", "active"]);
+		lines.push(
+			`consumers: ${JSON.stringify(Array.isArray(consumers) ? consumers.filter((c) => stream((c as { queue_name?: unknown }).queue_name)) : consumers)}`,
+		);
+		lines.push(`channels: ${JSON.stringify(await rabbits.table("channels", ["pid", "name", "consumer_count", "messages_unacknowledged", "prefetch_count"]))}`);
+		const perQueue = new Map<string, { acked: number; redelivered: number }>();
+		for (const delivery of example.deliveries) {
+			const counts = perQueue.get(delivery.queue) ?? { acked: 0, redelivered: 0 };
+			if (delivery.action === "ack") counts.acked++;
+			if (delivery.redelivered) counts.redelivered++;
+			perQueue.set(delivery.queue, counts);
+		}
+		lines.push(`the consumer's deliveries per queue: ${JSON.stringify(Object.fromEntries(perQueue))}`);
+		lines.push(`the consumer said:\n${example.errors()}`);
+		return lines.join("\n");
+	};
 
 	test("the shared queues and the stream's queues are quorum queues with three members; each node's own queues are non-durable classic", async () => {
 		const ns = live().namespace;
@@ -298,20 +367,40 @@ describeWithInfra(["redis"], "a three-node RabbitMQ cluster with quorum queues",
 			{ timeoutMs: 60_000, intervalMs: 250, what: "the clients relay caught up on another node" },
 		);
 		expect(relay.broker).not.toBe(firstBroker());
+		// and the goals relay (whichever replica holds its lock): a relay that stopped is told apart from a consumer that did
+		await waitFor(
+			async () => {
+				for (const nodeID of ["goals-1", "goals-2"]) {
+					const state = await live().probe.call<{ relaying: boolean; connected: boolean; checkpoint: number; head: number }, Record<string, never>>(
+						"goals.relayState",
+						{},
+						{ nodeID },
+					);
+					if (state.relaying) return state.connected && state.checkpoint === state.head;
+				}
+				return false;
+			},
+			{ timeoutMs: 60_000, intervalMs: 250, what: "the goals relay caught up on another node" },
+		);
 		const logs = {
-			clients: await live().query<{ eventId: string }>("clients", `SELECT "eventId" FROM event_log ORDER BY sequence`),
-			goals: await live().query<{ eventId: string }>("goals", `SELECT "eventId" FROM event_log ORDER BY sequence`),
+			clients: await live().query<LogRow>("clients", `SELECT sequence, "eventId" FROM event_log ORDER BY sequence`),
+			goals: await live().query<LogRow>("goals", `SELECT sequence, "eventId" FROM event_log ORDER BY sequence`),
 		};
 		const received = () => new Set((consumer as ExampleConsumer).deliveries.filter((d) => d.action === "ack").map((d) => d.properties.messageId));
-		await waitFor(
-			() => {
-				const got = received();
-				const missing = [...logs.clients, ...logs.goals].filter((row) => !got.has(row.eventId));
-				if (missing.length > 0) throw new Error(`${missing.length} event(s) not received yet`);
-				return true;
-			},
-			{ timeoutMs: 60_000, intervalMs: 250, what: `every event of both logs received by the stream's consumer\n${consumer?.errors()}` },
-		);
+		try {
+			await waitFor(
+				() => {
+					const got = received();
+					const missing = [...logs.clients, ...logs.goals].filter((row) => !got.has(row.eventId));
+					if (missing.length > 0) throw new Error(`${missing.length} event(s) not received yet`);
+					return true;
+				},
+				{ timeoutMs: 60_000, intervalMs: 250, what: `every event of both logs received by the stream's consumer\n${consumer?.errors()}` },
+			);
+		} catch (err) {
+			// the same failure, with what it takes to tell where the events are: never published, in a queue, or dead-lettered
+			throw new Error(`${(err as Error).message}\n${await streamDiagnosis(logs, killedAt)}`);
+		}
 		const deliveries = (consumer as ExampleConsumer).deliveries.filter((d) => d.action === "ack");
 		console.log(
 			`stream: ${logs.clients.length + logs.goals.length} events, ${deliveries.length} deliveries, ${deliveries.length - received().size} duplicate(s); relay now at ${relay.broker}`,

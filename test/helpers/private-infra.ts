@@ -200,6 +200,22 @@ export class PrivateRabbitCluster {
 			.map((row) => ({ name: row.name, durable: row.durable, type: row.type, members: list(row.members), online: list(row.online) }));
 	}
 
+	/**
+	 * For failure messages: a `rabbitmqctl list_*` table (`what`: queues, consumers, channels) with
+	 * `columns`, as JSON rows, asked of the running node `node`; the error's text if it cannot answer.
+	 */
+	async table(
+		what: "queues" | "consumers" | "channels",
+		columns: string[],
+		node: PrivateRabbit = this.nodes[this.nodes.length - 1],
+	): Promise<unknown[] | string> {
+		try {
+			return JSON.parse(await node.ctl(`list_${what}`, "-q", "--formatter", "json", "--timeout", "20", ...columns)) as unknown[];
+		} catch (err) {
+			return `list_${what} failed: ${(err as Error).message}`;
+		}
+	}
+
 	async destroy(): Promise<void> {
 		await Promise.all(this.nodes.map((node) => node.destroy()));
 	}
