@@ -5,9 +5,9 @@
  * run. A relay that crashes, or a broker that restarts, loses nothing: what was not confirmed is
  * published again (at least once; consumers deduplicate by `message_id`).
  *
- * It runs beside the write path, never on it: a commit only pokes it (`poke`), and it also
- * looks every `pollMs` (a safety net for pokes lost with a replica, and how a new relay finds
- * work). Only one replica per producer relays (lib/relay/relay-lock.ts). A broker that cannot be
+ * It runs beside the write path, never on it: a commit only pokes it (`poke`: it runs
+ * `gatherMs` later, carrying every event committed meanwhile in one page), and it also looks
+ * every `pollMs` (a safety net for pokes lost with a replica, and how a new relay finds work). Only one replica per producer relays (lib/relay/relay-lock.ts). A broker that cannot be
  * reached is tried again with backoff, logged once per outage.
  */
 import type { Source } from "../constants";
@@ -48,6 +48,12 @@ export interface RelayOptions<E extends DomainEvent> extends StreamTarget {
 	pageSize?: number;
 	/** how often the relay looks for work without a poke, and asks for the lock when it has none */
 	pollMs?: number;
+	/**
+	 * How long a poke waits before the relay runs, so that the commits of that moment travel as
+	 * one page: one read, one batch of confirms, one checkpoint write for all of them, instead of
+	 * one each (at 200 writes/s, 2 ms gathers ~1 per run; 20 ms gathers ~4).
+	 */
+	gatherMs?: number;
 }
 
 /** What a replica says about the relay of its producer (its checkpoint and head are the database's, shared by all replicas). */
@@ -82,6 +88,9 @@ export class LogRelay<E extends DomainEvent> {
 	private again = false;
 	private stopped = true;
 	private timer: NodeJS.Timeout | undefined;
+	private readonly gatherMs: number;
+	/** a run asked for by a poke, waiting for the commits of the next gatherMs */
+	private gathering: NodeJS.Timeout | undefined;
 	/** where it logs and counts: the service's logger and metrics, given at start */
 	private report: RelayReport = { published: () => undefined, info: () => undefined, warn: () => undefined };
 
@@ -90,6 +99,7 @@ export class LogRelay<E extends DomainEvent> {
 		this.checkpoints = new RelayCheckpoint(db, source);
 		this.pageSize = options.pageSize ?? 500;
 		this.pollMs = options.pollMs ?? 1000;
+		this.gatherMs = options.gatherMs ?? 20;
 		this.lock = new RelayLock(db, source, (why) => {
 			// stop at once: another replica may hold the lock from now on
 			this.relays = false;
@@ -113,13 +123,26 @@ export class LogRelay<E extends DomainEvent> {
 	start(report: RelayReport): void {
 		this.report = report;
 		this.stopped = false;
-		this.timer = setInterval(() => this.poke(), this.pollMs);
+		this.timer = setInterval(() => this.run(), this.pollMs);
 		this.timer.unref();
-		this.poke();
+		this.run();
 	}
 
-	/** Something was committed (or the poll fired): relay it soon, off the caller's path. */
+	/** Something was committed: relay it soon (within gatherMs, with whatever else commits meanwhile), off the caller's path. */
 	poke(): void {
+		if (this.stopped || this.gathering) return;
+		if (this.running) {
+			this.again = true;
+			return;
+		}
+		this.gathering = setTimeout(() => this.run(), this.gatherMs);
+		this.gathering.unref();
+	}
+
+	/** Relay now (or once the run in flight is done). */
+	private run(): void {
+		clearTimeout(this.gathering);
+		this.gathering = undefined;
 		if (this.stopped) return;
 		if (this.running) {
 			this.again = true;
@@ -137,6 +160,7 @@ export class LogRelay<E extends DomainEvent> {
 	async stop(): Promise<void> {
 		this.stopped = true;
 		clearInterval(this.timer);
+		clearTimeout(this.gathering);
 		let timer: NodeJS.Timeout | undefined;
 		await Promise.race([this.running, new Promise((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)))]);
 		clearTimeout(timer);

@@ -37,11 +37,14 @@ export class RelayCheckpoint {
 		return row ? Number(row.sequence) : 0;
 	}
 
-	/** Move forward to `sequence`; never backwards, whoever wrote last. */
+	/** Move forward to `sequence`; never backwards, whoever wrote last. One statement: it runs once per page the relay sends. */
 	async moveTo(sequence: number): Promise<void> {
 		await this.db.transaction(async (sql) => {
-			await sql.run(`INSERT INTO relay_checkpoint ("source", "sequence") VALUES (?, 0) ON CONFLICT ("source") DO NOTHING`, [this.source]);
-			await sql.run(`UPDATE relay_checkpoint SET "sequence" = ? WHERE "source" = ? AND "sequence" < ?`, [sequence, this.source, sequence]);
+			await sql.run(
+				`INSERT INTO relay_checkpoint ("source", "sequence") VALUES (?, ?)
+				 ON CONFLICT ("source") DO UPDATE SET "sequence" = excluded."sequence" WHERE relay_checkpoint."sequence" < excluded."sequence"`,
+				[this.source, sequence],
+			);
 		});
 	}
 }
