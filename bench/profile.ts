@@ -5,6 +5,7 @@
  * connections, stops the nodes (a profile is written at a clean exit) and prints, per node, the
  * functions and the files that took the most self time, in ms per request.
  *
+ * `--embedded`: the one-process system instead, under cached `GET /api/clients/:id` (5 × N).
  * `--requests N` (default 3000 of each), `--keep DIR` keeps the .cpuprofile files (open them in
  * Chrome's DevTools, Performance tab) instead of a temporary folder.
  */
@@ -12,6 +13,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import os from "node:os";
 import path from "node:path";
 import { Cluster } from "../test/helpers/cluster";
+import { freePort, startNode, waitHealthy } from "../test/helpers/node-process";
+import { removeDir, tempDataDir } from "../test/helpers/system";
 import { LoadGenerator } from "./load";
 
 interface ProfileNode {
@@ -87,20 +90,52 @@ function report(name: string, profile: CpuProfile, requests: number): string {
 	return lines.join("\n");
 }
 
+/** `--embedded`: one process (SQLite, Memory cacher) as `npm start` runs it, under cached `GET /api/clients/:id` at 20 connections. */
+async function profileEmbedded(dir: string): Promise<number> {
+	const dataDir = tempDataDir();
+	const port = await freePort();
+	const node = startNode(
+		"embedded",
+		{ PORT: String(port), CLIENTS_DB_URI: `sqlite:${path.join(dataDir, "clients.sqlite")}`, GOALS_DB_URI: `sqlite:${path.join(dataDir, "goals.sqlite")}` },
+		{ compiled: true, nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${path.join(dir, "embedded")}`] },
+	);
+	const api = `http://127.0.0.1:${port}/api`;
+	const load = LoadGenerator.start();
+	try {
+		await waitHealthy(node, `${api}/health`);
+		await load.run({ url: api, method: "POST", path: "/clients", body: '{"name":"Seed {i}","email":"seed{i}@example.com"}', concurrency: 10, count: 50 });
+		const ids = Array.from({ length: 50 }, (_, i) => i + 1);
+		const reads = await load.run({ url: api, method: "GET", path: "/clients/{id}", ids, concurrency: 20, count: REQUESTS * 5 });
+		process.stderr.write(`cached GET ${reads.perSecond.toFixed(0)}/s ok ${reads.ok}\n`);
+	} finally {
+		load.close();
+		await node.stop();
+		removeDir(dataDir);
+	}
+	return REQUESTS * 5 + 50;
+}
+
 async function main(): Promise<void> {
 	const keep = flag("--keep");
 	const dir = keep ? path.resolve(keep) : mkdtempSync(path.join(os.tmpdir(), "cg-profile-"));
 	mkdirSync(dir, { recursive: true });
+	if (process.argv.includes("--embedded")) {
+		const requests = await profileEmbedded(dir);
+		printProfiles(dir, requests);
+		if (!keep) rmSync(dir, { recursive: true, force: true });
+		return;
+	}
 	const cluster = new Cluster({ DB_POOL_MAX: "5" });
 	await cluster.setUp();
 	const load = LoadGenerator.start();
+	const asStarted = { compiled: true };
 	try {
 		const names = ["clients-1", "goals-1", "goals-2"];
 		for (const name of names) {
 			const service = name.replace(/-\d$/, "");
-			await cluster.start(name, service, {}, { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${path.join(dir, name)}`] });
+			await cluster.start(name, service, {}, { ...asStarted, nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${path.join(dir, name)}`] });
 		}
-		const api = await cluster.startApi("api-1", { RATE_LIMIT: "0" }, { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${path.join(dir, "api-1")}`] });
+		const api = await cluster.startApi("api-1", { RATE_LIMIT: "0" }, { ...asStarted, nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${path.join(dir, "api-1")}`] });
 		process.stderr.write(`cluster up; seeding 200 clients\n`);
 		const seed = await load.run({
 			url: api,
@@ -129,14 +164,17 @@ async function main(): Promise<void> {
 		load.close();
 		await cluster.tearDown();
 	}
-	const requests = REQUESTS * 2 + 200;
+	printProfiles(dir, REQUESTS * 2 + 200);
+	if (!keep) rmSync(dir, { recursive: true, force: true });
+}
+
+function printProfiles(dir: string, requests: number): void {
 	for (const name of readdirSync(dir).sort()) {
 		for (const file of readdirSync(path.join(dir, name)).filter((f) => f.endsWith(".cpuprofile"))) {
 			const profile = JSON.parse(readFileSync(path.join(dir, name, file), "utf8")) as CpuProfile;
 			console.log(`${report(name, profile, requests)}\n`);
 		}
 	}
-	if (!keep) rmSync(dir, { recursive: true, force: true });
 }
 
 main().catch((err) => {
