@@ -57,7 +57,7 @@ export interface GoalCopy {
 	deleted: boolean;
 }
 
-/** The same row as Sequelize's model holds it (schema and reads). */
+/** The same row as Sequelize's model holds it, for the reads. */
 export interface GoalCopyRow extends GoalCopy, Model<InferAttributes<GoalCopyRow>, InferCreationAttributes<GoalCopyRow>> {}
 
 /** A client as the API shows it. */
@@ -107,7 +107,7 @@ export class ClientStore {
 				id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
 				name: { type: DataTypes.STRING(100), allowNull: false },
 				email: { type: DataTypes.STRING(254), allowNull: false },
-				emailKey: { type: DataTypes.STRING(254), allowNull: true, unique: true },
+				emailKey: { type: DataTypes.STRING(254), allowNull: true },
 				version: { type: DataTypes.INTEGER, allowNull: false },
 				deletedAt: { type: DataTypes.DATE, allowNull: true },
 			},
@@ -123,7 +123,7 @@ export class ClientStore {
 				version: { type: DataTypes.INTEGER, allowNull: false },
 				deleted: { type: DataTypes.BOOLEAN, allowNull: false },
 			},
-			{ tableName: "goal_projection", timestamps: false, indexes: [{ fields: ["clientId"] }] },
+			{ tableName: "goal_projection", timestamps: false },
 		);
 	}
 

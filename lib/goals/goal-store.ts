@@ -30,7 +30,7 @@ export interface GoalRow extends Model<InferAttributes<GoalRow>, InferCreationAt
 	updatedAt?: Date;
 }
 
-/** A client copy as Sequelize's model holds it (schema and reads); `deleted` is a tombstone. */
+/** A client copy as Sequelize's model holds it, for the reads; `deleted` is a tombstone. */
 export interface ClientCopyRow extends ClientCopy, Model<InferAttributes<ClientCopyRow>, InferCreationAttributes<ClientCopyRow>> {}
 
 /** A goal as the API shows it. */
@@ -74,7 +74,7 @@ export class GoalStore {
 				version: { type: DataTypes.INTEGER, allowNull: false },
 				deletedAt: { type: DataTypes.DATE, allowNull: true },
 			},
-			{ tableName: "goals", indexes: [{ fields: ["clientId"] }] },
+			{ tableName: "goals" },
 		);
 		this.clientCopies = db.sequelize.define<ClientCopyRow>(
 			"ClientCopy",
