@@ -33,7 +33,7 @@ import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface GoalsServiceOptions {
 	dbUri: string;
-	/** PostgreSQL: connections per pool at most (DB_POOL_MAX) */
+	/** PostgreSQL: connections of this replica at most (DB_POOL_MAX) */
 	dbPoolMax: number;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */

@@ -7,9 +7,10 @@
  *   only).
  * - Writes run plain SQL (lib/storage/sql.ts) in `transaction`. On SQLite they go through one
  *   long-lived writer connection with group commit (lib/storage/group-commit.ts); on
- *   PostgreSQL each is a transaction of its own from the pool.
+ *   PostgreSQL each is a transaction of its own on a connection of Sequelize's pool, the one
+ *   pool of the service and replica (reads, writes and migrations share it).
  */
-import type { Client, Pool, PoolClient } from "pg";
+import type { Client, ClientBase } from "pg";
 import { QueryTypes, Sequelize } from "sequelize";
 import sqlite3 from "sqlite3";
 import { ConfigError, isDatabaseUnavailable } from "../errors";
@@ -46,22 +47,22 @@ function openSqlite(file: string): Promise<sqlite3.Database> {
 }
 
 /**
- * How long a pooled PostgreSQL connection may sit idle before it is closed. Every replica has two
- * pools (reads, writes) of up to 10; held for 10 s after a burst, the idle ones of a few replicas
- * (and of anything else on the server) filled PostgreSQL's default 100 connections, and the next
- * connection was refused ("too many clients already": 500/503 answers). A busy pool keeps its
- * connections whatever this is; an idle one gives them back within 2 s.
+ * How long a pooled PostgreSQL connection may sit idle before it is closed. Held for 10 s after a
+ * burst, the idle connections of a few replicas (and of anything else on the server) filled
+ * PostgreSQL's default 100 connections, and the next connection was refused ("too many clients
+ * already": 500/503 answers). A busy pool keeps its connections whatever this is; an idle one
+ * gives them back within 2 s.
  */
 const PG_IDLE_MS = 2000;
 
-/** PostgreSQL connections per pool and replica unless DB_POOL_MAX says otherwise. */
+/** PostgreSQL connections per replica unless DB_POOL_MAX says otherwise. */
 export const PG_POOL_MAX_DEFAULT = 10;
 
 /** How long a ROLLBACK may take before its connection is given up. */
 const ROLLBACK_TIMEOUT_MS = 2000;
 
 /** ROLLBACK, bounded in time; resolves with the error that makes the connection unusable, if any. */
-async function rollback(client: PoolClient): Promise<Error | undefined> {
+async function rollback(client: ClientBase): Promise<Error | undefined> {
 	let timer: NodeJS.Timeout | undefined;
 	try {
 		await Promise.race([
@@ -82,7 +83,7 @@ export interface DatabaseOptions {
 	/** the tables this database holds (lib/storage/migrations/); none: a bare database (tests of the storage itself) */
 	schema?: Schema;
 	groupCommit?: GroupCommitOptions;
-	/** PostgreSQL: connections per pool and replica at most (DB_POOL_MAX) */
+	/** PostgreSQL: connections of this replica at most (DB_POOL_MAX), reads and writes together */
 	poolMax?: number;
 }
 
@@ -92,8 +93,6 @@ export class Database {
 	/** where the data lives, without credentials: for logs and /api/ready */
 	readonly location: string;
 	private writer: SqliteWriter | null = null;
-	/** PostgreSQL: the write path's own pool (pg itself: a Sequelize transaction costs ~5 ms more) */
-	private readonly pgPool: Pool | null = null;
 	/** PostgreSQL: the URI, for a connection of its own outside the pool (openSession) */
 	private readonly pgUri: string | null = null;
 
@@ -101,8 +100,8 @@ export class Database {
 	private readonly groupCommit: GroupCommitOptions;
 
 	/**
-	 * `options.poolMax`: PostgreSQL connections per pool at most (reads and writes each have one;
-	 * DB_POOL_MAX): replicas × 2 × this must stay below the server's max_connections
+	 * `options.poolMax`: PostgreSQL connections of this replica at most (DB_POOL_MAX): replicas ×
+	 * this must stay below the server's max_connections
 	 */
 	constructor(uri: string, options: DatabaseOptions = {}) {
 		this.schema = options.schema ?? null;
@@ -121,20 +120,13 @@ export class Database {
 				dialect: "postgres",
 				logging: false,
 				pool: { max: pgPoolMax, min: 0, idle: PG_IDLE_MS, acquire: 10_000 },
+				dialectOptions: {
+					connectionTimeoutMillis: 10_000,
+					// a statement on a connection that died without a word fails instead of hanging
+					query_timeout: 10_000,
+					keepAlive: true,
+				},
 			});
-			// pg is loaded only here: an embedded node (SQLite) does not carry it in memory
-			const { Pool: PgPool } = require("pg") as typeof import("pg");
-			this.pgPool = new PgPool({
-				connectionString: uri,
-				max: pgPoolMax,
-				idleTimeoutMillis: PG_IDLE_MS,
-				connectionTimeoutMillis: 10_000,
-				// a statement on a connection that died without a word fails instead of hanging
-				query_timeout: 10_000,
-				keepAlive: true,
-			});
-			// an idle connection cut by a database restart: the pool drops it; nothing to crash for
-			this.pgPool.on("error", () => undefined);
 		} else {
 			throw new ConfigError("database URI", `'${uri}' is neither sqlite:<file>, sqlite::memory: nor postgres://…`);
 		}
@@ -152,12 +144,15 @@ export class Database {
 		return this.pgTransaction(work);
 	}
 
+	/**
+	 * A transaction of plain SQL on a connection of Sequelize's pool, driven by hand: measured
+	 * against pg's own Pool (8 writers, BEGIN/INSERT/COMMIT), the same CPU per transaction or less,
+	 * where a Sequelize transaction costs ~5 ms more. A connection that breaks is also 'error'
+	 * on its client: Sequelize's own listener (added at connect) marks it invalid and drops it.
+	 */
 	private async pgTransaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-		const client = await (this.pgPool as Pool).connect();
-		// A connection reset mid-transaction is also emitted as 'error' on the checked-out client;
-		// unheard, it would kill the process. The query that was running fails with it anyway.
-		const onError = () => undefined;
-		client.on("error", onError);
+		const connections = this.sequelize.connectionManager;
+		const client = (await connections.getConnection({ type: "write" })) as ClientBase;
 		let broken: Error | undefined;
 		try {
 			await client.query("BEGIN");
@@ -174,9 +169,9 @@ export class Database {
 			}
 			throw err;
 		} finally {
-			client.off("error", onError);
 			// a broken connection is closed, never handed out again
-			client.release(broken);
+			if (broken) await connections.destroyConnection(client).catch(() => undefined);
+			else connections.releaseConnection(client);
 		}
 	}
 
@@ -237,27 +232,23 @@ export class Database {
 		return report;
 	}
 
-	/** PostgreSQL: migrate on a pooled connection of its own; one that failed is closed, not pooled again (it may hold the lock). */
+	/**
+	 * PostgreSQL: migrate on a connection of the pool, closed after rather than pooled again:
+	 * nothing of the session (its advisory lock above all) can outlive the migrations.
+	 */
 	private async migratePostgres(): Promise<MigrationReport> {
 		if (!this.schema) return { applied: [], unknown: [] };
-		const client = await (this.pgPool as Pool).connect();
-		const onError = () => undefined;
-		client.on("error", onError);
-		let failed: Error | undefined;
+		const connections = this.sequelize.connectionManager;
+		const client = (await connections.getConnection({ type: "write" })) as ClientBase;
 		try {
 			return await migrate(new PgSql(client), this.schema);
-		} catch (err) {
-			failed = err as Error;
-			throw err;
 		} finally {
-			client.off("error", onError);
-			client.release(failed);
+			await connections.destroyConnection(client).catch(() => undefined);
 		}
 	}
 
 	/** Let queued writes commit, then close the writer (Sequelize is closed by its adapter). */
 	async close(): Promise<void> {
-		if (this.pgPool && !this.pgPool.ended) await this.pgPool.end();
 		const writer = this.writer;
 		if (!writer) return;
 		this.writer = null;

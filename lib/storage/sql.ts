@@ -7,7 +7,7 @@
  * write goes through this interface, with `?` placeholders and "quoted" camelCase columns, the
  * same text for SQLite and PostgreSQL.
  */
-import type { PoolClient } from "pg";
+import type { ClientBase } from "pg";
 import type { Database as SqliteDatabase, Statement } from "sqlite3";
 
 export type Dialect = "sqlite" | "postgres";
@@ -178,11 +178,11 @@ function pgText(text: string): string {
 	return converted;
 }
 
-/** The pg connection of one Sequelize transaction. */
+/** A pg connection of the pool, inside the transaction Database drives on it. */
 export class PgSql extends SavepointSql {
 	readonly dialect = "postgres" as const;
 
-	constructor(private readonly client: PoolClient) {
+	constructor(private readonly client: ClientBase) {
 		super();
 	}
 
