@@ -282,7 +282,7 @@ function transporterSecret(env: Env): string | null {
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
-	// PostgreSQL connections per pool (reads, writes) and replica: replicas × 2 × this < max_connections
+	// PostgreSQL connections per replica (one pool: reads, writes): replicas × this < max_connections
 	const dbPoolMax = integer(env, "DB_POOL_MAX", PG_POOL_MAX_DEFAULT, 1, 100);
 	const faults = faultRules(env);
 	const cacher = cacherUrl(env);

@@ -69,11 +69,11 @@ const PROPAGATION_RATES = size([90, RENAME_RATE], [RENAME_RATE]);
 const TIMED_EVERY = 20;
 const PROPAGATION_TIMEOUT_MS = 10_000;
 /**
- * PostgreSQL connections per pool of a project replica (DB_POOL_MAX): it has two (reads,
- * writes), so 5 gives it the peer's 10. At the default 10, two project clusters beside the peer
- * and the floor overran the server's 100 connections ("too many clients already").
+ * PostgreSQL connections of a project replica (DB_POOL_MAX, one pool for reads and writes): the
+ * peer's 10. (When a replica had two pools, 10 each, two project clusters beside the peer and the
+ * floor overran the server's 100 connections: "too many clients already".)
  */
-const PROJECT_POOL_MAX = PG_POOL_MAX_DEFAULT / 2;
+const PROJECT_POOL_MAX = PG_POOL_MAX_DEFAULT;
 /** systems alternate in this many rounds (the machine's speed drifts during a run) */
 const ROUNDS = SMOKE ? 1 : 4;
 const P99_BOUND_MS = 30;

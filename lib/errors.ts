@@ -238,3 +238,17 @@ export class InvalidEventError extends Errors.MoleculerError {
 		this.name = "InvalidEventError";
 	}
 }
+
+/**
+ * A migration failed (lib/storage/migrate.ts): its transaction was rolled back, the database is
+ * at the migration before, and the service does not start on a schema it was not written for.
+ */
+export class MigrationError extends Errors.MoleculerError {
+	override readonly cause: Error;
+
+	constructor(migration: string, cause: Error) {
+		super(`Database migration ${migration} failed: ${redactCredentials(cause.message)}`, 500, "MIGRATION_FAILED", { migration });
+		this.name = "MigrationError";
+		this.cause = cause;
+	}
+}

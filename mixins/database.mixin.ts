@@ -50,10 +50,14 @@ export function DatabaseMixin<M extends Model>(db: Database, mainModel: ModelSta
 				},
 			},
 		},
-		/** Called by moleculer-db once connected: create what is missing of the schema, open the writer. */
+		/** Called by moleculer-db once connected: apply the pending migrations, open the writer. */
 		async afterConnected(this: Service) {
-			await db.open();
-			this.logger.info(`Database ready: ${db.dialect} ${db.location}`);
+			const { applied, unknown } = await db.open();
+			const migrated = applied.length > 0 ? `, migrations applied: ${applied.join(", ")}` : ", schema up to date";
+			this.logger.info(`Database ready: ${db.dialect} ${db.location}${migrated}`);
+			if (unknown.length > 0) {
+				this.logger.warn(`The database has migrations newer than this code (${unknown.join(", ")}): they only add, so this code runs on them.`);
+			}
 		},
 		/** Before moleculer-db closes Sequelize (its own `stopped` runs after this one): let queued writes commit. */
 		async stopped() {

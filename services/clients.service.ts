@@ -10,6 +10,7 @@ import { GoalProjection } from "../lib/clients/goal-projection";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
 import { CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
+import { serviceSchema } from "../lib/storage/migrations";
 import { DependencyUnavailableError, EntityNotFoundError, isUnavailable } from "../lib/errors";
 import type { ClientEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
@@ -26,7 +27,7 @@ import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface ClientsServiceOptions {
 	dbUri: string;
-	/** PostgreSQL: connections per pool at most (DB_POOL_MAX) */
+	/** PostgreSQL: connections of this replica at most (DB_POOL_MAX) */
 	dbPoolMax: number;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
@@ -38,7 +39,7 @@ export interface ClientsServiceOptions {
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
 
 export function createClientsService(options: ClientsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
-	const db = new Database(options.dbUri, undefined, options.dbPoolMax);
+	const db = new Database(options.dbUri, { schema: serviceSchema(SOURCES.clients), poolMax: options.dbPoolMax });
 	const store = new ClientStore(db);
 	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.clients, db, log, ...options.eventStream }) : undefined;

@@ -10,6 +10,7 @@ import { type BreakerSettings, CircuitBreaker } from "../lib/infra/circuit-break
 import type { ClientLookup } from "../lib/clients/client-store";
 import { CLIENT_GOALS_MAX, CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
+import { serviceSchema } from "../lib/storage/migrations";
 import { mergeEffects, noEffects } from "../lib/event-log/effects";
 import { CircuitOpenError, countsAgainstBreaker, EntityNotFoundError, isUnavailable } from "../lib/errors";
 import { clientNotFound } from "../lib/goals/decide";
@@ -32,7 +33,7 @@ import { LogRelay, type StreamTarget } from "../lib/relay/log-relay";
 
 export interface GoalsServiceOptions {
 	dbUri: string;
-	/** PostgreSQL: connections per pool at most (DB_POOL_MAX) */
+	/** PostgreSQL: connections of this replica at most (DB_POOL_MAX) */
 	dbPoolMax: number;
 	catchUpIntervalMs: number;
 	/** tests only (FAULT_INJECTION): rules for making this node fail on demand, or null */
@@ -55,7 +56,7 @@ type Methods = EventLogMethods &
 	};
 
 export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<ServiceSettingSchema, Methods> {
-	const db = new Database(options.dbUri, undefined, options.dbPoolMax);
+	const db = new Database(options.dbUri, { schema: serviceSchema(SOURCES.goals), poolMax: options.dbPoolMax });
 	const store = new GoalStore(db);
 	const log = new EventLog<GoalEvent>(db, SOURCES.goals);
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.goals, db, log, ...options.eventStream }) : undefined;

@@ -24,7 +24,8 @@ import {
 	type UpdateClient,
 } from "./decide";
 import { fromCents } from "../domain/money";
-import { chunks, forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
+import { CopyTable } from "../storage/copy-table";
+import { forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
 
 export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreationAttributes<ClientRow>> {
 	id: number | null;
@@ -57,9 +58,6 @@ export interface GoalCopy {
 	deleted: boolean;
 }
 
-/** The same row as Sequelize's model holds it (schema and reads). */
-export interface GoalCopyRow extends GoalCopy, Model<InferAttributes<GoalCopyRow>, InferCreationAttributes<GoalCopyRow>> {}
-
 /** A client as the API shows it. */
 export interface Client {
 	id: number;
@@ -91,7 +89,8 @@ type HeldRow = ClientRecord & { emailHolder: number | null; goalId: number | nul
 
 export class ClientStore {
 	readonly clients: ModelStatic<ClientRow>;
-	readonly goalCopies: ModelStatic<GoalCopyRow>;
+	/** the goal projection: the client service's copy of goals (lib/clients/goal-projection.ts) */
+	readonly goalCopies: CopyTable<GoalCopy>;
 	/** for the reads that are plain SQL */
 	private readonly sequelize: Sequelize;
 
@@ -107,24 +106,18 @@ export class ClientStore {
 				id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
 				name: { type: DataTypes.STRING(100), allowNull: false },
 				email: { type: DataTypes.STRING(254), allowNull: false },
-				emailKey: { type: DataTypes.STRING(254), allowNull: true, unique: true },
+				emailKey: { type: DataTypes.STRING(254), allowNull: true },
 				version: { type: DataTypes.INTEGER, allowNull: false },
 				deletedAt: { type: DataTypes.DATE, allowNull: true },
 			},
 			{ tableName: "clients" },
 		);
-		this.goalCopies = db.sequelize.define<GoalCopyRow>(
-			"GoalCopy",
-			{
-				goalId: { type: DataTypes.INTEGER, primaryKey: true },
-				clientId: { type: DataTypes.INTEGER, allowNull: false },
-				goalName: { type: DataTypes.STRING(100), allowNull: false },
-				targetCents: { type: DataTypes.BIGINT, allowNull: false },
-				version: { type: DataTypes.INTEGER, allowNull: false },
-				deleted: { type: DataTypes.BOOLEAN, allowNull: false },
-			},
-			{ tableName: "goal_projection", timestamps: false, indexes: [{ fields: ["clientId"] }] },
-		);
+		this.goalCopies = new CopyTable<GoalCopy>({
+			table: "goal_projection",
+			key: "goalId",
+			columns: ["goalId", "clientId", "goalName", "targetCents", "version", "deleted"],
+			read: goalCopy,
+		});
 	}
 
 	// --- the client service's own entities (writes: plain SQL inside the caller's transaction) ---
@@ -259,88 +252,6 @@ export class ClientStore {
 			sql,
 		);
 		return rows.map((row) => presentOne(row, goals.get(row.id) ?? []));
-	}
-
-	// --- the goal projection -----------------------------------------------------------------
-
-	/** The goal copies held for `goalIds`, locked for update. */
-	async heldGoalCopies(sql: Sql, goalIds: number[]): Promise<Map<number, GoalCopy>> {
-		const held = new Map<number, GoalCopy>();
-		for (const ids of chunks(goalIds)) {
-			const rows = await sql.all<GoalCopy>(
-				`SELECT "goalId", "clientId", "goalName", "targetCents", "version", "deleted" FROM goal_projection
-				 WHERE "goalId" IN (${ids.map(() => "?").join(", ")}) ORDER BY "goalId"${forUpdate(sql)}`,
-				ids,
-			);
-			for (const row of rows) held.set(Number(row.goalId), goalCopy(row));
-		}
-		return held;
-	}
-
-	/**
-	 * Save goal copies, each only over an older, living one (the guard again, in SQL, for
-	 * replicas that decided at the same time). Returns the ids whose copy was saved.
-	 */
-	async saveGoalCopies(sql: Sql, copies: GoalCopy[]): Promise<Set<number>> {
-		const saved = new Set<number>();
-		const sorted = [...copies].sort((a, b) => a.goalId - b.goalId);
-		for (const part of chunks(sorted)) {
-			const rows = await sql.all<{ goalId: number }>(
-				`INSERT INTO goal_projection ("goalId", "clientId", "goalName", "targetCents", "version", "deleted")
-				 VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}
-				 ON CONFLICT ("goalId") DO UPDATE SET "clientId" = excluded."clientId", "goalName" = excluded."goalName",
-				   "targetCents" = excluded."targetCents", "version" = excluded."version", "deleted" = excluded."deleted"
-				 WHERE goal_projection."version" < excluded."version" AND NOT goal_projection."deleted"
-				 RETURNING "goalId"`,
-				part.flatMap((copy) => [copy.goalId, copy.clientId, copy.goalName, copy.targetCents, copy.version, copy.deleted]),
-			);
-			for (const row of rows) saved.add(Number(row.goalId));
-		}
-		return saved;
-	}
-
-	/** The goal copies with ids in (after, upTo] (upTo null: to the end), locked: a rebuild page's range. */
-	async goalCopiesInRange(sql: Sql, after: number, upTo: number | null): Promise<Map<number, GoalCopy>> {
-		const rows = await sql.all<GoalCopy>(
-			`SELECT "goalId", "clientId", "goalName", "targetCents", "version", "deleted" FROM goal_projection
-			 WHERE "goalId" > ?${upTo === null ? "" : ` AND "goalId" <= ?`} ORDER BY "goalId"${forUpdate(sql)}`,
-			upTo === null ? [after] : [after, upTo],
-		);
-		return new Map(rows.map((row) => [Number(row.goalId), goalCopy(row)]));
-	}
-
-	/**
-	 * A rebuild's write: each copy over the one held at its version or older, a tombstone too; a
-	 * newer held copy stays. Returns the ids written.
-	 */
-	async overwriteGoalCopies(sql: Sql, copies: GoalCopy[]): Promise<Set<number>> {
-		const saved = new Set<number>();
-		for (const part of chunks([...copies].sort((a, b) => a.goalId - b.goalId))) {
-			const rows = await sql.all<{ goalId: number }>(
-				`INSERT INTO goal_projection ("goalId", "clientId", "goalName", "targetCents", "version", "deleted")
-				 VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}
-				 ON CONFLICT ("goalId") DO UPDATE SET "clientId" = excluded."clientId", "goalName" = excluded."goalName",
-				   "targetCents" = excluded."targetCents", "version" = excluded."version", "deleted" = excluded."deleted"
-				 WHERE goal_projection."version" <= excluded."version"
-				 RETURNING "goalId"`,
-				part.flatMap((copy) => [copy.goalId, copy.clientId, copy.goalName, copy.targetCents, copy.version, copy.deleted]),
-			);
-			for (const row of rows) saved.add(Number(row.goalId));
-		}
-		return saved;
-	}
-
-	/** Remove goal copies the producer's snapshot does not have (a rebuild); returns their clients. */
-	async removeGoalCopies(sql: Sql, goalIds: number[]): Promise<number[]> {
-		const clients: number[] = [];
-		for (const ids of chunks(goalIds)) {
-			const rows = await sql.all<{ clientId: number }>(
-				`DELETE FROM goal_projection WHERE "goalId" IN (${ids.map(() => "?").join(", ")}) RETURNING "clientId"`,
-				ids,
-			);
-			clients.push(...rows.map((row) => Number(row.clientId)));
-		}
-		return clients;
 	}
 
 	/**

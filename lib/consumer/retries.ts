@@ -104,7 +104,7 @@ export class RetryStore {
 				lastError: { type: DataTypes.TEXT, allowNull: false },
 				requestId: { type: DataTypes.STRING(128), allowNull: true },
 			},
-			{ tableName: "event_retries", indexes: [{ fields: ["status", "nextAttemptAt"] }] },
+			{ tableName: "event_retries" },
 		);
 	}
 

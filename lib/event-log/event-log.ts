@@ -49,7 +49,7 @@ interface EventLogRecord {
 	requestId: string | null;
 }
 
-/** The same row as Sequelize's model holds it (schema and reads). */
+/** The same row as Sequelize's model holds it, for the reads (the table is migration 001's). */
 interface EventLogRow extends EventLogRecord, Model<InferAttributes<EventLogRow>, InferCreationAttributes<EventLogRow>> {}
 
 function defineEventLogModel(db: Database): ModelStatic<EventLogRow> {
@@ -57,7 +57,7 @@ function defineEventLogModel(db: Database): ModelStatic<EventLogRow> {
 		"EventLog",
 		{
 			sequence: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-			eventId: { type: DataTypes.STRING(36), allowNull: false, unique: true },
+			eventId: { type: DataTypes.STRING(36), allowNull: false },
 			eventType: { type: DataTypes.STRING(16), allowNull: false },
 			entityId: { type: DataTypes.INTEGER, allowNull: false },
 			version: { type: DataTypes.INTEGER, allowNull: false },
@@ -65,18 +65,7 @@ function defineEventLogModel(db: Database): ModelStatic<EventLogRow> {
 			timestamp: { type: DataTypes.STRING(32), allowNull: false },
 			requestId: { type: DataTypes.STRING(128), allowNull: true },
 		},
-		{
-			tableName: "event_log",
-			timestamps: false,
-			indexes: [
-				{ unique: true, fields: ["entityId", "version"] },
-				// the snapshot's walk by entity and its "no later event ≤ S" check, index-only on
-				// PostgreSQL (measured at 100,000 entities / 300,000 events: 4 ms a page of 1,000 with it,
-				// 80 ms without: a hash of every entity after the cursor). SQLite needs none: its rowid is
-				// the sequence, and every index holds it (EXPLAIN: a covering search of the index above).
-				...(db.dialect === "postgres" ? [{ name: "event_log_entity_id_sequence", fields: ["entityId", "sequence"] }] : []),
-			],
-		},
+		{ tableName: "event_log", timestamps: false },
 	);
 }
 

@@ -89,7 +89,7 @@ export class RequestKeys {
 				result: { type: DataTypes.TEXT, allowNull: false },
 				createdAt: { type: DataTypes.DATE, allowNull: false },
 			},
-			{ tableName: "request_keys", timestamps: false, indexes: [{ fields: ["createdAt"] }] },
+			{ tableName: "request_keys", timestamps: false },
 		);
 	}
 

@@ -1,15 +1,15 @@
 /**
  * The goal service's copy of clients, kept from client events and from the client checks at
- * goal creation, so that both follow the same rules (lib/domain/projection-rules.ts):
+ * goal creation, so that both follow the same rules (lib/domain/projection-rules.ts), in the copy
+ * table client_projection:
  * - a state no newer than the copy held changes nothing;
  * - a new name is copied onto the client's goals (`Goal.clientName`);
  * - a tombstone deletes every living goal of the client, each with its own goal DELETED event
  *   appended to our log in the same transaction.
  */
 import { cacheKeys } from "../infra/cache-keys";
-import type { BatchResult, Projection } from "../consumer/projection";
-import { type ClientCopy, clientCopyConsequences, foldEvents } from "../domain/projection-rules";
-import { planRebuildPage } from "../domain/snapshot";
+import { CopyProjection } from "../consumer/copy-projection";
+import { type ClientCopy, clientCopyConsequences } from "../domain/projection-rules";
 import { type Effects, noEffects } from "../event-log/effects";
 import { causeOf } from "../domain/caused-by";
 import type { ClientEvent, GoalEvent } from "../domain/events";
@@ -17,100 +17,43 @@ import type { EventLog } from "../event-log/event-log";
 import type { Sql } from "../storage/sql";
 import { type GoalStore, goalEventFields } from "./goal-store";
 
-export class ClientProjection implements Projection<ClientEvent> {
+export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 	constructor(
 		private readonly store: GoalStore,
 		private readonly log: EventLog<GoalEvent>,
-	) {}
+	) {
+		super(store.clientCopies);
+	}
 
 	entityOf(event: ClientEvent): number {
 		return event.clientId;
 	}
 
-	async applyBatch(sql: Sql, events: ClientEvent[]): Promise<BatchResult<ClientEvent>> {
-		const held = await this.store.heldClientCopies(
-			sql,
-			events.map((event) => event.clientId),
-		);
-		const folded = foldEvents(
-			held,
-			events,
-			(event) => event.clientId,
-			(event, decision) => ({
-				clientId: event.clientId,
-				name: event.clientName,
-				email: event.clientEmail,
-				version: event.version,
-				deleted: decision.kind === "tombstone",
-			}),
-		);
-		// a cascade's events (a deleted client's goals) were caused by the request that deleted it
-		const causes = new Map<number, string | undefined>(events.map((event) => [event.clientId, causeOf(event)]));
-		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()], causes);
-		// an entity whose save did not take was newer already (a replica got there first)
-		return {
-			applied: folded.applied.filter((event) => saved.has(event.clientId)),
-			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(event.clientId))],
-			effects,
-		};
-	}
-
-	async rebuildPage(
-		sql: Sql,
-		snapshot: ClientEvent[],
-		range: { after: number; upTo: number | null },
-	): Promise<BatchResult<ClientEvent> & { absent: number[] }> {
-		const held = await this.store.clientCopiesInRange(sql, range.after, range.upTo);
-		const plan = planRebuildPage(held, snapshot, (event) => event.clientId, range);
-		const copies = plan.write.map(
-			(event): ClientCopy => ({
-				clientId: event.clientId,
-				name: event.clientName,
-				email: event.clientEmail,
-				version: event.version,
-				deleted: event.eventType === "DELETED",
-			}),
-		);
-		// rows already as the snapshot says are left as they are: no write, no cascade, no eviction
-		const differs = copies.filter((copy) => !sameClientCopy(held.get(copy.clientId), copy));
-		const causes = new Map<number, string | undefined>(plan.write.map((event) => [event.clientId, causeOf(event)]));
-		const { saved, effects } = await this.save(sql, held, differs, causes, (copies) => this.store.overwriteClientCopies(sql, copies));
-		return {
-			applied: plan.write.filter((event) => saved.has(event.clientId)),
-			stale: [...plan.newer, ...plan.write.filter((event) => !saved.has(event.clientId))],
-			effects,
-			absent: plan.remove,
-		};
+	protected copyOf(event: ClientEvent, deleted: boolean): ClientCopy {
+		return { clientId: event.clientId, name: event.clientName, email: event.clientEmail, version: event.version, deleted };
 	}
 
 	/** A client copy the producer never had is removed; its goals (if any) are the goal service's own and stay. */
-	async removeCopies(sql: Sql, ids: number[]): Promise<Effects> {
-		await this.store.removeClientCopies(sql, ids);
+	protected removed(): Effects {
 		return noEffects();
 	}
 
 	/** What the client service just told goal creation: kept like an event's state. */
 	async learn(sql: Sql, copy: ClientCopy): Promise<Effects> {
-		const held = await this.store.heldClientCopies(sql, [copy.clientId]);
+		const held = await this.copies.held(sql, [copy.clientId]);
 		const current = held.get(copy.clientId);
 		if (current && (current.deleted || current.version >= copy.version)) return noEffects();
-		return (await this.save(sql, held, [copy])).effects;
+		return (await this.save(sql, held, [copy], [], "save")).effects;
 	}
 
-	private async save(
-		sql: Sql,
-		held: ReadonlyMap<number, ClientCopy>,
-		copies: ClientCopy[],
-		causes: ReadonlyMap<number, string | undefined> = new Map(),
-		write: (copies: ClientCopy[]) => Promise<Set<number>> = (copies) => this.store.saveClientCopies(sql, copies),
-	): Promise<{ saved: Set<number>; effects: Effects }> {
+	/** Renames copied onto the goals; tombstones cascade to the goals, each deletion with its event. */
+	protected async consequences(sql: Sql, held: ReadonlyMap<number, ClientCopy>, saved: ClientCopy[], events: readonly ClientEvent[]): Promise<Effects> {
 		const effects = noEffects();
-		if (copies.length === 0) return { saved: new Set(), effects };
-		const saved = await write(copies);
+		// a cascade's events (a deleted client's goals) were caused by the request that deleted it
+		const causes = new Map<number, string | undefined>(events.map((event) => [event.clientId, causeOf(event)]));
 		const renamed: number[] = [];
 		const cascaded: number[] = [];
-		for (const copy of copies) {
-			if (!saved.has(copy.clientId)) continue;
+		for (const copy of saved) {
 			const { cascade, rename } = clientCopyConsequences(held.get(copy.clientId) ?? null, copy);
 			if (cascade) cascaded.push(copy.clientId);
 			if (rename) renamed.push(copy.clientId);
@@ -129,10 +72,6 @@ export class ClientProjection implements Projection<ClientEvent> {
 			if (goals.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
 		}
 		effects.cacheKeys = [...new Set(effects.cacheKeys)];
-		return { saved, effects };
+		return effects;
 	}
-}
-
-function sameClientCopy(held: ClientCopy | undefined, copy: ClientCopy): boolean {
-	return held !== undefined && held.version === copy.version && held.deleted === copy.deleted && held.name === copy.name && held.email === copy.email;
 }

@@ -10,6 +10,7 @@ import { DataTypes, type InferAttributes, type InferCreationAttributes, type Mod
 import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
 import { ConflictError } from "../errors";
+import { CopyTable } from "../storage/copy-table";
 import { chunks, forUpdate, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
 import type { EventDraft, StampSource } from "../domain/decision";
 import { systemStamp } from "../event-log/event-log";
@@ -29,9 +30,6 @@ export interface GoalRow extends Model<InferAttributes<GoalRow>, InferCreationAt
 	createdAt?: Date;
 	updatedAt?: Date;
 }
-
-/** A client copy as Sequelize's model holds it (schema and reads); `deleted` is a tombstone. */
-export interface ClientCopyRow extends ClientCopy, Model<InferAttributes<ClientCopyRow>, InferCreationAttributes<ClientCopyRow>> {}
 
 /** A goal as the API shows it. */
 export interface Goal {
@@ -56,7 +54,8 @@ export interface GoalWrite {
 
 export class GoalStore {
 	readonly goals: ModelStatic<GoalRow>;
-	readonly clientCopies: ModelStatic<ClientCopyRow>;
+	/** the client projection: the goal service's copy of clients (lib/goals/client-projection.ts) */
+	readonly clientCopies: CopyTable<ClientCopy>;
 
 	/** @param stamp the clock and event ids of this store's decisions (a test's fixed ones, or the system's) */
 	constructor(
@@ -74,19 +73,14 @@ export class GoalStore {
 				version: { type: DataTypes.INTEGER, allowNull: false },
 				deletedAt: { type: DataTypes.DATE, allowNull: true },
 			},
-			{ tableName: "goals", indexes: [{ fields: ["clientId"] }] },
+			{ tableName: "goals" },
 		);
-		this.clientCopies = db.sequelize.define<ClientCopyRow>(
-			"ClientCopy",
-			{
-				clientId: { type: DataTypes.INTEGER, primaryKey: true },
-				name: { type: DataTypes.STRING(100), allowNull: false },
-				email: { type: DataTypes.STRING(254), allowNull: false },
-				version: { type: DataTypes.INTEGER, allowNull: false },
-				deleted: { type: DataTypes.BOOLEAN, allowNull: false },
-			},
-			{ tableName: "client_projection", timestamps: false },
-		);
+		this.clientCopies = new CopyTable<ClientCopy>({
+			table: "client_projection",
+			key: "clientId",
+			columns: ["clientId", "name", "email", "version", "deleted"],
+			read: clientCopy,
+		});
 	}
 
 	// --- the goal service's own entities (writes: plain SQL inside the caller's transaction) ---
@@ -97,7 +91,7 @@ export class GoalStore {
 	 * if nothing here knows it.
 	 */
 	async create(sql: Sql, command: CreateGoal): Promise<GoalWrite> {
-		const client = (await this.heldClientCopies(sql, [command.clientId])).get(command.clientId);
+		const client = (await this.clientCopies.held(sql, [command.clientId])).get(command.clientId);
 		const { state, event } = decideCreateGoal(client, command, this.stamp());
 		const rows = await sql.all<{ id: number }>(
 			`INSERT INTO goals ("clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
@@ -177,87 +171,7 @@ export class GoalStore {
 		return rows.map((row) => goalRecord(row as unknown as GoalRecord));
 	}
 
-	// --- the client projection ---------------------------------------------------------------
-
-	/**
-	 * The client copies held for `clientIds`, locked for update in id order: goal creation locks
-	 * its client's copy too, so a deletion and a creation for one client never interleave.
-	 */
-	async heldClientCopies(sql: Sql, clientIds: number[]): Promise<Map<number, ClientCopy>> {
-		const held = new Map<number, ClientCopy>();
-		for (const ids of chunks([...new Set(clientIds)])) {
-			const rows = await sql.all<ClientCopy>(
-				`SELECT "clientId", "name", "email", "version", "deleted" FROM client_projection
-				 WHERE "clientId" IN (${ids.map(() => "?").join(", ")}) ORDER BY "clientId"${forUpdate(sql)}`,
-				ids,
-			);
-			for (const row of rows) held.set(Number(row.clientId), clientCopy(row));
-		}
-		return held;
-	}
-
-	/**
-	 * Save client copies, each only over an older, living one (the guard again, in SQL, for
-	 * replicas that decided at the same time). Returns the ids whose copy was saved.
-	 */
-	async saveClientCopies(sql: Sql, copies: ClientCopy[]): Promise<Set<number>> {
-		const saved = new Set<number>();
-		const sorted = [...copies].sort((a, b) => a.clientId - b.clientId);
-		for (const part of chunks(sorted)) {
-			const rows = await sql.all<{ clientId: number }>(
-				`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted")
-				 VALUES ${part.map(() => "(?, ?, ?, ?, ?)").join(", ")}
-				 ON CONFLICT ("clientId") DO UPDATE SET "name" = excluded."name", "email" = excluded."email",
-				   "version" = excluded."version", "deleted" = excluded."deleted"
-				 WHERE client_projection."version" < excluded."version" AND NOT client_projection."deleted"
-				 RETURNING "clientId"`,
-				part.flatMap((copy) => [copy.clientId, copy.name, copy.email, copy.version, copy.deleted]),
-			);
-			for (const row of rows) saved.add(Number(row.clientId));
-		}
-		return saved;
-	}
-
-	/** The client copies with ids in (after, upTo] (upTo null: to the end), locked: a rebuild page's range. */
-	async clientCopiesInRange(sql: Sql, after: number, upTo: number | null): Promise<Map<number, ClientCopy>> {
-		const rows = await sql.all<ClientCopy>(
-			`SELECT "clientId", "name", "email", "version", "deleted" FROM client_projection
-			 WHERE "clientId" > ?${upTo === null ? "" : ` AND "clientId" <= ?`} ORDER BY "clientId"${forUpdate(sql)}`,
-			upTo === null ? [after] : [after, upTo],
-		);
-		return new Map(rows.map((row) => [Number(row.clientId), clientCopy(row)]));
-	}
-
-	/**
-	 * A rebuild's write: each copy over the one held at its version or older, a tombstone too (the
-	 * snapshot is the producer's word; an equal version is rewritten, which repairs a damaged row).
-	 * A newer held copy stays. Returns the ids written.
-	 */
-	async overwriteClientCopies(sql: Sql, copies: ClientCopy[]): Promise<Set<number>> {
-		const saved = new Set<number>();
-		for (const part of chunks([...copies].sort((a, b) => a.clientId - b.clientId))) {
-			const rows = await sql.all<{ clientId: number }>(
-				`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted")
-				 VALUES ${part.map(() => "(?, ?, ?, ?, ?)").join(", ")}
-				 ON CONFLICT ("clientId") DO UPDATE SET "name" = excluded."name", "email" = excluded."email",
-				   "version" = excluded."version", "deleted" = excluded."deleted"
-				 WHERE client_projection."version" <= excluded."version"
-				 RETURNING "clientId"`,
-				part.flatMap((copy) => [copy.clientId, copy.name, copy.email, copy.version, copy.deleted]),
-			);
-			for (const row of rows) saved.add(Number(row.clientId));
-		}
-		return saved;
-	}
-
-	/** Remove client copies the producer's snapshot does not have (a rebuild). */
-	async removeClientCopies(sql: Sql, clientIds: number[]): Promise<number> {
-		let removed = 0;
-		for (const ids of chunks(clientIds)) {
-			removed += await sql.run(`DELETE FROM client_projection WHERE "clientId" IN (${ids.map(() => "?").join(", ")})`, ids);
-		}
-		return removed;
-	}
+	// --- what the client copies do to the goals (inside the client projection's transaction) ---
 
 	/**
 	 * Copy each client's name, as its copy now holds it, onto all its goals. This is not a

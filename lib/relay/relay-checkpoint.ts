@@ -20,7 +20,6 @@ export class RelayCheckpoint {
 		private readonly db: Database,
 		private readonly source: Source,
 	) {
-		// defined before the database opens: sync() creates the table with the others
 		this.model = db.sequelize.define<RelayCheckpointRow>(
 			"RelayCheckpoint",
 			{

@@ -8,7 +8,9 @@
 import { Errors, ServiceBroker } from "moleculer";
 import { DataTypes, QueryTypes } from "sequelize";
 import { toPublicError } from "../../lib/http/http-errors";
+import { SOURCES } from "../../lib/constants";
 import { Database } from "../../lib/storage/database";
+import type { Schema } from "../../lib/storage/migrations/migration";
 import { DatabaseMixin } from "../../mixins/database.mixin";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 
@@ -18,7 +20,14 @@ describeWithInfra(["postgres"], "PostgreSQL data errors", () => {
 	let db: Database;
 
 	beforeAll(async () => {
-		db = new Database(await createDatabase(name));
+		// a schema of its own: one migration making one table
+		const schema: Schema = {
+			owner: SOURCES.clients,
+			migrations: [
+				{ id: 1, name: "notes", up: (sql) => sql.run('CREATE TABLE notes ("id" SERIAL PRIMARY KEY, "text" VARCHAR(10) NOT NULL)').then(() => undefined) },
+			],
+		};
+		db = new Database(await createDatabase(name), { schema });
 		const notes = db.sequelize.define("Note", { text: { type: DataTypes.STRING(10), allowNull: false } }, { tableName: "notes", timestamps: false });
 		broker = new ServiceBroker({ logger: false });
 		broker.createService({

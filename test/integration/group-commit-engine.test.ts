@@ -60,7 +60,7 @@ test("given a write queued by another write's failure handler, when the drain en
 
 /** A database of its own with tight bounds, and a write that holds its writer until released. */
 async function boundedDb(name: string, options: { maxQueue: number; timeoutMs: number }) {
-	const bounded = new Database(`sqlite:${path.join(dir, `${name}.sqlite`)}`, { maxBatch: 10, ...options });
+	const bounded = new Database(`sqlite:${path.join(dir, `${name}.sqlite`)}`, { groupCommit: { maxBatch: 10, ...options } });
 	await bounded.open();
 	await bounded.transaction((sql) => sql.run('CREATE TABLE notes ("id" INTEGER PRIMARY KEY, "text" TEXT NOT NULL)'));
 	let release: () => void = () => undefined;

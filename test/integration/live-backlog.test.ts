@@ -14,6 +14,7 @@ import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
 import type { ClientEvent } from "../../lib/domain/events";
 import { noEffects } from "../../lib/event-log/effects";
 import { Database } from "../../lib/storage/database";
+import { serviceSchema } from "../../lib/storage/migrations";
 import { removeDir, tempDataDir } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
 
@@ -51,7 +52,7 @@ let engine: ConsumerEngine<ClientEvent>;
 let projection: GatedProjection;
 
 beforeAll(async () => {
-	db = new Database(`sqlite:${path.join(dir, "goals.sqlite")}`);
+	db = new Database(`sqlite:${path.join(dir, "goals.sqlite")}`, { schema: serviceSchema(SOURCES.goals) });
 	const checkpoints = new Checkpoints(db);
 	await db.open();
 	projection = new GatedProjection();

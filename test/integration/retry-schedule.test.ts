@@ -10,6 +10,7 @@ import { SOURCES } from "../../lib/constants";
 import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
 import type { BatchResult, Projection } from "../../lib/consumer/projection";
 import { Database } from "../../lib/storage/database";
+import { serviceSchema } from "../../lib/storage/migrations";
 import { noEffects } from "../../lib/event-log/effects";
 import type { ClientEvent } from "../../lib/domain/events";
 import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
@@ -51,7 +52,7 @@ let engine: ConsumerEngine<ClientEvent>;
 const log: string[] = [];
 
 beforeAll(async () => {
-	db = new Database(`sqlite:${path.join(dir, "goals.sqlite")}`);
+	db = new Database(`sqlite:${path.join(dir, "goals.sqlite")}`, { schema: serviceSchema(SOURCES.goals) });
 	const checkpoints = new Checkpoints(db);
 	retries = new RetryStore(db, "goals", RETRY_POLICY, () => new Date(clock));
 	await db.open();

@@ -1,9 +1,9 @@
 /**
- * A database made by an earlier version opens with the columns added since (sync() alone only
- * creates missing tables): the event log of before `requestId` gains it, nullable, its old rows
- * are read as before (no request known), and new rows keep their request id; on PostgreSQL it
- * gains the snapshot's (entityId, sequence) index, and its snapshot reads as any other. Real
- * SQLite file and real PostgreSQL.
+ * A database made by an earlier version opens with the columns added since (migration 002; the
+ * baseline only creates missing tables): the event log of before `requestId` gains it, nullable,
+ * its old rows are read as before (no request known), and new rows keep their request id; on
+ * PostgreSQL it gains the snapshot's (entityId, sequence) index (migration 001 makes missing
+ * indexes), and its snapshot reads as any other. Real SQLite file and real PostgreSQL.
  */
 import path from "node:path";
 import { QueryTypes } from "sequelize";
@@ -12,6 +12,7 @@ import { causeOf } from "../../lib/domain/caused-by";
 import type { ClientEvent } from "../../lib/domain/events";
 import { EventLog } from "../../lib/event-log/event-log";
 import { Database } from "../../lib/storage/database";
+import { serviceSchema } from "../../lib/storage/migrations";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { removeDir, tempDataDir } from "../helpers/system";
 
@@ -28,7 +29,7 @@ async function upgradeAndAppend(uri: string, oldSchema: string[]): Promise<void>
 	for (const statement of oldSchema) await before.sequelize.query(statement);
 	await before.sequelize.close();
 
-	const db = new Database(uri);
+	const db = new Database(uri, { schema: serviceSchema(SOURCES.clients) });
 	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
 	try {
 		await db.open();
@@ -44,7 +45,7 @@ async function upgradeAndAppend(uri: string, oldSchema: string[]): Promise<void>
 		expect(page.requestIds).toEqual({ [added.eventId]: "upgrade-check-1" });
 		// the event's JSON stays the contract's: the request id is beside it, not in it
 		expect(Object.keys(added)).not.toContain("requestId");
-		// the snapshot's index is added too (PostgreSQL: sync() makes the indexes of new tables only)
+		// the snapshot's index is added too (PostgreSQL)
 		if (db.dialect === "postgres") {
 			const indexes = await db.sequelize.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'event_log'", {
 				type: QueryTypes.SELECT,

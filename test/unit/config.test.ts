@@ -165,8 +165,8 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 	});
 });
 
-describe("PostgreSQL connections per pool (DB_POOL_MAX)", () => {
-	test("given nothing, when loaded, then each service's pools hold at most 10; given 4, then 4", () => {
+describe("PostgreSQL connections per replica (DB_POOL_MAX)", () => {
+	test("given nothing, when loaded, then each service's pool holds at most 10; given 4, then 4", () => {
 		expect([loadConfig({}).clients.dbPoolMax, loadConfig({}).goals.dbPoolMax]).toEqual([10, 10]);
 		const four = loadConfig({ DB_POOL_MAX: "4" });
 		expect([four.clients.dbPoolMax, four.goals.dbPoolMax]).toEqual([4, 4]);

@@ -1,0 +1,90 @@
+/**
+ * A projection kept in a copy table (lib/storage/copy-table.ts): one version-guarded row per
+ * entity of the producer. Applying a batch, rebuilding a page and removing copies are the same
+ * for every copy (lib/domain/projection-rules.ts, lib/domain/snapshot.ts); a service says only
+ * which copy an event leaves and what a saved or removed copy means to it (cache keys, cascades).
+ */
+import type { DomainEvent } from "../domain/events";
+import { foldEvents, type Held } from "../domain/projection-rules";
+import { planRebuildPage } from "../domain/snapshot";
+import { type Effects, noEffects } from "../event-log/effects";
+import type { CopyTable } from "../storage/copy-table";
+import type { Sql } from "../storage/sql";
+import type { BatchResult, Projection } from "./projection";
+
+export abstract class CopyProjection<E extends DomainEvent, C extends Held> implements Projection<E> {
+	constructor(protected readonly copies: CopyTable<C>) {}
+
+	abstract entityOf(event: E): number;
+
+	/** The copy `event` leaves; `deleted`: a tombstone. */
+	protected abstract copyOf(event: E, deleted: boolean): C;
+
+	/**
+	 * What saving `saved` over `held` means beyond the copy, done in the same transaction (a
+	 * cascade) and left for after it (cache keys, events). `events`: those the copies came from.
+	 */
+	protected abstract consequences(sql: Sql, held: ReadonlyMap<number, C>, saved: C[], events: readonly E[]): Promise<Effects>;
+
+	/** What removing these copies leaves to do after the commit. */
+	protected abstract removed(rows: C[]): Effects;
+
+	async applyBatch(sql: Sql, events: E[]): Promise<BatchResult<E>> {
+		const held = await this.copies.held(
+			sql,
+			events.map((event) => this.entityOf(event)),
+		);
+		const folded = foldEvents(
+			held,
+			events,
+			(event) => this.entityOf(event),
+			(event, decision) => this.copyOf(event, decision.kind === "tombstone"),
+		);
+		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()], events, "save");
+		// an entity whose save did not take was newer already (a replica got there first)
+		return {
+			applied: folded.applied.filter((event) => saved.has(this.entityOf(event))),
+			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(this.entityOf(event)))],
+			effects,
+		};
+	}
+
+	async rebuildPage(sql: Sql, snapshot: E[], range: { after: number; upTo: number | null }): Promise<BatchResult<E> & { absent: number[] }> {
+		const held = await this.copies.inRange(sql, range.after, range.upTo);
+		const plan = planRebuildPage(held, snapshot, (event) => this.entityOf(event), range);
+		// rows already as the snapshot says are left as they are: no write, no consequence
+		const differs = plan.write
+			.map((event) => this.copyOf(event, event.eventType === "DELETED"))
+			.filter((copy) => !this.copies.same(held.get(this.copies.idOf(copy)), copy));
+		const { saved, effects } = await this.save(sql, held, differs, plan.write, "overwrite");
+		return {
+			applied: plan.write.filter((event) => saved.has(this.entityOf(event))),
+			stale: [...plan.newer, ...plan.write.filter((event) => !saved.has(this.entityOf(event)))],
+			effects,
+			absent: plan.remove,
+		};
+	}
+
+	async removeCopies(sql: Sql, ids: number[]): Promise<Effects> {
+		return this.removed(await this.copies.remove(sql, ids));
+	}
+
+	/** Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean. */
+	protected async save(
+		sql: Sql,
+		held: ReadonlyMap<number, C>,
+		copies: C[],
+		events: readonly E[],
+		how: "save" | "overwrite",
+	): Promise<{ saved: Set<number>; effects: Effects }> {
+		if (copies.length === 0) return { saved: new Set(), effects: noEffects() };
+		const saved = how === "save" ? await this.copies.save(sql, copies) : await this.copies.overwrite(sql, copies);
+		const effects = await this.consequences(
+			sql,
+			held,
+			copies.filter((copy) => saved.has(this.copies.idOf(copy))),
+			events,
+		);
+		return { saved, effects };
+	}
+}
