@@ -116,13 +116,16 @@ export class EventLog<E extends DomainEvent> {
 
 	/** Events after `sequence`, oldest first: what a consumer catching up asks for. */
 	async readAfter(sequence: number, limit: number): Promise<EventPage<E>> {
-		const [rows, lastSequence] = await Promise.all([
-			this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit, raw: true }),
-			this.lastSequence(),
-		]);
+		const [page, lastSequence] = await Promise.all([this.pageAfter(sequence, limit), this.lastSequence()]);
+		return { ...page, lastSequence };
+	}
+
+	/** The events after `sequence`, without the head (one query: the relay, which needs no head, reads a page per run). */
+	async pageAfter(sequence: number, limit: number): Promise<Omit<EventPage<E>, "lastSequence">> {
+		const rows = await this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit, raw: true });
 		const requestIds: Record<string, string> = {};
 		for (const row of rows) if (row.requestId) requestIds[row.eventId] = row.requestId;
-		return { events: rows.map((row) => this.toEvent(row)), lastSequence, requestIds };
+		return { events: rows.map((row) => this.toEvent(row)), requestIds };
 	}
 
 	/**

@@ -213,7 +213,7 @@ export class LogRelay<E extends DomainEvent> {
 		for (;;) {
 			if (this.stopped || !this.relays || (this.lock.needed && !this.lock.holds)) return;
 			const checkpoint: number = this.position ?? 0;
-			const page = await log.readAfter(checkpoint, this.pageSize);
+			const page = await log.pageAfter(checkpoint, this.pageSize);
 			const events = toPublish(checkpoint, page.events);
 			if (events.length === 0) return;
 			const outcomes = await this.publisher.publish(events.map((event) => streamMessage(event, page.requestIds?.[event.eventId])));

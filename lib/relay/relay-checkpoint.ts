@@ -36,14 +36,12 @@ export class RelayCheckpoint {
 		return row ? Number(row.sequence) : 0;
 	}
 
-	/** Move forward to `sequence`; never backwards, whoever wrote last. One statement: it runs once per page the relay sends. */
+	/** Move forward to `sequence`; never backwards, whoever wrote last. One statement, one round trip: it runs once per page the relay sends. */
 	async moveTo(sequence: number): Promise<void> {
-		await this.db.transaction(async (sql) => {
-			await sql.run(
-				`INSERT INTO relay_checkpoint ("source", "sequence") VALUES (?, ?)
-				 ON CONFLICT ("source") DO UPDATE SET "sequence" = excluded."sequence" WHERE relay_checkpoint."sequence" < excluded."sequence"`,
-				[this.source, sequence],
-			);
-		});
+		await this.db.statement(
+			`INSERT INTO relay_checkpoint ("source", "sequence") VALUES (?, ?)
+			 ON CONFLICT ("source") DO UPDATE SET "sequence" = excluded."sequence" WHERE relay_checkpoint."sequence" < excluded."sequence"`,
+			[this.source, sequence],
+		);
 	}
 }
