@@ -51,12 +51,37 @@ async function main(): Promise<void> {
 			{ label: "peer", url: peer.url, pids: peer.pids(), ids: () => peer.clientIds() },
 		];
 		for (const system of systems) {
-			await load.run({ url: system.url, method: "POST", path: "/clients", body: '{"name":"Seed {i}","email":"seed{i}-' + system.label + '@example.com"}', concurrency: 10, count: 200 });
+			await load.run({
+				url: system.url,
+				method: "POST",
+				path: "/clients",
+				body: '{"name":"Seed {i}","email":"seed{i}-' + system.label + '@example.com"}',
+				concurrency: 10,
+				count: 200,
+			});
 			const ids = await system.ids();
-			const post = await measure(load, system.pids, { url: system.url, method: "POST", path: "/goals", body: '{"clientId":{id},"goalName":"Goal {i}","targetAmount":100}', ids, concurrency: 10, count: REQUESTS });
-			const put = await measure(load, system.pids, { url: system.url, method: "PUT", path: "/clients/{id}", body: '{"name":"Renamed {i}"}', ids, concurrency: 10, count: REQUESTS });
+			const post = await measure(load, system.pids, {
+				url: system.url,
+				method: "POST",
+				path: "/goals",
+				body: '{"clientId":{id},"goalName":"Goal {i}","targetAmount":100}',
+				ids,
+				concurrency: 10,
+				count: REQUESTS,
+			});
+			const put = await measure(load, system.pids, {
+				url: system.url,
+				method: "PUT",
+				path: "/clients/{id}",
+				body: '{"name":"Renamed {i}"}',
+				ids,
+				concurrency: 10,
+				count: REQUESTS,
+			});
 			for (const [name] of system.pids) rows.push(`| ${system.label} | ${name} | ${post.get(name)?.toFixed(2)} | ${put.get(name)?.toFixed(2)} |`);
-			rows.push(`| ${system.label} | **all nodes** | ${[...post.values()].reduce((a, b) => a + b, 0).toFixed(2)} | ${[...put.values()].reduce((a, b) => a + b, 0).toFixed(2)} |`);
+			rows.push(
+				`| ${system.label} | **all nodes** | ${[...post.values()].reduce((a, b) => a + b, 0).toFixed(2)} | ${[...put.values()].reduce((a, b) => a + b, 0).toFixed(2)} |`,
+			);
 		}
 	} finally {
 		load.close();
