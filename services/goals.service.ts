@@ -110,14 +110,14 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 						// What the client service just told us is the newest we know: keep it.
 						const learned =
 							check === "unavailable"
-								? noEffects()
+								? { effects: noEffects(), held: undefined }
 								: await clients.learn(sql, { clientId, name: check.name, email: check.email, version: check.version, deleted: false });
-						// decided on our copy, re-read under its lock: a deletion may have arrived since the call
-						const { row, event: decided } = await store.create(sql, { clientId, goalName, targetCents });
+						// decided on our copy as held under its lock (learn's read, or the store's): a deletion may have arrived since the call
+						const { row, event: decided } = await store.create(sql, { clientId, goalName, targetCents }, learned.held);
 						const event = await log.appendDecided(sql, row.id, decided, goalEventFields(row), ctx.requestID ?? undefined);
 						return {
 							result: presentGoal(row),
-							effects: mergeEffects([learned, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]),
+							effects: mergeEffects([learned.effects, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]),
 						};
 					});
 				},

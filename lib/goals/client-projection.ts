@@ -38,12 +38,17 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 		return noEffects();
 	}
 
-	/** What the client service just told goal creation: kept like an event's state. */
-	async learn(sql: Sql, copy: ClientCopy): Promise<Effects> {
+	/**
+	 * What the client service just told goal creation: kept like an event's state. Answers the
+	 * copy now held (locked on PostgreSQL until the transaction ends), so that the creation decides
+	 * on it without reading it again; none when another replica's newer copy won the write.
+	 */
+	async learn(sql: Sql, copy: ClientCopy): Promise<{ effects: Effects; held?: ClientCopy }> {
 		const held = await this.copies.held(sql, [copy.clientId]);
 		const current = held.get(copy.clientId);
-		if (current && (current.deleted || current.version >= copy.version)) return noEffects();
-		return (await this.save(sql, held, [copy], [], "save")).effects;
+		if (current && (current.deleted || current.version >= copy.version)) return { effects: noEffects(), held: current };
+		const { saved, effects } = await this.save(sql, held, [copy], [], "save");
+		return { effects, held: saved.has(copy.clientId) ? copy : undefined };
 	}
 
 	/** Renames copied onto the goals; tombstones cascade to the goals, each deletion with its event. */

@@ -90,8 +90,9 @@ export class GoalStore {
 	 * arrived since the client service was asked), and inserted. 422 if the client is deleted, 503
 	 * if nothing here knows it.
 	 */
-	async create(sql: Sql, command: CreateGoal): Promise<GoalWrite> {
-		const client = (await this.clientCopies.held(sql, [command.clientId])).get(command.clientId);
+	async create(sql: Sql, command: CreateGoal, known?: ClientCopy): Promise<GoalWrite> {
+		// the copy the caller holds already (locked in this transaction), or read here
+		const client = known ?? (await this.clientCopies.held(sql, [command.clientId])).get(command.clientId);
 		const { state, event } = decideCreateGoal(client, command, this.stamp());
 		const rows = await sql.all<{ id: number }>(
 			`INSERT INTO goals ("clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
