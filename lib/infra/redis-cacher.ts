@@ -71,6 +71,18 @@ export class ListPagesRedisCacher extends Cachers.Redis<Redis> {
 		await this.client.del(...(hashes as string[]).map((hash) => this.name(hash)));
 	}
 
+	/**
+	 * Delete entity keys and whole list hashes in one DEL: each key is an exact key (`clients.get:id=7`)
+	 * or the pattern of every page of one service's lists (`clients.list:**`, see listPatternOf).
+	 */
+	async delWithLists(keys: readonly string[]): Promise<void> {
+		const hashes = keys.map(listPatternOf);
+		// counted as Moleculer counts its own calls: one del, one clean
+		if (hashes.some((hash) => hash === null)) this.metrics.increment(METRIC.MOLECULER_CACHER_DEL_TOTAL);
+		if (hashes.some((hash) => hash !== null)) this.metrics.increment(METRIC.MOLECULER_CACHER_CLEAN_TOTAL);
+		await this.client.del(...keys.map((key, index) => this.name(hashes[index] ?? key)));
+	}
+
 	private name(hash: string): string {
 		return `${this.prefix ?? ""}${hash}`;
 	}

@@ -359,13 +359,18 @@ describeWithInfra(["redis"], "a three-node RabbitMQ cluster with quorum queues",
 		}
 
 		// the relay (clients-1 holds its lock) publishes through another node, and the stream's consumer got every event
+		let lastRelay: unknown;
 		const relay = await waitFor(
 			async () => {
 				const state = await relayState("clients-1");
+				lastRelay = state;
 				return state.relaying && state.connected && state.checkpoint === state.head ? state : null;
 			},
 			{ timeoutMs: 60_000, intervalMs: 250, what: "the clients relay caught up on another node" },
-		);
+		).catch((error: Error) => {
+			const relayLines = (live().nodes.get("clients-1")?.output() ?? "").split("\n").filter((line) => /relay|stream/i.test(line));
+			throw new Error(`${error.message}; last state ${JSON.stringify(lastRelay)}; clients-1's relay lines:\n${relayLines.slice(-30).join("\n")}`);
+		});
 		expect(relay.broker).not.toBe(firstBroker());
 		// and the goals relay (whichever replica holds its lock): a relay that stopped is told apart from a consumer that did
 		await waitFor(

@@ -5,6 +5,7 @@
  */
 import Redis from "ioredis";
 import { type Context, ServiceBroker } from "moleculer";
+import { CacheEvictor } from "../../lib/infra/cache-evictor";
 import { cacheKeygen, cacheKeys } from "../../lib/infra/cache-keys";
 import { ListPagesRedisCacher, listHashOf, listPatternOf } from "../../lib/infra/redis-cacher";
 import { describeWithInfra, INFRA_URLS, uniqueName } from "../helpers/infra";
@@ -113,6 +114,66 @@ describeWithInfra(["redis"], "list pages in one hash per service", () => {
 		const before = reads;
 		await broker.call("clients.list", { page: 1 });
 		expect(reads).toBe(before + 1);
+	});
+
+	/** The commands MONITOR shows for this test's keys while `work` runs, until `done` holds for them. */
+	async function commandsDuring(work: () => Promise<void>, done: (seen: string[][]) => boolean): Promise<string[][]> {
+		const monitor = await redis.monitor();
+		const seen: string[][] = [];
+		monitor.on("monitor", (_time: string, args: string[]) => {
+			if (args.some((arg) => arg.includes(prefix))) seen.push(args);
+		});
+		try {
+			await work();
+			await waitFor(() => done(seen), { timeoutMs: 10_000, intervalMs: 20, what: "MONITOR to show the commands" });
+		} finally {
+			monitor.disconnect();
+		}
+		return seen;
+	}
+
+	test("an eviction of an entity and its service's list pages is one DEL; repeated once shortly after, the repeats of several writes in one DEL", async () => {
+		// the clock is the test's: both writes' repeats fall due at the same moment
+		let clock = 0;
+		const evictor = new CacheEvictor(broker.cacher, broker.logger, () => clock);
+		try {
+			await broker.call("clients.list", { page: 1 });
+			await broker.call("clients.get", { id: 7 });
+			await broker.call("clients.get", { id: 8 });
+			const dels = (seen: string[][]) => seen.filter((args) => args[0].toLowerCase() === "del");
+			const seen = await commandsDuring(
+				async () => {
+					await evictor.evict(["clients.get:id=7", cacheKeys.lists("clients")]);
+					await evictor.evict(["clients.get:id=8", cacheKeys.lists("clients")]);
+					clock = 10_000;
+				},
+				(seen) => dels(seen).length >= 3,
+			);
+			expect(seen.map((args) => args[0].toLowerCase())).toEqual(["del", "del", "del"]);
+			const [first, second, repeat] = dels(seen).map((args) => args.slice(1).sort());
+			expect(first).toEqual([`${prefix}-clients.get:id=7`, `${prefix}-clients.list`]);
+			expect(second).toEqual([`${prefix}-clients.get:id=8`, `${prefix}-clients.list`]);
+			expect(repeat).toEqual([`${prefix}-clients.get:id=7`, `${prefix}-clients.get:id=8`, `${prefix}-clients.list`]);
+		} finally {
+			evictor.stop();
+		}
+	});
+
+	test("a stale answer stored after the eviction (a read that began before the commit) is evicted by the repeat", async () => {
+		const evictor = new CacheEvictor(broker.cacher, broker.logger);
+		try {
+			await evictor.evict(["clients.get:id=9"]);
+			// the late read stores what it read before the commit
+			await broker.cacher?.set("clients.get:id=9", { id: 9, read: -1 });
+			expect(await redis.exists(`${prefix}-clients.get:id=9`)).toBe(1);
+			await waitFor(async () => (await redis.exists(`${prefix}-clients.get:id=9`)) === 0, {
+				timeoutMs: 10_000,
+				intervalMs: 50,
+				what: "the repeat to evict the stale answer",
+			});
+		} finally {
+			evictor.stop();
+		}
 	});
 
 	test("any other pattern is cleaned as Moleculer cleans it (every matching key, the hashes included)", async () => {
