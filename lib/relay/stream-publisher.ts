@@ -185,18 +185,20 @@ export class StreamPublisher {
 		if (!channel) return messages.map((message) => ({ sequence: message.sequence, confirmed: false }));
 		// message ids RabbitMQ returned as routed to no queue (a basic.return comes before the message's confirm)
 		const returned = new Set<string>();
+		let refused = 0;
 		const onReturn = (message: Message) => returned.add(String(message.properties.messageId));
 		channel.on("return", onReturn);
 		const answers = messages.map(
 			(message) =>
 				new Promise<Outcome>((resolve) => {
 					try {
-						channel.publish(this.names.exchange, message.routingKey, Buffer.from(message.body), { ...message.properties, mandatory: true }, (err) =>
+						channel.publish(this.names.exchange, message.routingKey, Buffer.from(message.body), { ...message.properties, mandatory: true }, (err) => {
+							if (err !== null && err !== undefined) refused++;
 							resolve({
 								sequence: message.sequence,
 								confirmed: (err === null || err === undefined) && !returned.has(message.properties.messageId),
-							}),
-						);
+							});
+						});
 					} catch {
 						// the channel closed under us: its callbacks are answered with errors, or never called
 						resolve({ sequence: message.sequence, confirmed: false });
@@ -220,6 +222,10 @@ export class StreamPublisher {
 			if (returned.size > 0)
 				// the topology is not what `connect` declared: declare it again (next connect) before sending again
 				await this.drop(`RabbitMQ returned ${returned.size} message(s) that no queue took; the stream's topology is declared again`);
+			else if (refused > 0)
+				// a nack: the queue could not take it on this channel (a quorum queue whose leader died with a
+				// node was seen refusing one channel's every publish from then on): start over on a new one
+				await this.drop(`RabbitMQ refused ${refused} message(s) (nack); the relay connects again before sending them again`);
 			return result;
 		}
 		// no answer in time: the connection is as good as dead; what was not confirmed is sent again

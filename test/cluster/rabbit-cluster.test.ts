@@ -367,9 +367,14 @@ describeWithInfra(["redis"], "a three-node RabbitMQ cluster with quorum queues",
 				return state.relaying && state.connected && state.checkpoint === state.head ? state : null;
 			},
 			{ timeoutMs: 60_000, intervalMs: 250, what: "the clients relay caught up on another node" },
-		).catch((error: Error) => {
+		).catch(async (error: Error) => {
 			const relayLines = (live().nodes.get("clients-1")?.output() ?? "").split("\n").filter((line) => /relay|stream/i.test(line));
-			throw new Error(`${error.message}; last state ${JSON.stringify(lastRelay)}; clients-1's relay lines:\n${relayLines.slice(-30).join("\n")}`);
+			const queues = await rabbits.table("queues", ["name", "type", "durable", "state", "leader", "online", "messages", "policy", "arguments"]);
+			const bindings = await rabbits.table("bindings", ["source_name", "destination_name", "routing_key"]);
+			const stream = (row: unknown) => !JSON.stringify(row).includes(`MOL-${live().namespace}`);
+			throw new Error(
+				`${error.message}; last state ${JSON.stringify(lastRelay)}; clients-1's relay lines:\n${relayLines.slice(-30).join("\n")}\nqueues: ${JSON.stringify(Array.isArray(queues) ? queues.filter(stream) : queues)}\nbindings: ${JSON.stringify(Array.isArray(bindings) ? bindings.filter(stream) : bindings)}`,
+			);
 		});
 		expect(relay.broker).not.toBe(firstBroker());
 		// and the goals relay (whichever replica holds its lock): a relay that stopped is told apart from a consumer that did

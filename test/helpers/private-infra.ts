@@ -205,7 +205,7 @@ export class PrivateRabbitCluster {
 	 * `columns`, as JSON rows, asked of the running node `node`; the error's text if it cannot answer.
 	 */
 	async table(
-		what: "queues" | "consumers" | "channels",
+		what: "queues" | "consumers" | "channels" | "bindings",
 		columns: string[],
 		node: PrivateRabbit = this.nodes[this.nodes.length - 1],
 	): Promise<unknown[] | string> {
