@@ -151,34 +151,41 @@ export function brokenLink(file: string, target: string, root: string = ROOT, pa
 	return parse(resolved).anchors.has(anchor) ? null : `${target}: no heading with anchor #${anchor} in ${resolved}`;
 }
 
-/** The folders at the repository's root that code spans may name (`lib/`, `test/`, …). */
+/** The folders at the repository's root that code spans may name (`lib/`, `test/`, `.ci/`, …). */
 export function topFolders(root: string = ROOT): Set<string> {
 	return new Set(
 		readdirSync(root, { withFileTypes: true })
-			.filter((entry) => entry.isDirectory() && !skipped(entry.name))
+			.filter((entry) => entry.isDirectory() && !SKIPPED.has(entry.name) && entry.name !== ".git")
 			.map((entry) => entry.name),
 	);
 }
 
 /** A jest suite named short, as the documents do: `unit/decide`, `cluster/rolling-restart`. */
 const SUITE = /^(unit|integration|cluster)\/[\w.-]+$/;
+/** A source or data file named alone (`decide.ts`, `moleculer.config.ts`): it must exist somewhere. */
+const FILE_NAME = /^[\w-]+(\.[\w-]+)*\.(ts|js|mjs|cjs|json|jsonc|yml|yaml|md|sh|sql|sqlite|png)$/;
+/** The prefix of a pattern that names a file by its name alone, in any folder. */
+const ANYWHERE = "**/";
 /** What a path may hold; `<placeholder>` stands for one name, `*` for any part of one. */
 const PATH_TEXT = /^[\w.@<>*-]+(\/[\w.@<>*-]*)*$/;
 
 /**
  * The repository path a code span names, as a pattern to find, or null when it names none: a
- * path under a root folder (`lib/relay/log-relay.ts`, `services/`, `bench/run.ts`), or a suite
- * named short (`unit/decide` is `test/unit/decide.test.ts`). A placeholder (`<NNN>`, `*`) must
- * match at least one name.
+ * path under a root folder (`lib/relay/log-relay.ts`, `services/`, `bench/run.ts`), a suite
+ * named short (`unit/decide` is `test/unit/decide.test.ts`), or a file named alone
+ * (`moleculer.config.ts`, `decide.ts`: in any folder). A placeholder (`<NNN>`,
+ * `*`) must match at least one name.
  */
 export function namedPath(span: string, folders: ReadonlySet<string>): string | null {
 	if (SUITE.test(span)) return `test/${span}.test.ts`;
+	if (FILE_NAME.test(span)) return `${ANYWHERE}${span}`;
 	if (!PATH_TEXT.test(span) || !span.includes("/")) return null;
 	return folders.has(span.split("/")[0]) ? span : null;
 }
 
 /** Whether the repository holds what `pattern` names (a file, or a folder when it ends in `/`). */
 export function pathExists(pattern: string, root: string = ROOT): boolean {
+	if (pattern.startsWith(ANYWHERE)) return fileNames(root).has(pattern.slice(ANYWHERE.length));
 	const parts = pattern.replace(/\/$/, "").split("/");
 	const wantsFolder = pattern.endsWith("/");
 	const match = (dir: string, index: number): boolean => {
@@ -194,6 +201,26 @@ export function pathExists(pattern: string, root: string = ROOT): boolean {
 		});
 	};
 	return match(root, 0);
+}
+
+/** The names of every file of the repository (outside the walked-past folders), by root. */
+const namesByRoot = new Map<string, Set<string>>();
+
+function fileNames(root: string): Set<string> {
+	let names = namesByRoot.get(root);
+	if (names) return names;
+	names = new Set<string>();
+	const found = names;
+	const walk = (dir: string) => {
+		for (const entry of readdirSync(dir, { withFileTypes: true })) {
+			if (SKIPPED.has(entry.name) || entry.name === ".git") continue;
+			if (entry.isDirectory()) walk(path.join(dir, entry.name));
+			else found.add(entry.name);
+		}
+	};
+	walk(root);
+	namesByRoot.set(root, names);
+	return names;
 }
 
 function listed(dir: string): string[] {

@@ -115,6 +115,9 @@ describe("the checks themselves", () => {
 			expect(namedPath("amqp://guest:***@host", rootFolders)).toBeNull();
 			expect(namedPath("client.*", rootFolders)).toBeNull();
 			expect(namedPath("node dist/bin/start.js", rootFolders)).toBeNull();
+			expect(namedPath("a.ts", rootFolders)).toBe("**/a.ts");
+			expect(pathExists("**/a.ts", root)).toBe(true);
+			expect(pathExists("**/b.ts", root)).toBe(false);
 			expect(pathExists("lib/a.ts", root)).toBe(true);
 			expect(pathExists("lib/", root)).toBe(true);
 			expect(pathExists("lib/<name>.ts", root)).toBe(true);
