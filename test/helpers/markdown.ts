@@ -141,7 +141,12 @@ export function isExternal(target: string): boolean {
  * What is wrong with a relative link from `file` (a path relative to the root), or null:
  * its file or folder must exist, and its `#anchor` must be a heading of the Markdown it names.
  */
-export function brokenLink(file: string, target: string, root: string = ROOT, parse: (file: string) => ParsedMarkdown = (f) => readMarkdown(f, root)): string | null {
+export function brokenLink(
+	file: string,
+	target: string,
+	root: string = ROOT,
+	parse: (file: string) => ParsedMarkdown = (f) => readMarkdown(f, root),
+): string | null {
 	const [pathPart, anchor] = target.split("#", 2) as [string, string | undefined];
 	const resolved = pathPart === "" ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), decodeURI(pathPart)));
 	if (resolved.startsWith("..")) return `${target}: outside the repository`;

@@ -26,9 +26,7 @@ describeWithBrowser("Mermaid diagrams in the documentation", () => {
 
 	test("the documentation has its diagrams: components in the README, a write, a catch-up and a rolling restart in docs/", () => {
 		const files = new Set(diagrams.map((diagram) => diagram.file));
-		expect([...files]).toEqual(
-			expect.arrayContaining(["README.md", "docs/consistency-and-events.md", "docs/cluster-and-deployment.md"]),
-		);
+		expect([...files]).toEqual(expect.arrayContaining(["README.md", "docs/consistency-and-events.md", "docs/cluster-and-deployment.md"]));
 		expect(diagrams.length).toBeGreaterThanOrEqual(5);
 	});
 

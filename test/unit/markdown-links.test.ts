@@ -8,7 +8,18 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { brokenLink, headingAnchor, isExternal, markdownFiles, namedPath, parseMarkdown, pathExists, ROOT, readMarkdown, topFolders } from "../helpers/markdown";
+import {
+	brokenLink,
+	headingAnchor,
+	isExternal,
+	markdownFiles,
+	namedPath,
+	parseMarkdown,
+	pathExists,
+	ROOT,
+	readMarkdown,
+	topFolders,
+} from "../helpers/markdown";
 
 const README_MAX_LINES = 250;
 const TOPIC_MAX_LINES = 420;
@@ -53,7 +64,9 @@ test("every code span that names a repository path names one that exists", () =>
 });
 
 test(`README.md is at most ${README_MAX_LINES} lines, each docs/*.md at most ${TOPIC_MAX_LINES}`, () => {
-	const lengths = Object.fromEntries(files.filter((file) => file === "README.md" || /^docs\/[^/]+\.md$/.test(file)).map((file) => [file, readMarkdown(file).lineCount]));
+	const lengths = Object.fromEntries(
+		files.filter((file) => file === "README.md" || /^docs\/[^/]+\.md$/.test(file)).map((file) => [file, readMarkdown(file).lineCount]),
+	);
 	expect(lengths["README.md"]).toBeLessThanOrEqual(README_MAX_LINES);
 	const tooLong = Object.entries(lengths).filter(([file, lines]) => file !== "README.md" && lines > TOPIC_MAX_LINES);
 	expect(tooLong).toEqual([]);
@@ -86,7 +99,17 @@ describe("the checks themselves", () => {
 
 	test("links and code spans inside code blocks and code spans are not read; diagrams are", () => {
 		const parsed = parseMarkdown(
-			["See [x](docs/x.md#y) and `lib/a.ts`.", "```", "[no](link.md) `lib/b.ts`", "```", "`[not](a-link.md)`", "```mermaid", "flowchart LR", "  a --> b", "```"].join("\n"),
+			[
+				"See [x](docs/x.md#y) and `lib/a.ts`.",
+				"```",
+				"[no](link.md) `lib/b.ts`",
+				"```",
+				"`[not](a-link.md)`",
+				"```mermaid",
+				"flowchart LR",
+				"  a --> b",
+				"```",
+			].join("\n"),
 		);
 		expect(parsed.links).toEqual([{ line: 1, target: "docs/x.md#y" }]);
 		expect(parsed.codeSpans.map((span) => span.text)).toEqual(["lib/a.ts", "[not](a-link.md)"]);
