@@ -76,13 +76,13 @@ export function queueTypeMismatch(message: string): QueueTypeMismatch | null {
 /**
  * The log line for a queue that outlives nodes (a shared queue, a stream queue) and exists with
  * another type than AMQP_QUEUE_TYPE asks for: what was found, what the node does about it, and
- * how to move (README, "Several RabbitMQ nodes").
+ * how to move (docs/cluster-and-deployment.md, "Several RabbitMQ nodes").
  */
 export function queueTypeMismatchMessage(mismatch: QueueTypeMismatch, wanted: QueueType): string {
 	return (
 		`Queue '${mismatch.queue}' exists as a ${mismatch.found} queue but AMQP_QUEUE_TYPE=${wanted}: ` +
 		`this node uses it as it is (a ${mismatch.found} queue${mismatch.found === "quorum" ? "" : ", not replicated"}). ` +
 		`To change its type, drain it and delete it (rabbitmqctl delete_queue <name>) while no node uses it, or run the system ` +
-		`under a new NAMESPACE (shared queues); or set AMQP_QUEUE_TYPE=${mismatch.found}. See README, "Several RabbitMQ nodes".`
+		`under a new NAMESPACE (shared queues); or set AMQP_QUEUE_TYPE=${mismatch.found}. See docs/cluster-and-deployment.md, "Several RabbitMQ nodes".`
 	);
 }

@@ -30,6 +30,6 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "fault matrix", () => {
 		expect(result.twice).toBe(0);
 		expect(result.regressions).toBe(0);
 		// How refused changes were answered is printed in the table (mostly 503; 504 for a request
-		// lost in flight; see the README), not asserted: the promise is that none is lost.
+		// lost in flight; see docs/reliability-and-faults.md), not asserted: the promise is that none is lost.
 	});
 });

@@ -86,7 +86,7 @@ describe("RabbitMQ's refusal of another queue type (406), read back", () => {
 		expect(line).toBe(
 			"Queue 'MOL-x.REQB.goals.create' exists as a classic queue but AMQP_QUEUE_TYPE=quorum: this node uses it as it is (a classic queue, not replicated). " +
 				"To change its type, drain it and delete it (rabbitmqctl delete_queue <name>) while no node uses it, or run the system under a new NAMESPACE (shared queues); " +
-				'or set AMQP_QUEUE_TYPE=classic. See README, "Several RabbitMQ nodes".',
+				'or set AMQP_QUEUE_TYPE=classic. See docs/cluster-and-deployment.md, "Several RabbitMQ nodes".',
 		);
 	});
 });
