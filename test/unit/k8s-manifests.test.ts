@@ -115,10 +115,10 @@ test("every document of every YAML file in deploy/k8s is valid against the Kuber
 	}
 	// the validation can fail: a container without its name, a port that is no number
 	const broken = structuredClone(deploymentOf("api"));
-	delete (broken.spec?.template.spec?.containers[0] as Partial<IContainer>).name;
+	delete (broken.spec!.template.spec!.containers[0] as Partial<IContainer>).name;
 	expect(() => new Deployment(broken).validate()).toThrow(/name/);
 	const badPort = structuredClone(deploymentOf("api"));
-	(badPort.spec?.template.spec?.containers[0].ports?.[0] as { containerPort: unknown }).containerPort = "3000";
+	(badPort.spec!.template.spec!.containers[0].ports![0] as { containerPort: unknown }).containerPort = "3000";
 	expect(() => new Deployment(badPort).validate()).toThrow(/containerPort/);
 });
 
