@@ -15,6 +15,8 @@ COPY bin ./bin
 COPY lib ./lib
 COPY mixins ./mixins
 COPY services ./services
+# the gateway's static files (the operations page), copied into dist/web by the build
+COPY web ./web
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim

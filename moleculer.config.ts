@@ -37,6 +37,16 @@ const PACKAGE_VERSION = ((): string => {
 	return "unknown";
 })();
 
+/**
+ * The gateway's static files (web/: the operations page), beside this file: the sources' web/,
+ * or dist/web/, where `npm run build` copies it. `npm start` runs the sources bundled into one
+ * file, dist/start-<hash>.js (bin/run-compiled.js), where __dirname is dist/ although the files
+ * are the sources' web/ (a dist/web/ there is an earlier build's): that bundle has
+ * BUNDLED_WEB_ROOT defined (esbuild's `define`), no other way of running the program has.
+ */
+declare const BUNDLED_WEB_ROOT: string | undefined;
+const WEB_ROOT = typeof BUNDLED_WEB_ROOT === "string" ? BUNDLED_WEB_ROOT : path.join(__dirname, "web");
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -316,6 +326,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			redis: cacher === "Memory" ? null : { connection: redisConnection(cacher), keyPrefix: `cg-ratelimit:${namespace}:` },
 			faultInjection: faults !== null,
 			version: PACKAGE_VERSION,
+			webRoot: WEB_ROOT,
 		},
 		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream },
 		goals: {

@@ -47,6 +47,8 @@ function bundle(target) {
 		format: "cjs",
 		target: "node20",
 		logLevel: "error",
+		// the gateway's static files are the sources' web/, not beside the bundle (moleculer.config.ts)
+		define: { BUNDLED_WEB_ROOT: JSON.stringify(path.join(ROOT, "web")) },
 	});
 	// a rename is atomic: replicas started together from one checkout never run a half-written file
 	fs.renameSync(temporary, target);

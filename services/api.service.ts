@@ -12,7 +12,6 @@ import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.m
 import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
 import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
 import { ApiDocsMixin } from "../mixins/api-docs.mixin";
-import { OpsPageMixin } from "../mixins/ops-page.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { type Rebuild, rebuildState, startRebuild } from "../lib/consumer/rebuilds";
 import { FieldValidationError } from "../lib/errors";
@@ -24,7 +23,8 @@ import { checkReadiness, gatewayMemory, noteLiveServices } from "../lib/infra/re
 import { httpStatusOf } from "../lib/infra/readiness-rules";
 import type { DeadLetter } from "../lib/consumer/retries";
 import { ACTION_PARAMS } from "../lib/domain/action-params";
-import { ADMIN_ROUTES, OPS_PATH, OPS_ROUTES, ROUTES } from "../lib/http/routes";
+import { ADMIN_ROUTES, ROUTES } from "../lib/http/routes";
+import { webAssets } from "../lib/http/web-assets";
 import type { Page, PageRequest } from "../lib/domain/pagination";
 import type { WriteMeta } from "../mixins/event-log.mixin";
 
@@ -39,6 +39,8 @@ export interface ApiOptions extends RequestGateOptions, MethodGateOptions {
 	faultInjection: boolean;
 	/** the program's version (package.json), shown in the OpenAPI document */
 	version: string;
+	/** the folder of the gateway's static files, the operations page among them (web/, or dist/web once built) */
+	webRoot: string;
 }
 
 /** moleculer-web's request, as far as we use it. */
@@ -141,15 +143,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		name: "api",
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
-		mixins: [
-			MethodGateMixin(options),
-			BalancedCallsMixin(),
-			ListenWhenStartedMixin(),
-			ApiDocsMixin(options.version),
-			OpsPageMixin(),
-			ApiGateway,
-			RequestGateMixin(options),
-		],
+		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ListenWhenStartedMixin(), ApiDocsMixin(options.version), ApiGateway, RequestGateMixin(options)],
 		settings: {
 			// ListenWhenStartedMixin opens the port, once every service of this node has started
 			server: false,
@@ -159,6 +153,8 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			logRequest: "debug",
 			logResponse: "debug",
 			onError: sendError,
+			// web/ (the operations page at /ops/): files for any request no route below takes (lib/http/web-assets.ts)
+			assets: webAssets(options.webRoot),
 			// moleculer-web also takes a function here (src/index.js, httpHandler); its typings say only an object
 			rootCallOptions: requestIdOptions as unknown as CallingOptions,
 			routes: [
@@ -197,13 +193,6 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 						}
 						return data;
 					},
-					onError: sendError,
-				},
-				{
-					// the operations page: HTML for people, outside /api; it reads the API itself
-					path: OPS_PATH,
-					...routeBasics,
-					aliases: OPS_ROUTES,
 					onError: sendError,
 				},
 			],

@@ -28,6 +28,7 @@ export const ACTION_PARAMS = {
 	"api.asyncapi": {},
 	"api.docs": {},
 	"api.docsAsset": { asset: { type: "string", min: 1, max: 100 }, $$strict: true },
+	// no action: the operations page is a file (lib/http/routes.ts, OPS_ROUTES); the name of its operation
 	"api.ops": {},
 	"api.deadLetters": { ...pageParams, $$strict: true },
 	"api.retryDeadLetter": { id: { type: "string", min: 1 }, $$strict: true },

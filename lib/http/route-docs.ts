@@ -192,7 +192,7 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 	"ops GET /": {
 		summary: "The operations page",
 		description:
-			"One HTML page, refreshed every 2 s from `/api/ready`: nodes and their services, queues with depth and consumers, each consumer's lag, pending retries and dead letters, event throughput; it says when a node or a queue goes away. Dead letters are listed and retried with the admin token typed into the page (kept for the browser tab only). Answered with a Content-Security-Policy that allows only the page's own script and style. `/ops` answers the same.",
+			"One HTML page, refreshed every 2 s from `/api/ready`: nodes and their services, queues with depth and consumers, each consumer's lag, pending retries and dead letters, event throughput; it says when a node or a queue goes away. Dead letters are listed and retried with the admin token typed into the page (kept for the browser tab only). Its script and style are the files beside it (`ops.js`, `ops.css`), served with it from the gateway's static files; its Content-Security-Policy allows scripts and styles from this origin only (no inline script or style) and requests to this origin only. `/ops` is redirected here.",
 		tag: "operations",
 		success: { status: 200, shape: "Html", description: "An HTML page." },
 		example: {},

@@ -28,8 +28,10 @@ export const ROUTES = {
 } as const satisfies Record<string, RoutedAction>;
 
 /**
- * The operations page, a page for people beside the API: `GET /ops/` (moleculer-web drops a
- * trailing slash, so `/ops` answers the same; the page finds the API relative to either).
+ * The operations page, a page for people beside the API: `GET /ops/`. No alias: it is the file
+ * web/ops/index.html, served with its script and style by moleculer-web's static server
+ * (lib/http/web-assets.ts; `/ops` is redirected to `/ops/`). Listed here for the OpenAPI
+ * document, under the name of its operation.
  */
 export const OPS_PATH = "/ops";
 

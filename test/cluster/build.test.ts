@@ -3,7 +3,8 @@
  * compiled program (`node dist/bin/start.js`, no tsx) with only the production dependencies in
  * node_modules, as the Dockerfile's runtime stage has them, and its healthcheck
  * (`node dist/bin/healthcheck.js`): an api node through GET /api/health, a node without HTTP
- * through its heartbeat file.
+ * through its heartbeat file. The gateway's static files (web/, the operations page) are copied
+ * into dist/web by the build and served from there: the sources' web/ is removed once built.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -22,6 +23,9 @@ const run = promisify(execFile);
 
 let dir = "";
 let dataDir = "";
+/** the operations page's files (web/, served by the gateway), and their sources' text at build time */
+const PAGE_FILES = ["ops/index.html", "ops/ops.js", "ops/ops.css"];
+const builtFromSources = new Map<string, string>();
 const children: ChildProcess[] = [];
 
 /** The environment of a container: nothing of ours that configures the app, plus `env`. */
@@ -85,7 +89,10 @@ beforeAll(async () => {
 	dir = freshCopy("cg-build-");
 	dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cg-build-data-"));
 	await run("npm", ["run", "build"], { cwd: dir, timeout: 50_000 });
-	// from here on, what the runtime stage has: dist and production node_modules
+	// what the build copied is checked before the sources go (the first test)
+	for (const file of PAGE_FILES) builtFromSources.set(file, fs.readFileSync(path.join(dir, "web", file), "utf8"));
+	// from here on, what the runtime stage has: dist and production node_modules, no sources
+	fs.rmSync(path.join(dir, "web"), { recursive: true });
 	fs.unlinkSync(path.join(dir, "node_modules"));
 	expect(productionNodeModules(path.join(dir, "node_modules"))).toBeGreaterThan(10);
 }, 60_000);
@@ -98,9 +105,15 @@ afterAll(async () => {
 	if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-test("npm run build compiles the program into dist/: JavaScript only, no tests, no benchmarks", () => {
+test("npm run build compiles the program into dist/ and copies the gateway's static files into dist/web/: no TypeScript, no tests, no benchmarks", () => {
 	const files = (fs.readdirSync(path.join(dir, "dist"), { recursive: true }) as string[]).map((file) => file.split(path.sep).join("/"));
 	expect(files).toEqual(expect.arrayContaining(["bin/start.js", "bin/node.js", "bin/healthcheck.js", "moleculer.config.js"]));
+	// the operations page, as it is in web/
+	expect(files.filter((file) => file.startsWith("web/") && fs.statSync(path.join(dir, "dist", file)).isFile()).sort()).toEqual(
+		PAGE_FILES.map((file) => `web/${file}`).sort(),
+	);
+	for (const file of PAGE_FILES)
+		expect({ file, text: fs.readFileSync(path.join(dir, "dist", "web", file), "utf8") }).toEqual({ file, text: builtFromSources.get(file) });
 	expect(files.filter((file) => /\.ts$/.test(file) && !file.endsWith(".d.ts"))).toEqual([]);
 	expect(files.filter((file) => /^(test|bench)\//.test(file))).toEqual([]);
 	// devDependencies are really gone: the runtime would fail if the program needed one
@@ -119,7 +132,7 @@ test("another team's import, moleculer-clients-goals/neighbour (package.json exp
 	});
 });
 
-test("node dist/bin/start.js runs the whole system: /api/health answers, a client and its goal are created; the healthcheck follows the node", async () => {
+test("node dist/bin/start.js runs the whole system: /api/health answers, a client and its goal are created, /ops/ is served from dist/web; the healthcheck follows the node", async () => {
 	const port = await freePort();
 	const env = {
 		PORT: String(port),
@@ -149,6 +162,17 @@ test("node dist/bin/start.js runs the whole system: /api/health answers, a clien
 	expect(goal.body).toMatchObject({ clientId: created.id, clientName: "Compiled", targetAmount: 99.99 });
 
 	expect(await healthcheck(env)).toEqual({ code: 0, line: `healthy: GET http://127.0.0.1:${port}/api/health answered 200` });
+
+	// the operations page and its files, from dist/web (there is no web/ beside dist/ here, as in the image)
+	const gateway = client(`http://127.0.0.1:${port}`);
+	for (const [url, file] of [
+		["/ops/", "ops/index.html"],
+		["/ops/ops.js", "ops/ops.js"],
+		["/ops/ops.css", "ops/ops.css"],
+	]) {
+		const res = await gateway.get(url);
+		expect({ url, status: res.status, text: res.text }).toEqual({ url, status: 200, text: fs.readFileSync(path.join(dir, "dist", "web", file), "utf8") });
+	}
 
 	node.child.kill("SIGTERM");
 	expect(await node.exited).toBe(0);

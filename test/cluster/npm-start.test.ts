@@ -208,13 +208,20 @@ afterAll(async () => {
 	if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test("npm start in a fresh copy serves the REST API on PORT; Ctrl-C stops it cleanly, the SQLite files are in ./data", async () => {
+test("npm start in a fresh copy serves the REST API on PORT and the operations page from web/; Ctrl-C stops it cleanly, the SQLite files are in ./data", async () => {
 	await explained(async () => {
 		expect(fs.existsSync(path.join(dir, "data"))).toBe(false);
+		// an earlier `npm run build`'s copy of the page, beside the bundle npm start runs: not what it serves
+		fs.mkdirSync(path.join(dir, "dist", "web", "ops"), { recursive: true });
+		fs.writeFileSync(path.join(dir, "dist", "web", "ops", "index.html"), "<!doctype html><title>an earlier build</title>\n");
 		const port = await freePort();
 		const run = start("npm start", "npm", ["start"], port);
 		const api = client(`http://127.0.0.1:${port}/api`);
 		await untilServing(run, api);
+
+		const page = await client(`http://127.0.0.1:${port}`).get("/ops/");
+		expect(page.status).toBe(200);
+		expect(page.text).toBe(fs.readFileSync(path.join(dir, "web", "ops", "index.html"), "utf8"));
 
 		const clientRes = await api.post("/clients", { name: "Fresh Clone", email: "fresh@example.com" });
 		expect(clientRes.status).toBe(201);
