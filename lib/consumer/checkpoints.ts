@@ -62,6 +62,18 @@ export class Checkpoints {
 	 * checkpoint without a hole. Says whether one of them lies beyond a hole (a missed event).
 	 */
 	async advance(sql: Sql, producer: Source, sequences: readonly number[]): Promise<Advance> {
+		// The usual case, one statement: the sequences are one run and the checkpoint is within it
+		// (or just before it), so it moves to the run's end. Anything else is read and decided below.
+		const run = contiguousRun(sequences);
+		if (run) {
+			const moved = await sql.run(`UPDATE checkpoints SET "sequence" = ? WHERE "producer" = ? AND "sequence" >= ? AND "sequence" < ?`, [
+				run.last,
+				producer,
+				run.first - 1,
+				run.last,
+			]);
+			if (moved > 0) return "advanced";
+		}
 		const rows = await sql.all<{ sequence: number }>(`SELECT "sequence" FROM checkpoints WHERE "producer" = ?`, [producer]);
 		// no checkpoint yet: nothing to advance; a catch-up starts from the snapshot and writes it
 		if (rows.length === 0) return "gap";
@@ -106,4 +118,13 @@ export function advanceOver(current: number, sequences: readonly number[]): { po
 		position = sequence;
 	}
 	return { position, gap: ahead.some((sequence) => sequence > position) };
+}
+
+/** `sequences` as one run without a hole (first..last, duplicates allowed), or null. Pure. */
+export function contiguousRun(sequences: readonly number[]): { first: number; last: number } | null {
+	if (sequences.length === 0) return null;
+	const distinct = [...new Set(sequences)].sort((a, b) => a - b);
+	const first = distinct[0];
+	const last = distinct[distinct.length - 1];
+	return last - first + 1 === distinct.length ? { first, last } : null;
 }

@@ -4,7 +4,7 @@
  * same, tombstone), then the fold of a batch, the goal service's consequences and the
  * checkpoint's advance.
  */
-import { advanceOver } from "../../lib/consumer/checkpoints";
+import { advanceOver, contiguousRun } from "../../lib/consumer/checkpoints";
 import type { EventType } from "../../lib/constants";
 import { type ClientCopy, clientCopyConsequences, type Decision, decide, foldEvents, type Held } from "../../lib/domain/projection-rules";
 
@@ -141,5 +141,17 @@ describe("advanceOver: the checkpoint moves over what continues it", () => {
 		{ current: 4, sequences: [], position: 4, gap: false },
 	])("at $current, after $sequences: $position (gap $gap)", ({ current, sequences, position, gap }) => {
 		expect(advanceOver(current, sequences)).toEqual({ position, gap });
+	});
+});
+
+describe("contiguousRun: a live batch that is one run of the log", () => {
+	test.each([
+		{ sequences: [5, 6, 7], run: { first: 5, last: 7 } },
+		{ sequences: [7, 5, 6, 6], run: { first: 5, last: 7 } },
+		{ sequences: [9], run: { first: 9, last: 9 } },
+		{ sequences: [5, 7], run: null },
+		{ sequences: [], run: null },
+	])("given $sequences, then $run", ({ sequences, run }) => {
+		expect(contiguousRun(sequences)).toEqual(run);
 	});
 });
