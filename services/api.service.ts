@@ -12,6 +12,7 @@ import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.m
 import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
 import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
 import { ApiDocsMixin } from "../mixins/api-docs.mixin";
+import { WebAssetsMixin } from "../mixins/web-assets.mixin";
 import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { type Rebuild, rebuildState, startRebuild } from "../lib/consumer/rebuilds";
 import { FieldValidationError } from "../lib/errors";
@@ -143,7 +144,15 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		name: "api",
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
-		mixins: [MethodGateMixin(options), BalancedCallsMixin(), ListenWhenStartedMixin(), ApiDocsMixin(options.version), ApiGateway, RequestGateMixin(options)],
+		mixins: [
+			MethodGateMixin(options),
+			BalancedCallsMixin(),
+			ListenWhenStartedMixin(),
+			ApiDocsMixin(options.version),
+			ApiGateway,
+			WebAssetsMixin(),
+			RequestGateMixin(options),
+		],
 		settings: {
 			// ListenWhenStartedMixin opens the port, once every service of this node has started
 			server: false,

@@ -115,7 +115,21 @@ test("GET and HEAD only: HEAD has GET's headers and no body; any other method, a
 			expectErrorShape(res, 404);
 		}
 	}
-	for (const missing of ["/ops/anything", "/opsx", "/ops/.hidden", "/ops/%2e%2e/%2e%2e/package.json", "/ops/../../package.json", "/", "/index.html"]) {
+	for (const missing of [
+		"/ops/anything",
+		"/opsx",
+		"/ops/.hidden",
+		"/ops/%2e%2e/%2e%2e/package.json",
+		"/ops/../../package.json",
+		"/",
+		"/index.html",
+		// under a route's prefix: the static files are found by the whole URL, never by what a route left of it
+		"/api/ops/",
+		"/api/ops/ops.js",
+		"/api/admin",
+		"/api/admin/ops/",
+		"/api/docs/ops/",
+	]) {
 		const res = await root.get(missing);
 		expect({ missing, status: res.status }).toEqual({ missing, status: 404 });
 		expectErrorShape(res, 404);
