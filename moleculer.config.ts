@@ -26,6 +26,7 @@ import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { replCommands } from "./lib/consumer/repl-commands";
 import { PG_POOL_MAX_DEFAULT } from "./lib/storage/database";
+import { RETRY_JITTER, RETRY_POLICY, type RetryPolicy } from "./lib/domain/retry-schedule";
 import type { StreamTarget } from "./lib/relay/log-relay";
 
 /** The program's version, from its package.json (shown in the OpenAPI document): beside this file, or one up when compiled into dist/. */
@@ -279,6 +280,17 @@ function transporterSecret(env: Env): string | null {
 	return secret;
 }
 
+/**
+ * RETRY_JITTER: each retry delay drawn within ±25 % of the scheduled one (lib/domain/retry-schedule.ts),
+ * unless 0 (or false, off): then every event is retried exactly on the schedule.
+ */
+function retryJitter(env: Env): number {
+	const raw = env.RETRY_JITTER?.trim().toLowerCase() ?? "";
+	if (raw === "" || ON.includes(raw)) return RETRY_JITTER;
+	if (OFF.includes(raw)) return 0;
+	throw new ConfigError("RETRY_JITTER", `'${env.RETRY_JITTER?.trim()}' must be 0 or false to turn the ±25 % jitter off, 1 or true for on (unset: on)`);
+}
+
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const catchUpIntervalMs = integer(env, "CATCHUP_INTERVAL", 10_000, 100, 3_600_000);
@@ -290,6 +302,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const transporter = transporterUrl(env);
 	const queueType = amqpQueueType(env);
 	const stream = eventStream(env, transporter, queueType);
+	const retryPolicy: RetryPolicy = { ...RETRY_POLICY, jitter: retryJitter(env) };
 	return {
 		services: serviceList(env),
 		namespace,
@@ -317,13 +330,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			faultInjection: faults !== null,
 			version: PACKAGE_VERSION,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream },
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream, retryPolicy },
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
 			dbPoolMax,
 			catchUpIntervalMs,
 			faults,
 			eventStream: stream,
+			retryPolicy,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 			clientCheckBreaker: BREAKER,
 		},

@@ -311,6 +311,25 @@ describe("TRANSPORTER_SECRET: at least 32 characters, or unset (then a node with
 	});
 });
 
+describe("RETRY_JITTER: each retry delay within ±25 % of its schedule, unless 0", () => {
+	test.each(["", " ", "1", "true", "TRUE"])("RETRY_JITTER=%p: both consumers jitter by 0.25, on the contract's schedule", (raw) => {
+		const config = loadConfig({ RETRY_JITTER: raw });
+		for (const service of [config.clients, config.goals]) {
+			expect(service.retryPolicy).toEqual({ attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000, jitter: 0.25, spanMs: 10_000 });
+		}
+	});
+
+	test.each(["0", "false", " 0 "])("RETRY_JITTER=%p: no jitter, the same schedule", (raw) => {
+		const config = loadConfig({ RETRY_JITTER: raw });
+		expect(config.clients.retryPolicy).toEqual({ attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000, jitter: 0, spanMs: 10_000 });
+		expect(config.goals.retryPolicy.jitter).toBe(0);
+	});
+
+	test.each(["off", "0.1", "yes", "25"])("RETRY_JITTER=%p is refused with a ConfigError naming it", (raw) => {
+		expect(configErrorOf({ RETRY_JITTER: raw }).data).toEqual({ variable: "RETRY_JITTER" });
+	});
+});
+
 describe("FAULT_INJECTION: only an explicit 1 or true, never in production", () => {
 	test.each(["1", "true", "TRUE", " 1 "])("FAULT_INJECTION=%p enables it, with no rule unless FAULT_RULES has some", (raw) => {
 		const config = loadConfig({ FAULT_INJECTION: raw });
