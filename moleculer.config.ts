@@ -24,6 +24,7 @@ import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./lib/infra/transit-
 import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
+import { secretList } from "./lib/infra/secret-list";
 import { replCommands } from "./lib/consumer/repl-commands";
 import { PG_POOL_MAX_DEFAULT } from "./lib/storage/database";
 import { RETRY_JITTER, RETRY_POLICY, type RetryPolicy } from "./lib/domain/retry-schedule";
@@ -50,8 +51,11 @@ export interface AppConfig {
 	transporter: string | null;
 	/** the type of the durable queues that outlive a node: shared request and event queues, the AMQP stream's */
 	amqpQueueType: QueueType;
-	/** shared secret that authenticates and encrypts every packet between nodes (lib/infra/transit-auth.ts), or null */
-	transporterSecret: string | null;
+	/**
+	 * shared secrets that authenticate and encrypt every packet between nodes (lib/infra/transit-auth.ts):
+	 * the first seals, any opens; none: packets in the clear
+	 */
+	transporterSecrets: string[];
 	/** "Memory" or a redis:// URL */
 	cacher: string;
 	logLevel: LogLevel | "silent";
@@ -184,16 +188,12 @@ function amqpQueueType(env: Env): QueueType {
 }
 
 /**
- * ADMIN_TOKEN: blank is unset (every admin call 401); a set one must be long enough not to be
- * guessed. The message never repeats the token.
+ * ADMIN_TOKEN: blank is unset (every admin call 401); a comma list rotates (any of its tokens is
+ * accepted: lib/infra/secret-list.ts); each must be long enough not to be guessed. The message
+ * never repeats a token.
  */
-function adminToken(env: Env): string | null {
-	const token = env.ADMIN_TOKEN?.trim();
-	if (!token) return null;
-	if (token.length < ADMIN_TOKEN_MIN_LENGTH) {
-		throw new ConfigError("ADMIN_TOKEN", `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (it has ${token.length}), e.g. \`openssl rand -hex 32\``);
-	}
-	return token;
+function adminTokens(env: Env): string[] {
+	return secretList("ADMIN_TOKEN", env.ADMIN_TOKEN, ADMIN_TOKEN_MIN_LENGTH);
 }
 
 const ON = ["1", "true"];
@@ -265,19 +265,12 @@ function eventStream(env: Env, transporter: string | null, queueType: QueueType)
 }
 
 /**
- * TRANSPORTER_SECRET: blank is unset (a node with a transporter warns at start); a set one must
- * be long enough not to be guessed from a captured packet. The message never repeats it.
+ * TRANSPORTER_SECRET: blank is unset (a node with a transporter warns at start); a comma list
+ * rotates (the first seals, any opens: lib/infra/secret-list.ts); each secret must be long enough
+ * not to be guessed from a captured packet. The message never repeats one.
  */
-function transporterSecret(env: Env): string | null {
-	const secret = env.TRANSPORTER_SECRET?.trim();
-	if (!secret) return null;
-	if (secret.length < TRANSPORTER_SECRET_MIN_LENGTH) {
-		throw new ConfigError(
-			"TRANSPORTER_SECRET",
-			`must be at least ${TRANSPORTER_SECRET_MIN_LENGTH} characters (it has ${secret.length}), e.g. \`openssl rand -hex 32\``,
-		);
-	}
-	return secret;
+function transporterSecrets(env: Env): string[] {
+	return secretList("TRANSPORTER_SECRET", env.TRANSPORTER_SECRET, TRANSPORTER_SECRET_MIN_LENGTH);
 }
 
 /**
@@ -309,7 +302,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		nodeID: text(env, "NODEID", `${os.hostname()}-${process.pid}`),
 		transporter,
 		amqpQueueType: queueType,
-		transporterSecret: transporterSecret(env),
+		transporterSecrets: transporterSecrets(env),
 		cacher,
 		logLevel: logLevel(env),
 		metricsPort: env.METRICS_PORT?.trim() ? integer(env, "METRICS_PORT", 3030, 1, 65535) : null,
@@ -323,7 +316,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			corsOrigins: corsOrigins(env),
 			rateLimit: integer(env, "RATE_LIMIT", 0, 0, 1_000_000),
 			trustProxy: integer(env, "TRUST_PROXY", 0, 0, 10),
-			adminToken: adminToken(env),
+			adminTokens: adminTokens(env),
 			// with a Redis cacher the counters are shared by every api replica, in keys of their own
 			// (outside the cacher's prefix, so that cleaning the cache never resets a limit)
 			redis: cacher === "Memory" ? null : { connection: redisConnection(cacher), keyPrefix: `cg-ratelimit:${namespace}:` },
@@ -411,7 +404,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				})
 			: null,
 		// Packets between nodes authenticated and encrypted (or, without a secret, a warning at start).
-		middlewares: [transitAuth(config.transporterSecret)],
+		middlewares: [transitAuth(config.transporterSecrets)],
 		// With a transporter each event group gets one durable queue shared by its replicas.
 		// Without one, the balancer must stay on or local handlers would never be called.
 		disableBalancer: config.transporter !== null,

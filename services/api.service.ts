@@ -29,7 +29,7 @@ import type { Page, PageRequest } from "../lib/domain/pagination";
 import type { WriteMeta } from "../mixins/event-log.mixin";
 
 /**
- * rateLimit (per minute per client IP, 0 none), trustProxy, adminToken (null: every admin call
+ * rateLimit (per minute per client IP, 0 none), trustProxy, adminTokens (none: every admin call
  * is 401) and where the counters live: see mixins/request-gate.mixin.ts.
  */
 export interface ApiOptions extends RequestGateOptions, MethodGateOptions {
@@ -170,7 +170,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 					// RequestGateMixin has checked the token before the body was read; checked again here,
 					// where the action is about to be called, so that no path to it can skip the check
 					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
-						if (!isAdmin(req.headers.authorization, options.adminToken)) {
+						if (!isAdmin(req.headers.authorization, options.adminTokens)) {
 							throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
 						}
 						// dead-letter ids and consumer names are text ("goals-12", "goals"): no numbers read from the path

@@ -16,7 +16,11 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
 	[METRICS.snapshotEntities, "entities read from the producer's snapshot (a bootstrap or a rebuild)", ["producer"]],
 	[METRICS.eventsRejected, "consumed events that failed their schema check (dead-lettered, never applied)", ["producer"]],
-	[METRICS.transitRejected, "packets from other nodes dropped: not authenticated with TRANSPORTER_SECRET", ["type", "reason"]],
+	[
+		METRICS.transitRejected,
+		"packets from other nodes dropped: not one of our frames (framing), sealed with a key not in TRANSPORTER_SECRET (unknown-key), or not authenticated (authentication)",
+		["type", "reason"],
+	],
 	[METRICS.relayPublished, "events the relay published to the AMQP stream and RabbitMQ confirmed", ["event"]],
 	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
