@@ -22,6 +22,11 @@ const COUNTERS: Array<[string, string, string[]]> = [
 		["type", "reason"],
 	],
 	[METRICS.relayPublished, "events the relay published to the AMQP stream and RabbitMQ confirmed", ["event"]],
+	[
+		METRICS.httpErrors,
+		"error answers of the gateway, by the HTTP status it answered (a call to a service with no live node is a 503 here, whatever Moleculer's error code)",
+		["status"],
+	],
 	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
 
