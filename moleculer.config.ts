@@ -24,8 +24,10 @@ import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./lib/infra/transit-
 import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
+import { secretList } from "./lib/infra/secret-list";
 import { replCommands } from "./lib/consumer/repl-commands";
 import { PG_POOL_MAX_DEFAULT } from "./lib/storage/database";
+import { RETRY_JITTER, RETRY_POLICY, type RetryPolicy } from "./lib/domain/retry-schedule";
 import type { StreamTarget } from "./lib/relay/log-relay";
 
 /** The program's version, from its package.json (shown in the OpenAPI document): beside this file, or one up when compiled into dist/. */
@@ -59,8 +61,11 @@ export interface AppConfig {
 	transporter: string | null;
 	/** the type of the durable queues that outlive a node: shared request and event queues, the AMQP stream's */
 	amqpQueueType: QueueType;
-	/** shared secret that authenticates and encrypts every packet between nodes (lib/infra/transit-auth.ts), or null */
-	transporterSecret: string | null;
+	/**
+	 * shared secrets that authenticate and encrypt every packet between nodes (lib/infra/transit-auth.ts):
+	 * the first seals, any opens; none: packets in the clear
+	 */
+	transporterSecrets: string[];
 	/** "Memory" or a redis:// URL */
 	cacher: string;
 	logLevel: LogLevel | "silent";
@@ -193,16 +198,12 @@ function amqpQueueType(env: Env): QueueType {
 }
 
 /**
- * ADMIN_TOKEN: blank is unset (every admin call 401); a set one must be long enough not to be
- * guessed. The message never repeats the token.
+ * ADMIN_TOKEN: blank is unset (every admin call 401); a comma list rotates (any of its tokens is
+ * accepted: lib/infra/secret-list.ts); each must be long enough not to be guessed. The message
+ * never repeats a token.
  */
-function adminToken(env: Env): string | null {
-	const token = env.ADMIN_TOKEN?.trim();
-	if (!token) return null;
-	if (token.length < ADMIN_TOKEN_MIN_LENGTH) {
-		throw new ConfigError("ADMIN_TOKEN", `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (it has ${token.length}), e.g. \`openssl rand -hex 32\``);
-	}
-	return token;
+function adminTokens(env: Env): string[] {
+	return secretList("ADMIN_TOKEN", env.ADMIN_TOKEN, ADMIN_TOKEN_MIN_LENGTH);
 }
 
 const ON = ["1", "true"];
@@ -274,19 +275,23 @@ function eventStream(env: Env, transporter: string | null, queueType: QueueType)
 }
 
 /**
- * TRANSPORTER_SECRET: blank is unset (a node with a transporter warns at start); a set one must
- * be long enough not to be guessed from a captured packet. The message never repeats it.
+ * TRANSPORTER_SECRET: blank is unset (a node with a transporter warns at start); a comma list
+ * rotates (the first seals, any opens: lib/infra/secret-list.ts); each secret must be long enough
+ * not to be guessed from a captured packet. The message never repeats one.
  */
-function transporterSecret(env: Env): string | null {
-	const secret = env.TRANSPORTER_SECRET?.trim();
-	if (!secret) return null;
-	if (secret.length < TRANSPORTER_SECRET_MIN_LENGTH) {
-		throw new ConfigError(
-			"TRANSPORTER_SECRET",
-			`must be at least ${TRANSPORTER_SECRET_MIN_LENGTH} characters (it has ${secret.length}), e.g. \`openssl rand -hex 32\``,
-		);
-	}
-	return secret;
+function transporterSecrets(env: Env): string[] {
+	return secretList("TRANSPORTER_SECRET", env.TRANSPORTER_SECRET, TRANSPORTER_SECRET_MIN_LENGTH);
+}
+
+/**
+ * RETRY_JITTER: each retry delay drawn within ±25 % of the scheduled one (lib/domain/retry-schedule.ts),
+ * unless 0 (or false, off): then every event is retried exactly on the schedule.
+ */
+function retryJitter(env: Env): number {
+	const raw = env.RETRY_JITTER?.trim().toLowerCase() ?? "";
+	if (raw === "" || ON.includes(raw)) return RETRY_JITTER;
+	if (OFF.includes(raw)) return 0;
+	throw new ConfigError("RETRY_JITTER", `'${env.RETRY_JITTER?.trim()}' must be 0 or false to turn the ±25 % jitter off, 1 or true for on (unset: on)`);
 }
 
 /** Read and validate the configuration. Throws ConfigError naming the variable at fault. */
@@ -300,13 +305,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const transporter = transporterUrl(env);
 	const queueType = amqpQueueType(env);
 	const stream = eventStream(env, transporter, queueType);
+	const retryPolicy: RetryPolicy = { ...RETRY_POLICY, jitter: retryJitter(env) };
 	return {
 		services: serviceList(env),
 		namespace,
 		nodeID: text(env, "NODEID", `${os.hostname()}-${process.pid}`),
 		transporter,
 		amqpQueueType: queueType,
-		transporterSecret: transporterSecret(env),
+		transporterSecrets: transporterSecrets(env),
 		cacher,
 		logLevel: logLevel(env),
 		metricsPort: env.METRICS_PORT?.trim() ? integer(env, "METRICS_PORT", 3030, 1, 65535) : null,
@@ -320,7 +326,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			corsOrigins: corsOrigins(env),
 			rateLimit: integer(env, "RATE_LIMIT", 0, 0, 1_000_000),
 			trustProxy: integer(env, "TRUST_PROXY", 0, 0, 10),
-			adminToken: adminToken(env),
+			adminTokens: adminTokens(env),
 			// with a Redis cacher the counters are shared by every api replica, in keys of their own
 			// (outside the cacher's prefix, so that cleaning the cache never resets a limit)
 			redis: cacher === "Memory" ? null : { connection: redisConnection(cacher), keyPrefix: `cg-ratelimit:${namespace}:` },
@@ -328,13 +334,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			version: PACKAGE_VERSION,
 			webRoot: WEB_ROOT,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream },
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream, retryPolicy },
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
 			dbPoolMax,
 			catchUpIntervalMs,
 			faults,
 			eventStream: stream,
+			retryPolicy,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 			clientCheckBreaker: BREAKER,
 		},
@@ -408,7 +415,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				})
 			: null,
 		// Packets between nodes authenticated and encrypted (or, without a secret, a warning at start).
-		middlewares: [transitAuth(config.transporterSecret)],
+		middlewares: [transitAuth(config.transporterSecrets)],
 		// With a transporter each event group gets one durable queue shared by its replicas.
 		// Without one, the balancer must stay on or local handlers would never be called.
 		disableBalancer: config.transporter !== null,

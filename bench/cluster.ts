@@ -28,7 +28,7 @@ import amqp from "amqplib";
 import { performance } from "node:perf_hooks";
 import { Client, Pool } from "pg";
 import { METRICS } from "../lib/constants";
-import { deriveTransitKey, openPacket, packetContext, sealPacket } from "../lib/infra/transit-auth";
+import { openPacket, packetContext, sealPacket, transitKey } from "../lib/infra/transit-auth";
 import { PG_POOL_MAX_DEFAULT } from "../lib/storage/database";
 import { Cluster } from "../test/helpers/cluster";
 import { createDatabase, dropDatabase, INFRA_PORTS, INFRA_URLS, uniqueName } from "../test/helpers/infra";
@@ -440,13 +440,13 @@ async function measureEverywhere(
  * cannot resolve on a noisy machine.
  */
 function sealMicros(bytes: number): number {
-	const key = deriveTransitKey("bench-secret-".repeat(4));
+	const key = transitKey("bench-secret-".repeat(4));
 	const context = packetContext("bench", "REQ");
 	const data = Buffer.alloc(bytes, 1);
 	const n = size(50_000, 2_000);
-	for (let i = 0; i < n / 5; i++) openPacket(key, sealPacket(key, data, context), context);
+	for (let i = 0; i < n / 5; i++) openPacket([key], sealPacket(key, data, context, "bench-1"), context);
 	const start = process.cpuUsage();
-	for (let i = 0; i < n; i++) openPacket(key, sealPacket(key, data, context), context);
+	for (let i = 0; i < n; i++) openPacket([key], sealPacket(key, data, context, "bench-1"), context);
 	const spent = process.cpuUsage(start);
 	return (spent.user + spent.system) / n;
 }

@@ -11,7 +11,8 @@
  * Settings (environment):
  *   TRANSPORTER             the cluster's RabbitMQ (several nodes separated by ';')
  *   NAMESPACE               the cluster's namespace
- *   TRANSPORTER_SECRET      the cluster's secret, if it has one (else nothing it sends is accepted)
+ *   TRANSPORTER_SECRET      the cluster's secret, if it has one (else nothing it sends is accepted);
+ *                           while the cluster rotates it, the same comma list as its nodes
  *   NEIGHBOUR_GROUP         its consumer group (default `audit`): each event once per group
  *   NEIGHBOUR_AMQP_OPTIONS  JSON merged into Moleculer's AMQP options: this team's own choice, e.g.
  *                           {"autoDeleteQueues":600000} or {"eventTimeToLive":60000}

@@ -165,6 +165,7 @@ export const METRICS = {
 	propagationMs: "cg.events.propagation",
 	eventsRejected: "cg.events.rejected",
 	transitRejected: "cg.transit.rejected",
+	httpErrors: "cg.http.errors",
 	requestsHandedBack: "cg.requests.handedback",
 	consumerLag: "cg.consumer.lag",
 	retriesPending: "cg.consumer.retries.pending",

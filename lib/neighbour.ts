@@ -18,8 +18,8 @@
  */
 import type { Middleware } from "moleculer";
 import { CLIENT_EVENTS, GOAL_EVENTS } from "./constants";
-import { ConfigError } from "./errors";
 import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./infra/transit-auth";
+import { secretList } from "./infra/secret-list";
 
 export type { ClientEvent, DomainEvent, GoalEvent } from "./domain/events";
 
@@ -28,13 +28,11 @@ export const EVENT_NAMES = [...Object.values(CLIENT_EVENTS), ...Object.values(GO
 
 /**
  * The middleware that seals every packet this node sends and opens every one it receives with
- * the cluster's TRANSPORTER_SECRET (AES-256-GCM; lib/infra/transit-auth.ts). Without a secret
- * (the cluster runs without one) it does nothing.
+ * the cluster's TRANSPORTER_SECRET (AES-256-GCM; lib/infra/transit-auth.ts). A comma list, as the
+ * cluster's nodes take it while a secret is rotated: sealed with the first, opened with any.
+ * Without a secret (the cluster runs without one) it does nothing.
  */
 export function packetProtection(secret: string | undefined): Middleware {
-	const trimmed = secret?.trim() ?? "";
-	if (trimmed && trimmed.length < TRANSPORTER_SECRET_MIN_LENGTH) {
-		throw new ConfigError("TRANSPORTER_SECRET", `must be at least ${TRANSPORTER_SECRET_MIN_LENGTH} characters: the cluster's nodes refuse a shorter one`);
-	}
-	return transitAuth(trimmed || null);
+	// the nodes' own check: a secret they would refuse is refused here too (a ConfigError)
+	return transitAuth(secretList("TRANSPORTER_SECRET", secret, TRANSPORTER_SECRET_MIN_LENGTH));
 }

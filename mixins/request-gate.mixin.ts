@@ -20,7 +20,7 @@ export function RequestGateMixin(options: RequestGateOptions): Partial<ServiceSc
 	let store: WindowStore | undefined;
 	let gate: RequestGate | undefined;
 	// Nothing to count without a rate limit or an admin token: no store, no Redis connection.
-	const counts = options.rateLimit > 0 || options.adminToken !== null;
+	const counts = options.rateLimit > 0 || options.adminTokens.length > 0;
 
 	return {
 		hooks: {

@@ -4,7 +4,7 @@
  * leaves as `{ name, message, code, type, data }` without a stack.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { CallingOptions, Context, ServiceSchema } from "moleculer";
+import type { CallingOptions, Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "moleculer-web";
 import { ADMIN_PATH, isAdmin } from "../lib/http/admin-auth";
 import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gate.mixin";
@@ -17,6 +17,8 @@ import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
 import { type Rebuild, rebuildState, startRebuild } from "../lib/consumer/rebuilds";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
+import { METRICS } from "../lib/constants";
+import { count, registerMetrics } from "../lib/infra/metrics";
 import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../lib/http/idempotency-key";
 import { publicReadiness } from "../lib/http/public-readiness";
 import { acceptedRequestId, REQUEST_ID_HEADER } from "../lib/http/request-id";
@@ -30,7 +32,7 @@ import type { Page, PageRequest } from "../lib/domain/pagination";
 import type { WriteMeta } from "../mixins/event-log.mixin";
 
 /**
- * rateLimit (per minute per client IP, 0 none), trustProxy, adminToken (null: every admin call
+ * rateLimit (per minute per client IP, 0 none), trustProxy, adminTokens (none: every admin call
  * is 401) and where the counters live: see mixins/request-gate.mixin.ts.
  */
 export interface ApiOptions extends RequestGateOptions, MethodGateOptions {
@@ -89,12 +91,15 @@ function numbersFromText(values: Record<string, unknown>): Record<string, unknow
 }
 
 function sendError(
-	this: { logger: { error: (...args: unknown[]) => void; warn: (...args: unknown[]) => void } },
+	this: { broker: ServiceBroker; logger: { error: (...args: unknown[]) => void; warn: (...args: unknown[]) => void } },
 	req: IncomingMessage,
 	res: ServerResponse,
 	err: unknown,
 ) {
 	const error = toPublicError(err);
+	// by the status answered: Moleculer's own request metrics carry the error's code, which for a
+	// service without a live node (answered 503) is 404, and for an unexpected error (500) none
+	count(this.broker, METRICS.httpErrors, { status: String(error.code) });
 	// 503/504 are expected in an outage and say all there is to say; any other 5xx is ours to fix
 	// (the driver's words of a database outage are logged here, on the node that saw them, and
 	// never sent: see DatabaseUnavailableError)
@@ -142,6 +147,9 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 
 	return {
 		name: "api",
+		created(this: Service) {
+			registerMetrics(this.broker);
+		},
 		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
 		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
 		mixins: [
@@ -175,7 +183,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 					// RequestGateMixin has checked the token before the body was read; checked again here,
 					// where the action is about to be called, so that no path to it can skip the check
 					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
-						if (!isAdmin(req.headers.authorization, options.adminToken)) {
+						if (!isAdmin(req.headers.authorization, options.adminTokens)) {
 							throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
 						}
 						// dead-letter ids and consumer names are text ("goals-12", "goals"): no numbers read from the path

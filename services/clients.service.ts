@@ -16,6 +16,7 @@ import type { ClientEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
+import type { RetryPolicy } from "../lib/domain/retry-schedule";
 import { type HistoryRequest, historyWindow, type PageRequest, pageWindow, toPage } from "../lib/domain/pagination";
 import { idParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
@@ -34,6 +35,8 @@ export interface ClientsServiceOptions {
 	faults: FaultRules | null;
 	/** where the relay publishes the event log for programs outside Moleculer, or null for no relay */
 	eventStream: StreamTarget | null;
+	/** when a failed event is tried again (RETRY_JITTER turns its jitter off) */
+	retryPolicy: RetryPolicy;
 }
 
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
@@ -44,7 +47,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 	const log = new EventLog<ClientEvent>(db, SOURCES.clients);
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.clients, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
-	const retries = new RetryStore(db, SOURCES.clients);
+	const retries = new RetryStore(db, SOURCES.clients, options.retryPolicy);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 
 	return {

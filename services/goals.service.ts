@@ -18,6 +18,7 @@ import type { GoalEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
+import type { RetryPolicy } from "../lib/domain/retry-schedule";
 import { ClientProjection } from "../lib/goals/client-projection";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/domain/money";
@@ -40,6 +41,8 @@ export interface GoalsServiceOptions {
 	faults: FaultRules | null;
 	/** where the relay publishes the event log for programs outside Moleculer, or null for no relay */
 	eventStream: StreamTarget | null;
+	/** when a failed event is tried again (RETRY_JITTER turns its jitter off) */
+	retryPolicy: RetryPolicy;
 	/** how long goal creation waits for the client service before using its own copy */
 	clientCheckTimeoutMs: number;
 	/** the client check's circuit breaker: open, goal creation answers from its own copy at once */
@@ -61,7 +64,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const log = new EventLog<GoalEvent>(db, SOURCES.goals);
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.goals, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
-	const retries = new RetryStore(db, SOURCES.goals);
+	const retries = new RetryStore(db, SOURCES.goals, options.retryPolicy);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 	const clients = new ClientProjection(store, log);
 	let logger: Logger | undefined;

@@ -41,12 +41,12 @@ export function describe(event: DomainEvent): string {
 
 export class BatchApplier<E extends DomainEvent> {
 	/**
-	 * @param failuresRecorded told when failures went to the retry table, with the delay of their
-	 *   first retry (the retry step then looks at the table in time)
+	 * @param failuresRecorded told when failures went to the retry table, with the delay of the
+	 *   soonest of their retries (the retry step then looks at the table in time)
 	 */
 	constructor(
 		private readonly deps: ConsumerDeps<E>,
-		private readonly failuresRecorded: (firstDelayMs: number) => void,
+		private readonly failuresRecorded: (soonestMs: number) => void,
 	) {}
 
 	/**
@@ -108,8 +108,13 @@ export class BatchApplier<E extends DomainEvent> {
 				effects: mergeEffects(results.map((one) => one.effects)),
 			};
 		}
-		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
-		if (failed.length > 0) this.failuresRecorded(retries.policy.firstDelayMs);
+		// the retry step looks at the table when the soonest of these is due (jitter may bring it before firstDelayMs)
+		let soonest = Number.POSITIVE_INFINITY;
+		for (const { event, error } of failed) {
+			const delay = await retries.record(sql, producer, event, error);
+			if (delay !== null) soonest = Math.min(soonest, delay);
+		}
+		if (soonest !== Number.POSITIVE_INFINITY) this.failuresRecorded(soonest);
 		return { ...result, failed };
 	}
 

@@ -45,7 +45,7 @@ export class ConsumerEngine<E extends DomainEvent> {
 	constructor(deps: ConsumerDeps<E>) {
 		this.context = { policy: deps.policy ?? CONSUMER_POLICY, now: deps.now ?? Date.now, stopping: () => this.lifecycle.stopping };
 		this.retries = new RetryRunner(deps, this.context);
-		const batches = new BatchApplier(deps, (firstDelayMs) => this.retries.wake(firstDelayMs));
+		const batches = new BatchApplier(deps, (soonestMs) => this.retries.wake(soonestMs));
 		this.snapshots = new SnapshotRuns(deps, this.context, batches);
 		this.catchUp = new CatchUp(deps, this.context, batches, this.snapshots);
 		this.liveApply = new LiveApply(deps, this.context, batches, (reason) => void this.catchUp.request(reason));

@@ -3,8 +3,9 @@
  * transporter (Moleculer would ack the message anyway): the event is recorded here, in the
  * consumer's own database and in the same transaction that moves its checkpoint past the event,
  * so the queue and the log keep flowing while this event is retried with backoff:
- * 1 s, 2 s, … (×2, at most 10 s) for 3 attempts in all, then it is a dead letter, kept until
- * an operator retries it. Version guards make a late retry of an old event harmless.
+ * 1 s, 2 s, … (×2, at most 10 s) for 3 attempts in all, each delay jittered within ±25 %
+ * (lib/domain/retry-schedule.ts), then it is a dead letter, kept until an operator retries it.
+ * Version guards make a late retry of an old event harmless.
  */
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, Op } from "sequelize";
 import type { Source } from "../constants";
@@ -12,21 +13,9 @@ import type { Database } from "../storage/database";
 import { causedBy, causeOf } from "../domain/caused-by";
 import type { DomainEvent } from "../domain/events";
 import { readTime, type Sql, sqlTime } from "../storage/sql";
+import { RETRY_POLICY, type Random, type RetryPolicy, retryDelayMs } from "../domain/retry-schedule";
 
-export interface RetryPolicy {
-	/** attempts in all, the original delivery included */
-	attempts: number;
-	firstDelayMs: number;
-	factor: number;
-	maxDelayMs: number;
-}
-
-export const RETRY_POLICY: RetryPolicy = { attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000 };
-
-/** Delay before the next attempt, after `failed` failed attempts (1 → 1 s, 2 → 2 s, 3 → 4 s …). */
-export function backoffMs(failed: number, policy: RetryPolicy = RETRY_POLICY): number {
-	return Math.min(policy.firstDelayMs * policy.factor ** (failed - 1), policy.maxDelayMs);
-}
+export { backoffMs, RETRY_POLICY, type RetryPolicy } from "../domain/retry-schedule";
 
 export type RetryStatus = "pending" | "dead";
 
@@ -43,6 +32,7 @@ export interface RetryRow extends Model<InferAttributes<RetryRow>, InferCreation
 	lastError: string;
 	/** the request that caused the event (lib/domain/caused-by.ts), null when unknown */
 	requestId: string | null;
+	/** when this round of attempts began: the first failure, or an operator's retry (the schedule's span counts from it) */
 	createdAt?: Date;
 	updatedAt?: Date;
 }
@@ -78,6 +68,8 @@ export interface RetryRecord {
 	attempts: number;
 	status: RetryStatus;
 	requestId: string | null;
+	/** when this round of attempts began (as the database gives it back) */
+	createdAt: Date | string;
 }
 
 export class RetryStore {
@@ -89,6 +81,8 @@ export class RetryStore {
 		readonly policy: RetryPolicy = RETRY_POLICY,
 		/** the clock, for tests */
 		private readonly now: () => Date = () => new Date(),
+		/** the draws that jitter each delay, for tests */
+		private readonly random: Random = Math.random,
 	) {
 		this.model = db.sequelize.define<RetryRow>(
 			"EventRetry",
@@ -108,11 +102,16 @@ export class RetryStore {
 		);
 	}
 
-	/** The first failure of an event: schedule attempt 2 (or, if there is already a row for it, leave that row in charge). */
-	async record(sql: Sql, producer: Source, event: DomainEvent, err: unknown): Promise<void> {
+	/**
+	 * The first failure of an event: schedule attempt 2 (or, if there is already a row for it,
+	 * leave that row in charge). Gives back the delay before attempt 2, or null if none is scheduled.
+	 */
+	async record(sql: Sql, producer: Source, event: DomainEvent, err: unknown): Promise<number | null> {
 		const existing = await sql.all(`SELECT "id" FROM event_retries WHERE "eventId" = ?`, [event.eventId]);
-		if (existing.length > 0) return;
+		if (existing.length > 0) return null;
 		const now = this.now();
+		const retrying = this.policy.attempts > 1;
+		const delay = retryDelayMs(1, 0, this.policy, this.random);
 		await sql.run(
 			`INSERT INTO event_retries ("producer", "eventId", "sequence", "payload", "attempts", "status", "nextAttemptAt", "lastError", "createdAt", "updatedAt", "requestId")
 			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
@@ -121,14 +120,15 @@ export class RetryStore {
 				event.eventId,
 				event.sequence,
 				JSON.stringify(event),
-				this.policy.attempts > 1 ? "pending" : "dead",
-				sqlTime(sql, new Date(now.getTime() + backoffMs(1, this.policy))),
+				retrying ? "pending" : "dead",
+				sqlTime(sql, new Date(now.getTime() + delay)),
 				describe(err),
 				sqlTime(sql, now),
 				sqlTime(sql, now),
 				causeOf(event) ?? null,
 			],
 		);
+		return retrying ? delay : null;
 	}
 
 	/**
@@ -173,7 +173,7 @@ export class RetryStore {
 	async claim(sql: Sql, id: number): Promise<RetryRecord | null> {
 		const lock = sql.dialect === "postgres" ? " FOR UPDATE SKIP LOCKED" : "";
 		const rows = await sql.all<RetryRecord>(
-			`SELECT "id", "producer", "eventId", "sequence", "payload", "attempts", "status", "requestId" FROM event_retries
+			`SELECT "id", "producer", "eventId", "sequence", "payload", "attempts", "status", "requestId", "createdAt" FROM event_retries
 			 WHERE "id" = ? AND "status" = 'pending' AND "nextAttemptAt" <= ?${lock}`,
 			[id, sqlTime(sql, this.now())],
 		);
@@ -185,7 +185,8 @@ export class RetryStore {
 		const attempts = row.attempts + 1;
 		const status: RetryStatus = attempts >= this.policy.attempts ? "dead" : "pending";
 		const now = this.now();
-		const next = status === "dead" ? now : new Date(now.getTime() + backoffMs(attempts, this.policy));
+		const elapsed = now.getTime() - readTime(row.createdAt).getTime();
+		const next = status === "dead" ? now : new Date(now.getTime() + retryDelayMs(attempts, elapsed, this.policy, this.random));
 		await sql.run(`UPDATE event_retries SET "attempts" = ?, "status" = ?, "nextAttemptAt" = ?, "lastError" = ?, "updatedAt" = ? WHERE "id" = ?`, [
 			attempts,
 			status,
@@ -215,13 +216,13 @@ export class RetryStore {
 		return { pending, dead };
 	}
 
-	/** An operator's retry: the dead letter becomes due now, with a fresh set of attempts. */
+	/** An operator's retry: the dead letter becomes due now, with a fresh round of attempts (its span counted from now). */
 	async revive(id: number): Promise<DeadLetter | null> {
 		const revived = await this.db.transaction(async (sql) => {
 			const now = sqlTime(sql, this.now());
 			const changed = await sql.run(
-				`UPDATE event_retries SET "status" = 'pending', "attempts" = 0, "nextAttemptAt" = ?, "updatedAt" = ? WHERE "id" = ? AND "status" = 'dead'`,
-				[now, now, id],
+				`UPDATE event_retries SET "status" = 'pending', "attempts" = 0, "nextAttemptAt" = ?, "createdAt" = ?, "updatedAt" = ? WHERE "id" = ? AND "status" = 'dead'`,
+				[now, now, now, id],
 			);
 			return changed > 0;
 		});

@@ -1,5 +1,8 @@
 /**
  * Bearer-token check for /api/admin/*: constant-time, and no token configured means no access.
+ * ADMIN_TOKEN may hold a comma list, any of whose tokens is accepted, so that a token is rotated
+ * without a moment when neither the old nor the new one works (the new one added, the callers
+ * moved to it, the old one dropped).
  * The gateway's first step (lib/http/request-gate.ts) makes it for every request under
  * ADMIN_PATH before the request is routed or its body read, and limits failed attempts per
  * client IP; the admin route checks it again before calling an action.
@@ -17,12 +20,17 @@ export const ADMIN_FAILURES_PER_WINDOW = 10;
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
-export function isAdmin(authorization: string | undefined, adminToken: string | null): boolean {
-	if (!adminToken) return false;
+export function isAdmin(authorization: string | undefined, adminTokens: readonly string[]): boolean {
+	if (adminTokens.length === 0) return false;
 	// the scheme is case-insensitive (RFC 7235); the token is not
 	const match = /^Bearer +(.+)$/i.exec(authorization ?? "");
+	if (match === null) return false;
 	// Compare fixed-length digests: timingSafeEqual needs equal lengths and must not leak them.
-	return match !== null && timingSafeEqual(digest(match[1]), digest(adminToken));
+	// Every token is compared, so the time taken does not tell which one matched.
+	const given = digest(match[1]);
+	let accepted = false;
+	for (const token of adminTokens) accepted = timingSafeEqual(given, digest(token)) || accepted;
+	return accepted;
 }
 
 /**

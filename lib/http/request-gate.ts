@@ -24,8 +24,8 @@ export interface GateOptions {
 	rateLimit: number;
 	/** trusted reverse-proxy hops (TRUST_PROXY): which X-Forwarded-For entry is the client */
 	trustProxy: number;
-	/** bearer token for /api/admin/*; null means every admin call is 401 */
-	adminToken: string | null;
+	/** bearer tokens for /api/admin/*, any of them accepted (ADMIN_TOKEN's comma list); none: every admin call is 401 */
+	adminTokens: readonly string[];
 }
 
 /** Counter keys: one family, two limits. */
@@ -72,10 +72,10 @@ export class RequestGate {
 	 * Without ADMIN_TOKEN there is nothing to guess, and nothing is counted.
 	 */
 	private async checkAdmin(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-		const { adminToken } = this.options;
-		if (!adminToken) throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
+		const { adminTokens } = this.options;
+		if (adminTokens.length === 0) throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
 		const key = KEYS.adminFailures(ip);
-		if (isAdmin(req.headers.authorization, adminToken)) {
+		if (isAdmin(req.headers.authorization, adminTokens)) {
 			const failures = await this.counters.peek(key);
 			if (failures.count >= ADMIN_FAILURES_PER_WINDOW) throw limited(res, failures);
 			return;

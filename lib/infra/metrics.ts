@@ -16,8 +16,17 @@ const COUNTERS: Array<[string, string, string[]]> = [
 	[METRICS.catchUpEvents, "events read by catch-up", ["producer"]],
 	[METRICS.snapshotEntities, "entities read from the producer's snapshot (a bootstrap or a rebuild)", ["producer"]],
 	[METRICS.eventsRejected, "consumed events that failed their schema check (dead-lettered, never applied)", ["producer"]],
-	[METRICS.transitRejected, "packets from other nodes dropped: not authenticated with TRANSPORTER_SECRET", ["type", "reason"]],
+	[
+		METRICS.transitRejected,
+		"packets from other nodes dropped: not one of our frames (framing), sealed with a key not in TRANSPORTER_SECRET (unknown-key), or not authenticated (authentication)",
+		["type", "reason"],
+	],
 	[METRICS.relayPublished, "events the relay published to the AMQP stream and RabbitMQ confirmed", ["event"]],
+	[
+		METRICS.httpErrors,
+		"error answers of the gateway, by the HTTP status it answered (a call to a service with no live node is a 503 here, whatever Moleculer's error code)",
+		["status"],
+	],
 	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
 

@@ -5,7 +5,9 @@
  * (Moleculer creates one on first use): client and goal changes, so events are published and
  * applied both ways; an event that fails until it is a dead letter (fault injection in the goal
  * service); a 404 answer. Then every series every panel's PromQL names must be on the /metrics
- * page of at least one node.
+ * page of at least one node. So must every series an alerting rule (deploy/prometheus/alerts.yml)
+ * selects, once a node without the secret has been dropped (cg_transit_rejected) and the gateway
+ * has answered a 503 (cg_http_errors).
  *
  * And the monitoring files agree with each other and with docker-compose.yml: the dashboard's data
  * source uid is provisioned and points at the compose Prometheus; the dashboard provider reads the
@@ -14,11 +16,13 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { ServiceBroker } from "moleculer";
 import { METRICS } from "../../lib/constants";
 import { type Cluster as ClusterType, Cluster } from "../helpers/cluster";
 import { client } from "../helpers/http";
 import { describeWithInfra } from "../helpers/infra";
 import {
+	alertQueries,
 	allPanels,
 	DASHBOARDS_DIR,
 	type DashboardQuery,
@@ -173,15 +177,19 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "every metric the dashboard
 	let cluster: ClusterType;
 	const metricsPorts = new Map<string, number>();
 	let queries: DashboardQuery[];
+	let api: ReturnType<typeof client>;
 
-	/** Every node's samples, as Prometheus would scrape them. */
+	/** One node's samples, as Prometheus would scrape them. */
+	async function scrape(node: string): Promise<Sample[]> {
+		const res = await fetch(`http://127.0.0.1:${metricsPorts.get(node)}/metrics`);
+		if (res.status !== 200) throw new Error(`${node}'s /metrics answered ${res.status}`);
+		return parseExposition(await res.text());
+	}
+
+	/** Every node's samples. */
 	async function scrapeAll(): Promise<Sample[]> {
 		const all: Sample[] = [];
-		for (const [node, port] of metricsPorts) {
-			const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-			if (res.status !== 200) throw new Error(`${node}'s /metrics answered ${res.status}`);
-			all.push(...parseExposition(await res.text()));
-		}
+		for (const node of metricsPorts.keys()) all.push(...(await scrape(node)));
 		return all;
 	}
 
@@ -200,7 +208,7 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "every metric the dashboard
 		// the goal service fails every event of client 1 (the first client of the fresh database):
 		// three attempts, then a dead letter
 		await cluster.start("goals-1", "goals", await withMetrics("goals-1", { FAULT_INJECTION: "1", FAULT_RULES: "apply:1:always" }));
-		const api = client(await cluster.startApi("api-1", await withMetrics("api-1")));
+		api = client(await cluster.startApi("api-1", await withMetrics("api-1")));
 
 		const failing = await api.post("/clients", { name: "Dead Letter", email: "dead.letter@example.com" });
 		expect(failing.status).toBe(201);
@@ -240,5 +248,42 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "every metric the dashboard
 		expect(unmatchedSelectors([query('rate(cg_events_published{event="client.renamed"}[1m])')], exported)).toEqual([
 			'no cg_events_published series has event="client.renamed" (typo A)',
 		]);
+	});
+	test("each series an alert rule selects is on some node's /metrics page too, once a node without the secret and a 503 have been seen", async () => {
+		// a node without TRANSPORTER_SECRET: every node drops and counts its packets (cg_transit_rejected)
+		const rogue = new ServiceBroker({
+			namespace: cluster.namespace,
+			nodeID: `rogue-${process.pid}`,
+			transporter: { type: "AMQP", options: { url: cluster.env().TRANSPORTER, autoDeleteQueues: false, queueOptions: { durable: false } } },
+			logger: false,
+		});
+		await rogue.start();
+		try {
+			await waitFor(async () => (await cluster.counter("api-1", METRICS.transitRejected)) > 0, {
+				timeoutMs: 20_000,
+				what: "the api node to drop the rogue's packets",
+			});
+		} finally {
+			await rogue.stop();
+		}
+		// a 503: the goal service gone (its own page read before it stops), its routes unavailable
+		const goalsSamples = await scrape("goals-1");
+		await cluster.stop("goals-1");
+		metricsPorts.delete("goals-1");
+		await waitFor(async () => (await api.get("/goals/1")).status === 503, { timeoutMs: 20_000, intervalMs: 200, what: "a 503 for a goal route" });
+		// `up` is Prometheus' own; cg_consumer_paused comes with the consumer's pause (another change)
+		const alerts = alertQueries().map((query) => ({
+			...query,
+			selectors: query.selectors.filter((one) => !["up", "cg_consumer_paused"].includes(one.series)),
+		}));
+		expect(alerts.map((query) => query.panel)).toContain("HttpServerErrors");
+		await waitFor(
+			async () => {
+				const unmatched = unmatchedSelectors(alerts, [...goalsSamples, ...(await scrapeAll())]);
+				if (unmatched.length > 0) throw new Error(`not exported by any node: ${unmatched.join("; ")}`);
+				return true;
+			},
+			{ timeoutMs: 30_000, intervalMs: 500, what: `every alert rule's series on a node's /metrics\n${cluster.logs()}` },
+		);
 	});
 });

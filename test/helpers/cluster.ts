@@ -59,16 +59,39 @@ export class Cluster {
 
 	async setUp(): Promise<void> {
 		[this.clientsDb, this.goalsDb] = await Promise.all(this.dbNames.map((name) => this.infra.createDatabase(name)));
-		this.probe = new ServiceBroker({
+		this.probe = this.newProbe(`probe-${process.pid}`, this.secret);
+		await this.probe.start();
+	}
+
+	/** A ServiceBroker without services in the cluster's namespace, holding `secret` (a comma list rotates, as a node's TRANSPORTER_SECRET). */
+	private newProbe(nodeID: string, secret: string): ServiceBroker {
+		return new ServiceBroker({
 			namespace: this.namespace,
-			nodeID: `probe-${process.pid}`,
+			nodeID,
 			// its queues are all its own: non-durable, like a project node's, so that it too moves to
 			// another RabbitMQ node of a cluster when its own dies (DESIGN.md, the last pitfall)
 			transporter: { type: "AMQP", options: { url: this.infra.rabbitmq, autoDeleteQueues: false, queueOptions: { durable: false } } },
-			middlewares: [transitAuth(this.secret || null)],
+			middlewares: [transitAuth(secret || null)],
 			logger: false,
 		});
-		await this.probe.start();
+	}
+
+	/**
+	 * A new probe holding `secret` in place of the current one (a test that rotates the cluster's
+	 * TRANSPORTER_SECRET rotates its probe too): started under a node id of its own, then the old
+	 * one stopped. Resolves once the new probe sees every node the old one saw.
+	 */
+	async replaceProbe(secret: string, nodeID: string): Promise<void> {
+		const old = this.probe;
+		const next = this.newProbe(nodeID, secret);
+		await next.start();
+		const seen = [...this.nodes.keys()];
+		await waitFor(() => seen.every((name) => next.registry.nodes.get(name)?.available === true), {
+			timeoutMs: 30_000,
+			what: `the new probe to see ${seen.join(", ")}`,
+		});
+		this.probe = next;
+		await old.stop();
 	}
 
 	env(extra: Record<string, string> = {}): Record<string, string> {

@@ -12,6 +12,16 @@ export const ROOT = path.resolve(__dirname, "../..");
 export const DASHBOARDS_DIR = "deploy/grafana/dashboards";
 export const PROVISIONING_DIR = "deploy/grafana/provisioning";
 export const PROMETHEUS_CONFIG = "deploy/prometheus/prometheus.yml";
+export const ALERT_RULES = "deploy/prometheus/alerts.yml";
+export const ALERT_TESTS = "deploy/prometheus/alerts.test.yml";
+
+/** deploy/prometheus/alerts.yml as Prometheus reads it. */
+export interface AlertRulesFile {
+	groups: Array<{
+		name: string;
+		rules: Array<{ alert: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }>;
+	}>;
+}
 
 export interface DataSourceRef {
 	type?: string;
@@ -83,6 +93,13 @@ export function dashboardQueries(dashboard: Dashboard): DashboardQuery[] {
 			metrics: metricNames(target.expr ?? ""),
 			selectors: selectors(target.expr ?? ""),
 		})),
+	);
+}
+
+/** Every alerting rule's expression, in the shape of a dashboard query (the rule's name as its panel), with the metric names it reads. */
+export function alertQueries(): DashboardQuery[] {
+	return readYaml<AlertRulesFile>(ALERT_RULES).groups.flatMap((group) =>
+		group.rules.map((rule) => ({ panel: rule.alert, refId: "expr", expr: rule.expr, metrics: metricNames(rule.expr), selectors: selectors(rule.expr) })),
 	);
 }
 

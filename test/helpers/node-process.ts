@@ -42,6 +42,7 @@ export const CONFIG_VARIABLES = [
 	"EVENT_STREAM",
 	"EVENT_STREAM_PREFIX",
 	"EVENT_STREAM_URL",
+	"RETRY_JITTER",
 ] as const;
 
 export interface NodeProcess {

@@ -47,6 +47,9 @@ async function start(env: Record<string, string>, dataDir?: string): Promise<Tes
 		LOG_LEVEL: "fatal",
 		// no periodic catch-up during a test, for the same reason
 		CATCHUP_INTERVAL: "3600000",
+		// the schedule itself (1 s, then 2 s), so that "never early" is checked against it; the
+		// jittered one is retry-schedule.test.ts's (injected draws) and cluster/retry-jitter.test.ts's
+		RETRY_JITTER: "0",
 		CLIENTS_DB_URI: `sqlite:${path.join(dir, "clients.sqlite")}`,
 		GOALS_DB_URI: `sqlite:${path.join(dir, "goals.sqlite")}`,
 		...env,

@@ -1,8 +1,9 @@
 /**
- * The retry schedule, on a real SQLite file, with the clock in the test's hand: the consumer
- * engine and its retry table see only the injected clock, so the schedule (attempt 2 at 1 s,
- * attempt 3 at 1 + 2 s, then a dead letter) is checked to the millisecond without waiting,
- * and cannot be thrown off by a busy machine.
+ * The retry schedule, on a real SQLite file, with the clock and the jitter's draws in the test's
+ * hand: the consumer engine and its retry table see only the injected clock and random source,
+ * so the schedule (attempt 2 at 1 s, attempt 3 at 1 + 2 s, then a dead letter; each delay moved
+ * within ±25 % by its draw) is checked to the millisecond without waiting, and cannot be thrown
+ * off by a busy machine.
  */
 import path from "node:path";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
@@ -50,11 +51,14 @@ let retries: RetryStore;
 let projection: FlakyProjection;
 let engine: ConsumerEngine<ClientEvent>;
 const log: string[] = [];
+/** the jitter's next draws; 0.5 draws the schedule itself */
+const draws: number[] = [];
+const random = () => draws.shift() ?? 0.5;
 
 beforeAll(async () => {
 	db = new Database(`sqlite:${path.join(dir, "goals.sqlite")}`, { schema: serviceSchema(SOURCES.goals) });
 	const checkpoints = new Checkpoints(db);
-	retries = new RetryStore(db, "goals", RETRY_POLICY, () => new Date(clock));
+	retries = new RetryStore(db, "goals", RETRY_POLICY, () => new Date(clock), random);
 	await db.open();
 	await checkpoints.ensure(SOURCES.clients);
 	projection = new FlakyProjection();
@@ -144,4 +148,41 @@ test("given a handler that fails once, the event is applied by attempt 2 at 1 s"
 	expect(await rows()).toHaveLength(1);
 	await at(1000, start);
 	expect(await rows()).toEqual([]);
+});
+
+test("given draws of 0.1 and 0.9, attempts come at 0.8 s and 0.8 + 2.4 s, then the event is a dead letter", async () => {
+	projection.failing.add(11);
+	const start = clock;
+	draws.push(0.1, 0.9);
+	await engine.live(event(5, 11));
+	const row = async () => (await rows()).find((one) => one.sequence === 5);
+	expect(await row()).toMatchObject({ attempts: 1, status: "pending" });
+
+	await at(799, start);
+	expect(await row()).toMatchObject({ attempts: 1 });
+	await at(800, start);
+	expect(await row()).toMatchObject({ attempts: 2, status: "pending" });
+
+	await at(3199, start);
+	expect(await row()).toMatchObject({ attempts: 2 });
+	await at(3200, start);
+	expect(await row()).toMatchObject({ attempts: 3, status: "dead" });
+});
+
+test("given a dead letter revived an hour later, its new round is scheduled from the revival, not cut short by the old one", async () => {
+	const dead = (await rows()).find((one) => one.sequence === 5)!;
+	clock += 3_600_000;
+	const start = clock;
+	expect(await retries.revive(Number(dead.id))).toMatchObject({ attempts: 0 });
+	engine.wakeRetries();
+	// attempt 1 of the new round at once; attempt 2 at 1 s (draw 0.5), attempt 3 at 1 + 2.5 s (draw 0.9999)
+	draws.push(0.5, 0.9999);
+	await at(0, start);
+	expect(await rows()).toContainEqual(expect.objectContaining({ sequence: 5, attempts: 1, status: "pending" }));
+	await at(1000, start);
+	expect(await rows()).toContainEqual(expect.objectContaining({ sequence: 5, attempts: 2, status: "pending" }));
+	await at(3499, start);
+	expect(await rows()).toContainEqual(expect.objectContaining({ sequence: 5, attempts: 2 }));
+	await at(3500, start);
+	expect(await rows()).toContainEqual(expect.objectContaining({ sequence: 5, attempts: 3, status: "dead" }));
 });

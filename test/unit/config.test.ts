@@ -28,7 +28,7 @@ describe("loadConfig defaults are the contract's table", () => {
 		expect(config.nodeID).toBe(`${os.hostname()}-${process.pid}`);
 	});
 	test("REST on 127.0.0.1:3000, no rate limit, no trusted proxy, no admin token, no fault injection", () =>
-		expect(config.api).toMatchObject({ port: 3000, host: "127.0.0.1", rateLimit: 0, trustProxy: 0, adminToken: null, redis: null, faultInjection: false }));
+		expect(config.api).toMatchObject({ port: 3000, host: "127.0.0.1", rateLimit: 0, trustProxy: 0, adminTokens: [], redis: null, faultInjection: false }));
 	test("no fault injection", () => {
 		expect(config.clients.faults).toBeNull();
 		expect(config.goals.faults).toBeNull();
@@ -67,7 +67,7 @@ describe("loadConfig reads each variable", () => {
 			cacher: "redis://127.0.0.1:6379",
 			namespace: "staging",
 			nodeID: "node-1",
-			api: { port: 8080, host: "0.0.0.0", rateLimit: 120, trustProxy: 2, adminToken: ADMIN_TOKEN_32 },
+			api: { port: 8080, host: "0.0.0.0", rateLimit: 120, trustProxy: 2, adminTokens: [ADMIN_TOKEN_32] },
 			clients: { dbUri: "sqlite::memory:" },
 			goals: { dbUri: "postgres://user:pw@db:5432/goals" },
 			logLevel: "warn",
@@ -266,8 +266,8 @@ describe("several RabbitMQ nodes (TRANSPORTER with ';') and the queue type (AMQP
 
 describe("ADMIN_TOKEN: at least 32 characters, or unset", () => {
 	test("32 characters are accepted, and kept as given (trimmed)", () => {
-		expect(loadConfig({ ADMIN_TOKEN: ADMIN_TOKEN_32 }).api.adminToken).toBe(ADMIN_TOKEN_32);
-		expect(loadConfig({ ADMIN_TOKEN: ` ${ADMIN_TOKEN_32}x ` }).api.adminToken).toBe(`${ADMIN_TOKEN_32}x`);
+		expect(loadConfig({ ADMIN_TOKEN: ADMIN_TOKEN_32 }).api.adminTokens).toEqual([ADMIN_TOKEN_32]);
+		expect(loadConfig({ ADMIN_TOKEN: ` ${ADMIN_TOKEN_32}x ` }).api.adminTokens).toEqual([`${ADMIN_TOKEN_32}x`]);
 	});
 
 	test.each(["a1b2", "t0ken-admin-5ecret", ADMIN_TOKEN_32.slice(1), ` ${ADMIN_TOKEN_32.slice(1)} `])(
@@ -282,7 +282,21 @@ describe("ADMIN_TOKEN: at least 32 characters, or unset", () => {
 	);
 
 	test.each(["", "   "])("%p is unset: no admin access at all", (token) => {
-		expect(loadConfig({ ADMIN_TOKEN: token }).api.adminToken).toBeNull();
+		expect(loadConfig({ ADMIN_TOKEN: token }).api.adminTokens).toEqual([]);
+	});
+
+	test("a comma list rotates: every token of it, in its order (blank entries and repeats dropped)", () => {
+		const next = `${ADMIN_TOKEN_32}-next`;
+		expect(loadConfig({ ADMIN_TOKEN: `${ADMIN_TOKEN_32},${next}` }).api.adminTokens).toEqual([ADMIN_TOKEN_32, next]);
+		expect(loadConfig({ ADMIN_TOKEN: ` ${next} ,, ${ADMIN_TOKEN_32} , ${next}` }).api.adminTokens).toEqual([next, ADMIN_TOKEN_32]);
+	});
+
+	test("a short token in a list is refused, naming its place in the list, never the token", () => {
+		const err = configErrorOf({ ADMIN_TOKEN: `${ADMIN_TOKEN_32},t0ken-admin-5ecret` });
+		expect(err.data).toEqual({ variable: "ADMIN_TOKEN" });
+		expect(err.message).toContain("entry 2 of 2 must be at least 32 characters");
+		expect(err.message).not.toContain("t0ken-admin-5ecret");
+		expect(err.message).not.toContain(ADMIN_TOKEN_32);
 	});
 });
 
@@ -290,17 +304,32 @@ describe("TRANSPORTER_SECRET: at least 32 characters, or unset (then a node with
 	const SECRET = "a-transporter-secret-32-chars-xy";
 
 	test("unset or blank: no secret", () => {
-		expect(loadConfig({}).transporterSecret).toBeNull();
-		expect(loadConfig({ TRANSPORTER_SECRET: "  " }).transporterSecret).toBeNull();
+		expect(loadConfig({}).transporterSecrets).toEqual([]);
+		expect(loadConfig({ TRANSPORTER_SECRET: "  " }).transporterSecrets).toEqual([]);
 	});
 
 	test("32 characters are accepted (trimmed), and the broker gets the transit middleware", () => {
 		const config = loadConfig({ TRANSPORTER: AMQP_URL, TRANSPORTER_SECRET: ` ${SECRET} ` });
-		expect(config.transporterSecret).toBe(SECRET);
+		expect(config.transporterSecrets).toEqual([SECRET]);
 		const middlewares = createBrokerOptions(config).middlewares as Array<{ name?: string; transporterReceive?: unknown }>;
 		expect(middlewares).toEqual(expect.arrayContaining([expect.objectContaining({ name: "TransitAuth", transporterReceive: expect.any(Function) })]));
 		// the secret is in no broker option (`$node.options` would show it)
 		expect(JSON.stringify(createBrokerOptions(config), (_key, value: unknown) => (typeof value === "function" ? undefined : value))).not.toContain(SECRET);
+	});
+
+	test("a comma list rotates: the first seals, any opens; blank entries and repeats dropped, none of them in a broker option", () => {
+		const next = `${SECRET}-next`;
+		const config = loadConfig({ TRANSPORTER: AMQP_URL, TRANSPORTER_SECRET: ` ${next} , ${SECRET} ,, ${next} ` });
+		expect(config.transporterSecrets).toEqual([next, SECRET]);
+		const options = JSON.stringify(createBrokerOptions(config), (_key, value: unknown) => (typeof value === "function" ? undefined : value));
+		expect(options).not.toContain(SECRET);
+	});
+
+	test("a short secret in a list is refused, naming its place in the list", () => {
+		const err = configErrorOf({ TRANSPORTER_SECRET: `${SECRET},secret` });
+		expect(err.data).toEqual({ variable: "TRANSPORTER_SECRET" });
+		expect(err.message).toContain("entry 2 of 2 must be at least 32 characters");
+		expect(err.message).not.toContain(SECRET);
 	});
 
 	test.each(["secret", SECRET.slice(1)])("%p is refused at start with a ConfigError naming TRANSPORTER_SECRET, never the secret", (secret) => {
@@ -308,6 +337,25 @@ describe("TRANSPORTER_SECRET: at least 32 characters, or unset (then a node with
 		expect(err.data).toEqual({ variable: "TRANSPORTER_SECRET" });
 		expect(err.message).toContain("at least 32 characters");
 		expect(err.message).not.toContain(secret);
+	});
+});
+
+describe("RETRY_JITTER: each retry delay within ±25 % of its schedule, unless 0", () => {
+	test.each(["", " ", "1", "true", "TRUE"])("RETRY_JITTER=%p: both consumers jitter by 0.25, on the contract's schedule", (raw) => {
+		const config = loadConfig({ RETRY_JITTER: raw });
+		for (const service of [config.clients, config.goals]) {
+			expect(service.retryPolicy).toEqual({ attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000, jitter: 0.25, spanMs: 10_000 });
+		}
+	});
+
+	test.each(["0", "false", " 0 "])("RETRY_JITTER=%p: no jitter, the same schedule", (raw) => {
+		const config = loadConfig({ RETRY_JITTER: raw });
+		expect(config.clients.retryPolicy).toEqual({ attempts: 3, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000, jitter: 0, spanMs: 10_000 });
+		expect(config.goals.retryPolicy.jitter).toBe(0);
+	});
+
+	test.each(["off", "0.1", "yes", "25"])("RETRY_JITTER=%p is refused with a ConfigError naming it", (raw) => {
+		expect(configErrorOf({ RETRY_JITTER: raw }).data).toEqual({ variable: "RETRY_JITTER" });
 	});
 });
 
