@@ -3,12 +3,11 @@
  * - each eviction is bounded in time (a hung or absent Redis answers nothing);
  * - a failed eviction is kept and retried every second until the cache answers again, so an
  *   entry cannot outlive a Redis outage as a stale answer;
- * - every eviction is repeated once 0.5–0.75 s later, because a read that began before the commit
- *   may store its old answer after the first eviction. The repeats of all writes in that window go
- *   in one command: under load one round trip per quarter second, not one per write.
- *
- * With the project's Redis cacher an eviction is one DEL whatever it holds: the entity keys and
- * the list hashes their patterns name (lib/infra/redis-cacher.ts). Any other pattern is a clean.
+ * - a read that began before the commit may store its old answer after the eviction. The
+ *   project's Redis cacher refuses that store (its fences, lib/infra/redis-cacher.ts), and its
+ *   eviction is one round trip whatever it holds (entity keys and list hashes). With any other
+ *   cacher (the one process's memory) every eviction is repeated once 0.5–0.75 s later, the
+ *   repeats of all writes in that window in one call.
  */
 import type { Service, ServiceBroker } from "moleculer";
 import { ListPagesRedisCacher, listPatternOf } from "./redis-cacher";
@@ -39,6 +38,7 @@ export class CacheEvictor {
 	async evict(keys: string[]): Promise<void> {
 		if (!this.cacher || keys.length === 0) return;
 		await this.attempt(keys);
+		if (this.cacher instanceof ListPagesRedisCacher) return;
 		const due = this.now() + REEVICT_AFTER_MS;
 		for (const key of keys) this.repeats.set(key, due);
 		this.repeatTimer ??= setInterval(() => void this.repeatDue(), REEVICT_EVERY_MS).unref();
