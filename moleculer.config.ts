@@ -25,6 +25,8 @@ import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { replCommands } from "./lib/consumer/repl-commands";
+import { DEAD_LETTER_RETENTION_DAYS_DEFAULT } from "./lib/consumer/dead-letter-retention";
+import { PAUSE_POLICY, type PausePolicy } from "./lib/consumer/pause-rules";
 import { PG_POOL_MAX_DEFAULT } from "./lib/storage/database";
 import type { StreamTarget } from "./lib/relay/log-relay";
 
@@ -290,6 +292,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const transporter = transporterUrl(env);
 	const queueType = amqpQueueType(env);
 	const stream = eventStream(env, transporter, queueType);
+	// operating the consumers (CONTRACT.md): how long settled dead letters are kept, when a consumer pauses itself
+	const deadLetterRetentionDays = integer(env, "DEAD_LETTER_RETENTION_DAYS", DEAD_LETTER_RETENTION_DAYS_DEFAULT, 0, 3650);
+	const pausePolicy: PausePolicy = {
+		after: integer(env, "CONSUMER_PAUSE_AFTER", PAUSE_POLICY.after, 0, 1_000_000),
+		ms: integer(env, "CONSUMER_PAUSE_MS", PAUSE_POLICY.ms, 100, 86_400_000),
+	};
 	return {
 		services: serviceList(env),
 		namespace,
@@ -317,13 +325,23 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			faultInjection: faults !== null,
 			version: PACKAGE_VERSION,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream },
+		clients: {
+			dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"),
+			dbPoolMax,
+			catchUpIntervalMs,
+			faults,
+			eventStream: stream,
+			deadLetterRetentionDays,
+			pausePolicy,
+		},
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
 			dbPoolMax,
 			catchUpIntervalMs,
 			faults,
 			eventStream: stream,
+			deadLetterRetentionDays,
+			pausePolicy,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 			clientCheckBreaker: BREAKER,
 		},

@@ -16,6 +16,8 @@ import type { ClientEvent } from "../lib/domain/events";
 import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
+import { PauseStore } from "../lib/consumer/pauses";
+import type { PausePolicy } from "../lib/consumer/pause-rules";
 import { type HistoryRequest, historyWindow, type PageRequest, pageWindow, toPage } from "../lib/domain/pagination";
 import { idParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
@@ -34,6 +36,10 @@ export interface ClientsServiceOptions {
 	faults: FaultRules | null;
 	/** where the relay publishes the event log for programs outside Moleculer, or null for no relay */
 	eventStream: StreamTarget | null;
+	/** DEAD_LETTER_RETENTION_DAYS: how long discarded and replayed dead letters are kept */
+	deadLetterRetentionDays: number;
+	/** CONSUMER_PAUSE_AFTER, CONSUMER_PAUSE_MS: when its consumer pauses itself, and for how long */
+	pausePolicy: PausePolicy;
 }
 
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
@@ -45,6 +51,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.clients, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.clients);
+	const pauses = new PauseStore(db, SOURCES.clients, options.pausePolicy);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 
 	return {
@@ -61,6 +68,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				projection: new GoalProjection(store),
 				checkpoints,
 				retries,
+				pauses,
+				deadLetterRetentionDays: options.deadLetterRetentionDays,
 				faults,
 			}),
 			EventLogMixin({ source: SOURCES.clients, db, log, faults, onCommitted: relay && (() => relay.poke()) }),

@@ -33,3 +33,12 @@ export function isAdmin(authorization: string | undefined, adminToken: string | 
 export function isAdminPath(url: string | undefined): boolean {
 	return (url ?? "").split("?")[0].startsWith(ADMIN_PATH);
 }
+
+/**
+ * Who did an admin change, as the record of it says (a dead letter's edit, a consumer's pause):
+ * `token-` and 12 hex digits of a hash of the admin token. The same token is always the same id,
+ * a rotated one another; the id tells nothing of the token itself.
+ */
+export function adminTokenId(adminToken: string): string {
+	return `token-${digest(`cg-admin-token-id:${adminToken}`).toString("hex").slice(0, 12)}`;
+}

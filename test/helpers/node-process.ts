@@ -42,6 +42,9 @@ export const CONFIG_VARIABLES = [
 	"EVENT_STREAM",
 	"EVENT_STREAM_PREFIX",
 	"EVENT_STREAM_URL",
+	"DEAD_LETTER_RETENTION_DAYS",
+	"CONSUMER_PAUSE_AFTER",
+	"CONSUMER_PAUSE_MS",
 ] as const;
 
 export interface NodeProcess {

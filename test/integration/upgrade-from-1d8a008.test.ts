@@ -79,7 +79,11 @@ async function upgradeKeepsEverything(uris: Uris, fresh: (owner: Source) => Prom
 			// 003: the dead letters of before are found by their event's type and entity id, as new ones are; nothing else is set
 			for (const row of after.event_retries as Array<Record<string, unknown>>) {
 				const { eventType, entityId } = indexedFields(row.producer as Source, JSON.parse(String(row.payload)));
-				expect({ id: row.id, eventType: row.eventType, entityId: row.entityId === null ? null : Number(row.entityId) }).toEqual({ id: row.id, eventType, entityId });
+				expect({ id: row.id, eventType: row.eventType, entityId: row.entityId === null ? null : Number(row.entityId) }).toEqual({
+					id: row.id,
+					eventType,
+					entityId,
+				});
 				expect([row.original, row.editedAt, row.editedBy, row.revivedAt, row.settledAt]).toEqual([null, null, null, null, null]);
 			}
 			expect((after.event_retries as Array<Record<string, unknown>>).some((row) => row.eventType !== null && row.entityId !== null)).toBe(true);
