@@ -70,9 +70,9 @@ export class LiveApply<E extends DomainEvent> {
 		const lane = state.lanes[Math.abs(this.deps.projection.entityOf(event)) % state.lanes.length];
 		return new Promise((done) => {
 			lane.queue.push({ event, done });
-			lane.running ??= this.drainLane(lane).finally(() => {
-				lane.running = null;
-			});
+			// started in a microtask, so that `running` is set before the drain can end (a paused
+			// lane ends without awaiting anything) and is cleared by the drain itself
+			lane.running ??= Promise.resolve().then(() => this.drainLane(lane));
 		});
 	}
 
@@ -101,14 +101,24 @@ export class LiveApply<E extends DomainEvent> {
 		}
 	}
 
+	/**
+	 * Apply what the lane holds, a batch at a time, until it is empty. `running` is cleared in the
+	 * same step that finds the lane empty: cleared in a later microtask (a `finally` on the drain's
+	 * promise), an event queued in between by the caller that `done` woke (one awaiting its own
+	 * previous event) found the lane still running and waited there for ever.
+	 */
 	private async drainLane(lane: Lane<E>): Promise<void> {
-		while (lane.queue.length > 0) {
-			const batch = lane.queue.splice(0, this.context.policy.liveBatchMax);
-			// paused meanwhile (this lane's last batch, or another's, paused it): what waits goes back
-			const paused = this.context.paused();
-			if (!paused) await this.applyLive(batch.map((waiting) => waiting.event));
-			this.state.backlog -= batch.length;
-			for (const waiting of batch) waiting.done(paused ? "handedBack" : "taken");
+		try {
+			while (lane.queue.length > 0) {
+				const batch = lane.queue.splice(0, this.context.policy.liveBatchMax);
+				// paused meanwhile (this lane's last batch, or another's, paused it): what waits goes back
+				const paused = this.context.paused();
+				if (!paused) await this.applyLive(batch.map((waiting) => waiting.event));
+				this.state.backlog -= batch.length;
+				for (const waiting of batch) waiting.done(paused ? "handedBack" : "taken");
+			}
+		} finally {
+			lane.running = null;
 		}
 	}
 

@@ -67,7 +67,10 @@ export class PauseGate<E extends DomainEvent> {
 		if (!pauses || state.running || context.stopping()) return state.running ?? Promise.resolve();
 		const run = async () => {
 			await this.read();
-			if (!probeDue(state.pause, new Date(context.now())) || !(await pauses.claimProbe())) return;
+			if (!probeDue(state.pause, new Date(context.now()))) return;
+			const turn = await pauses.claimProbe();
+			if (!turn) return;
+			this.adopt(turn);
 			const tried = await this.tryOne();
 			deps.report.info(`Paused consumer of ${deps.producer}: tried one event: ${tried}.`);
 			if (tried === "failed") return;

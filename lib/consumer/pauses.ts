@@ -140,15 +140,17 @@ export class PauseStore {
 	/**
 	 * Take the turn to try one event, if a pause by failures is due for it: the next try is put a
 	 * pause later at once, so that no other replica tries too (and so that a try that fails, or
-	 * that this replica does not live to finish, leaves the pause as it should be).
+	 * that this replica does not live to finish, leaves the pause as it should be). Answers the
+	 * pause as it now stands when this replica got the turn, else null.
 	 */
-	claimProbe(): Promise<boolean> {
+	claimProbe(): Promise<PauseState | null> {
 		return this.db.transaction(async (sql) => {
 			const current = await this.get(sql);
 			const now = this.now();
-			if (!probeDue(current, now)) return false;
-			await this.write(sql, probeFailed(current, now, this.policy));
-			return true;
+			if (!probeDue(current, now)) return null;
+			const next = probeFailed(current, now, this.policy);
+			await this.write(sql, next);
+			return next;
 		});
 	}
 
