@@ -113,6 +113,8 @@ export class BatchApplier<E extends DomainEvent> {
 				effects: mergeEffects(results.map((one) => one.effects)),
 			};
 		}
+		// in log order: the order in which any transaction takes their locks (RetryStore.record)
+		failed.sort((a, b) => a.event.sequence - b.event.sequence);
 		for (const { event, error } of failed) await retries.record(sql, producer, event, error);
 		if (failed.length > 0) this.failuresRecorded(retries.policy.firstDelayMs);
 		const pause = await this.countOutcomes(sql, [...checked.ready, ...checked.failed.map(({ event }) => event)], failed);

@@ -170,8 +170,16 @@ export class RetryStore {
 		);
 	}
 
-	/** The first failure of an event: schedule attempt 2 (or, if there is already a row for it, leave that row in charge). */
+	/**
+	 * The first failure of an event: schedule attempt 2 (or, if there is already a row for it,
+	 * leave that row in charge). On PostgreSQL two transactions may fail the same event at once (a
+	 * live delivery and a catch-up page, or two replicas): a lock on the event's id, held until
+	 * commit, makes the second find the first's row instead of adding another, which would be one
+	 * event counted, listed and retried twice. Callers record their failures in log order, so that
+	 * two transactions take these locks in the same order.
+	 */
 	async record(sql: Sql, producer: Source, event: DomainEvent, err: unknown): Promise<void> {
+		if (sql.dialect === "postgres") await sql.all(`SELECT pg_advisory_xact_lock(hashtext(?)) AS "locked"`, [`event_retries:${event.eventId}`]);
 		// a settled letter of the same event (discarded, replayed) is history: this failure is new
 		const existing = await sql.all(`SELECT "id" FROM event_retries WHERE "eventId" = ? AND "status" IN ('pending', 'dead')`, [event.eventId]);
 		if (existing.length > 0) return;

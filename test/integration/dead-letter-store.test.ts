@@ -8,6 +8,7 @@
  */
 import path from "node:path";
 import { Errors } from "moleculer";
+import { Client } from "pg";
 import { SOURCES } from "../../lib/constants";
 import type { DeadLetterFilter } from "../../lib/consumer/dead-letter-query";
 import { retentionCutoff } from "../../lib/consumer/dead-letter-retention";
@@ -19,6 +20,7 @@ import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { removeDir, tempDataDir } from "../helpers/system";
+import { waitFor } from "../helpers/wait";
 
 const START = Date.parse("2026-03-01T00:00:00.000Z");
 const HOUR = 3_600_000;
@@ -49,6 +51,7 @@ const event = (n: number): ClientEvent => ({
 
 function storeTests(uriOf: () => Promise<string>): void {
 	let clock = START;
+	let uri = "";
 	let db: Database;
 	let retries: RetryStore;
 	const seeded: Seeded[] = [];
@@ -58,7 +61,8 @@ function storeTests(uriOf: () => Promise<string>): void {
 	const list = async (filter: DeadLetterFilter, offset = 0, limit = 100) => retries.deadLetters(filter, offset, limit);
 
 	beforeAll(async () => {
-		db = new Database(await uriOf(), { schema: serviceSchema(SOURCES.goals), poolMax: 2 });
+		uri = await uriOf();
+		db = new Database(uri, { schema: serviceSchema(SOURCES.goals), poolMax: 2 });
 		await db.open();
 		// one attempt: a recorded failure is a dead letter at once
 		retries = new RetryStore(db, "goals", { attempts: 1, firstDelayMs: 1000, factor: 2, maxDelayMs: 10_000 }, () => new Date(clock));
@@ -300,6 +304,43 @@ function storeTests(uriOf: () => Promise<string>): void {
 			expect(await b.resume()).toMatchObject({ changed: true, pause: { state: "running", since: new Date(clock) } });
 			expect(await a.resume()).toMatchObject({ changed: false });
 		});
+	});
+
+	test("given the same event failing in two transactions at once (a live delivery and a catch-up page), then one row for it", async () => {
+		const twice = event(99);
+		const error = new Error("InjectedFaultError: Injected fault (twice)");
+		let release: () => void = () => undefined;
+		const held = new Promise<void>((resolve) => (release = resolve));
+		let recorded: () => void = () => undefined;
+		const firstRecorded = new Promise<void>((resolve) => (recorded = resolve));
+		// the first records it and stays open; the second records it meanwhile
+		const first = db.transaction(async (sql) => {
+			await retries.record(sql, SOURCES.clients, twice, error);
+			recorded();
+			await held;
+		});
+		await firstRecorded;
+		const second = db.transaction((sql) => retries.record(sql, SOURCES.clients, twice, error));
+		if (db.dialect === "postgres") {
+			// it waits for the first to commit (on SQLite the writer runs one transaction at a time
+			// anyway); seen from a connection of the test's own, the pool's two being both in use
+			const watcher = new Client({ connectionString: uri });
+			await watcher.connect();
+			try {
+				const waiting = async () =>
+					(
+						await watcher.query<{ waiting: number }>(
+							`SELECT COUNT(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+						)
+					).rows[0].waiting;
+				await waitFor(async () => (await waiting()) === 1, { what: "the second transaction waiting for the first" });
+			} finally {
+				await watcher.end();
+			}
+		}
+		release();
+		await Promise.all([first, second]);
+		expect((await list({ error: "(twice)" })).total).toBe(1);
 	});
 }
 
