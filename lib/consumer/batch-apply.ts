@@ -128,6 +128,8 @@ export class BatchApplier<E extends DomainEvent> {
 	async countOutcomes(sql: Sql, events: readonly E[], failed: Applied<E>["failed"]): Promise<PauseState | null> {
 		const { pauses } = this.deps;
 		if (!pauses || events.length === 0) return null;
+		// all applied: one success says as much (and costs no sort on the hot path)
+		if (failed.length === 0) return pauses.count(sql, [true], "");
 		const failedIds = new Set(failed.map(({ event }) => event.eventId));
 		const outcomes = [...events].sort((a, b) => a.sequence - b.sequence).map((event) => !failedIds.has(event.eventId));
 		const last = failed[failed.length - 1];
