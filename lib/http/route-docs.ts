@@ -270,7 +270,7 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 			"Each consumer with a live node (`goals`: the goal service's copy of clients; `clients`: the client service's copy of goals): `running`, or `paused` with the reason (an operator's pause, or CONSUMER_PAUSE_AFTER consecutive failed events) and since when.",
 		tag: "admin",
 		success: { status: 200, shape: "ConsumerList", description: "The consumers." },
-		errors: { 503: "No consumer has a live node." },
+		errors: { 422: "A query parameter: this route takes none.", 503: "No consumer has a live node." },
 		example: {},
 	},
 	"admin POST /consumers/:consumer/pause": {
