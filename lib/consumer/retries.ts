@@ -228,7 +228,11 @@ export class RetryStore {
 	async due(limit: number): Promise<number[]> {
 		const rows = await this.model.findAll({
 			where: { status: "pending", nextAttemptAt: { [Op.lte]: this.now() } },
-			order: [["nextAttemptAt", "ASC"]],
+			order: [
+				["nextAttemptAt", "ASC"],
+				// those due at once (a bulk retry) in the order they failed
+				["id", "ASC"],
+			],
 			attributes: ["id"],
 			limit,
 			raw: true,
