@@ -26,6 +26,8 @@ import { faultsReplCommand } from "./lib/infra/fault-commands";
 import { ADMIN_TOKEN_MIN_LENGTH } from "./lib/http/admin-auth";
 import { secretList } from "./lib/infra/secret-list";
 import { replCommands } from "./lib/consumer/repl-commands";
+import { DEAD_LETTER_RETENTION_DAYS_DEFAULT } from "./lib/consumer/dead-letter-retention";
+import { PAUSE_POLICY, type PausePolicy } from "./lib/consumer/pause-rules";
 import { PG_POOL_MAX_DEFAULT } from "./lib/storage/database";
 import { RETRY_JITTER, RETRY_POLICY, type RetryPolicy } from "./lib/domain/retry-schedule";
 import type { StreamTarget } from "./lib/relay/log-relay";
@@ -306,6 +308,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const queueType = amqpQueueType(env);
 	const stream = eventStream(env, transporter, queueType);
 	const retryPolicy: RetryPolicy = { ...RETRY_POLICY, jitter: retryJitter(env) };
+	// operating the consumers (CONTRACT.md): how long settled dead letters are kept, when a consumer pauses itself
+	const deadLetterRetentionDays = integer(env, "DEAD_LETTER_RETENTION_DAYS", DEAD_LETTER_RETENTION_DAYS_DEFAULT, 0, 3650);
+	const pausePolicy: PausePolicy = {
+		after: integer(env, "CONSUMER_PAUSE_AFTER", PAUSE_POLICY.after, 0, 1_000_000),
+		ms: integer(env, "CONSUMER_PAUSE_MS", PAUSE_POLICY.ms, 100, 86_400_000),
+	};
 	return {
 		services: serviceList(env),
 		namespace,
@@ -334,7 +342,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			version: PACKAGE_VERSION,
 			webRoot: WEB_ROOT,
 		},
-		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), dbPoolMax, catchUpIntervalMs, faults, eventStream: stream, retryPolicy },
+		clients: {
+			dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"),
+			dbPoolMax,
+			catchUpIntervalMs,
+			faults,
+			eventStream: stream,
+			retryPolicy,
+			deadLetterRetentionDays,
+			pausePolicy,
+		},
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
 			dbPoolMax,
@@ -342,6 +359,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			faults,
 			eventStream: stream,
 			retryPolicy,
+			deadLetterRetentionDays,
+			pausePolicy,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 			clientCheckBreaker: BREAKER,
 		},

@@ -13,6 +13,10 @@ export type Source = (typeof SOURCES)[keyof typeof SOURCES];
 export const EVENT_TYPES = ["CREATED", "UPDATED", "DELETED"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** A dead letter's state: waiting for an operator, discarded by one, or replayed (applied on an operator's retry). */
+export const DEAD_LETTER_STATES = ["dead", "discarded", "replayed"] as const;
+export type DeadLetterState = (typeof DEAD_LETTER_STATES)[number];
+
 export const CLIENT_EVENTS = {
 	CREATED: "client.created",
 	UPDATED: "client.updated",
@@ -73,9 +77,19 @@ export interface ConsumerDeclaration {
 	logHeadAction: string;
 	/** its own internal action answering its checkpoint, pending retries and dead letters */
 	stateAction: string;
-	/** its own internal actions for dead letters */
+	/** its own internal actions for dead letters (lib/consumer/dead-letters.ts) */
 	deadLettersAction: string;
+	deadLetterAction: string;
 	retryDeadLetterAction: string;
+	editDeadLetterAction: string;
+	discardDeadLetterAction: string;
+	retryDeadLettersAction: string;
+	discardDeadLettersAction: string;
+	purgeDeadLettersAction: string;
+	/** its own internal actions for its pause (lib/consumer/consumers.ts): read, pause, resume */
+	pauseStateAction: string;
+	pauseAction: string;
+	resumeAction: string;
 	/** the producer's internal action serving a page of its snapshot */
 	snapshotAction: string;
 	/** its own internal actions: start a rebuild of its projection, and say how the last one went */
@@ -95,7 +109,16 @@ export const CONSUMERS = {
 		logHeadAction: INTERNAL_ACTIONS.clientsEventsHead,
 		stateAction: "goals.consumerState",
 		deadLettersAction: "goals.deadLetters",
+		deadLetterAction: "goals.deadLetter",
 		retryDeadLetterAction: "goals.retryDeadLetter",
+		editDeadLetterAction: "goals.editDeadLetter",
+		discardDeadLetterAction: "goals.discardDeadLetter",
+		retryDeadLettersAction: "goals.retryDeadLetters",
+		discardDeadLettersAction: "goals.discardDeadLetters",
+		purgeDeadLettersAction: "goals.purgeDeadLetters",
+		pauseStateAction: "goals.consumerPause",
+		pauseAction: "goals.pauseConsumer",
+		resumeAction: "goals.resumeConsumer",
 		snapshotAction: INTERNAL_ACTIONS.clientsSnapshot,
 		rebuildAction: "goals.rebuild",
 		rebuildStateAction: "goals.rebuildState",
@@ -110,7 +133,16 @@ export const CONSUMERS = {
 		logHeadAction: INTERNAL_ACTIONS.goalsEventsHead,
 		stateAction: "clients.consumerState",
 		deadLettersAction: "clients.deadLetters",
+		deadLetterAction: "clients.deadLetter",
 		retryDeadLetterAction: "clients.retryDeadLetter",
+		editDeadLetterAction: "clients.editDeadLetter",
+		discardDeadLetterAction: "clients.discardDeadLetter",
+		retryDeadLettersAction: "clients.retryDeadLetters",
+		discardDeadLettersAction: "clients.discardDeadLetters",
+		purgeDeadLettersAction: "clients.purgeDeadLetters",
+		pauseStateAction: "clients.consumerPause",
+		pauseAction: "clients.pauseConsumer",
+		resumeAction: "clients.resumeConsumer",
 		snapshotAction: INTERNAL_ACTIONS.goalsSnapshot,
 		rebuildAction: "clients.rebuild",
 		rebuildStateAction: "clients.rebuildState",
@@ -170,6 +202,9 @@ export const METRICS = {
 	consumerLag: "cg.consumer.lag",
 	retriesPending: "cg.consumer.retries.pending",
 	deadLetters: "cg.consumer.deadletters",
+	consumerPauses: "cg.consumer.pauses",
+	consumerPaused: "cg.consumer.paused",
+	deadLettersPurged: "cg.deadletters.purged",
 	queueMessages: "cg.queue.messages",
 	queueConsumers: "cg.queue.consumers",
 	relayPublished: "cg.relay.published",

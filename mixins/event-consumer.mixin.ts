@@ -2,9 +2,11 @@
  * Consumer side, as a Moleculer mixin: subscribes the consumer's events in its group, hands
  * them to the consumer engine (lib/consumer/engine.ts, and the step files it names, where the
  * behaviour lives), and runs the engine with the service's lifecycle. Also the internal
- * dead-letter, state and rebuild actions (a rebuild from the producer's snapshot:
- * lib/consumer/snapshot-runs.ts), and
- * the sampler that keeps the consumer's lag, retries, dead letters and queue depths in the metrics.
+ * dead-letter, state, pause and rebuild actions (a rebuild from the producer's snapshot:
+ * lib/consumer/snapshot-runs.ts), what a pause does outside the engine (the transporter stops
+ * consuming the group's queues, the other replicas are told, the metrics), the purge of settled
+ * dead letters, and the sampler that keeps the consumer's lag, retries, dead letters and queue
+ * depths in the metrics.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Checkpoints } from "../lib/consumer/checkpoints";
@@ -22,6 +24,13 @@ import { checkEvent } from "../lib/domain/event-schema";
 import type { FaultInjector } from "../lib/infra/faults";
 import { count, gauge, observe, registerMetrics } from "../lib/infra/metrics";
 import type { DeadLetter, RetryStore } from "../lib/consumer/retries";
+import type { PauseStore } from "../lib/consumer/pauses";
+import { type ConsumerPause, type PauseState, presentPause } from "../lib/consumer/pause-rules";
+import { DEAD_LETTER_STATES, type DeadLetterFilter } from "../lib/consumer/dead-letter-query";
+import { retentionCutoff } from "../lib/consumer/dead-letter-retention";
+import { EVENT_TYPES } from "../lib/constants";
+import { handBackDelivery } from "../lib/infra/delivery-hand-back";
+import { isoTimestamp, EVENT_MESSAGES } from "../lib/domain/event-schema";
 import type { EventLogMethods } from "./event-log.mixin";
 
 export interface ConsumerOptions<E extends DomainEvent> {
@@ -31,9 +40,15 @@ export interface ConsumerOptions<E extends DomainEvent> {
 	projection: Projection<E>;
 	checkpoints: Checkpoints;
 	retries: RetryStore;
+	/** the consumer's pause and its consecutive failures (CONSUMER_PAUSE_AFTER, CONSUMER_PAUSE_MS) */
+	pauses: PauseStore;
+	/** DEAD_LETTER_RETENTION_DAYS: how long discarded and replayed dead letters are kept */
+	deadLetterRetentionDays: number;
 	policy?: ConsumerPolicy;
 	/** tests only: makes handlers fail on demand */
 	faults?: FaultInjector;
+	/** the clock of the purge, for tests */
+	now?: () => Date;
 }
 
 /** What the consuming service gains. */
@@ -44,12 +59,19 @@ export interface ConsumerMethods {
 	consumerSelfReport(): Promise<ConsumerSelfReport>;
 	/** Put lag, retries, dead letters and queue depths into the metrics (the sampler's tick). */
 	sampleConsumerState(): Promise<void>;
+	/** Whether this consumer is paused, as this replica knows it (readiness: its queues have no consumer then). */
+	consumerPaused(): boolean;
+	/** Delete the settled dead letters whose retention is over at `asOf` (now by default): how many. */
+	purgeDeadLetters(asOf?: Date): Promise<number>;
+	/** The consumer was paused or runs again (the engine says so): what that does outside the engine. */
+	pauseChanged(pause: PauseState, decidedHere: boolean): void;
 }
 
 interface ConsumerState {
 	consumerEngine: ConsumerEngine<DomainEvent>;
 	consumerStopping: boolean;
 	consumerSampler?: NodeJS.Timeout;
+	consumerPurger?: NodeJS.Timeout;
 }
 
 type ConsumerThis = Service & ConsumerMethods & EventLogMethods & ConsumerState;
@@ -62,9 +84,49 @@ const SAMPLE_EVERY_MS = 5000;
 /** A sample's questions to the producer and RabbitMQ get this long; an unanswered one is skipped. */
 const SAMPLE_TIMEOUT_MS = 2000;
 
+/** How often settled dead letters whose retention is over are purged (and once at start). */
+const PURGE_EVERY_MS = 3_600_000;
+
+/** Another replica told of a pause or resume gets this long to answer (it reads the table itself within a second anyway). */
+const TELL_TIMEOUT_MS = 2000;
+
+/** A dead-letter filter as the consumer's internal actions take it (the gateway checked it already, as the API's schema). */
+const FILTER_PARAM = {
+	type: "object",
+	optional: true,
+	strict: true,
+	props: {
+		eventType: { type: "enum", values: [...EVENT_TYPES], optional: true },
+		entityId: { type: "number", integer: true, positive: true, optional: true },
+		error: { type: "string", min: 1, max: 1000, optional: true },
+		from: { type: "string", custom: isoTimestamp, messages: EVENT_MESSAGES, optional: true },
+		to: { type: "string", custom: isoTimestamp, messages: EVENT_MESSAGES, optional: true },
+		state: { type: "enum", values: [...DEAD_LETTER_STATES], optional: true },
+	},
+} as const;
+
+/** Who made an operator's change, as its record says: an admin token's id, or `repl`. */
+const BY_PARAM = { type: "string", min: 1, max: 64 } as const;
+
 export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptions<E>): Partial<ServiceSchema> {
-	const { consumer, retries } = options;
+	const { consumer, retries, pauses } = options;
 	const labels = { producer: consumer.producer };
+	const now = options.now ?? (() => new Date());
+
+	/**
+	 * Tell the consumer's other live replicas that its pause changed: each reads it from the table
+	 * at once (they would within CONSUMER_POLICY.pauseLookMs anyway).
+	 */
+	function tellOtherReplicas(service: ConsumerThis): void {
+		const broker = service.broker;
+		const others = broker.registry
+			.getServiceList({ onlyAvailable: true })
+			.filter((item) => item.name === consumer.service && item.nodeID !== broker.nodeID)
+			.map((item) => item.nodeID as string);
+		for (const nodeID of new Set(others)) {
+			void broker.call(consumer.pauseStateAction, {}, { nodeID, timeout: TELL_TIMEOUT_MS }).catch(() => undefined);
+		}
+	}
 
 	const events: NonNullable<ServiceSchema["events"]> = {};
 	for (const name of consumer.events) {
@@ -74,13 +136,14 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 				// the engine checks the payload against this event's schema before anything else;
 				// the request that caused the event follows it into the projection, retries and logs
 				const event = typeof ctx.params === "object" && ctx.params !== null ? causedBy(ctx.params, ctx.requestID) : ctx.params;
-				if (!this.broker.isTracingEnabled()) return this.consumerEngine.live(event, name);
 				// a span of its own in the event's trace: its wait for a batch and the projection write
-				const span = ctx.startSpan(`apply ${name} (${consumer.service})`, { tags: { requestID: ctx.requestID } });
+				const span = this.broker.isTracingEnabled() ? ctx.startSpan(`apply ${name} (${consumer.service})`, { tags: { requestID: ctx.requestID } }) : null;
 				try {
-					await this.consumerEngine.live(event, name);
+					// paused: not applied; the delivery goes back to its queue (without a transporter the
+					// event waits in the producer's log, whose checkpoint it has not passed)
+					if ((await this.consumerEngine.live(event, name)) === "handedBack") handBackDelivery();
 				} finally {
-					ctx.finishSpan(span);
+					if (span) ctx.finishSpan(span);
 				}
 			},
 		};
@@ -108,16 +171,106 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 	const schema: Partial<ServiceSchema<ServiceSettingSchema, ConsumerMethods & EventLogMethods, ConsumerState>> = {
 		events,
 		actions: {
-			/** Internal (transporter and REPL only): a slice of this consumer's dead letters, by id, and their number. */
+			/** Internal (transporter and REPL only): a slice of the dead letters a filter selects, by id, and their number. */
 			deadLetters: {
 				visibility: "public",
 				params: {
 					offset: { type: "number", integer: true, min: 0 },
 					limit: { type: "number", integer: true, min: 0, max: PAGE_SIZE_MAX },
+					filter: FILTER_PARAM,
 					$$strict: true,
 				},
-				handler(ctx: Context<{ offset: number; limit: number }>): Promise<{ rows: DeadLetter[]; total: number }> {
-					return retries.deadLetters(ctx.params.offset, ctx.params.limit);
+				handler(ctx: Context<{ offset: number; limit: number; filter?: DeadLetterFilter }>): Promise<{ rows: DeadLetter[]; total: number }> {
+					return retries.deadLetters(ctx.params.filter ?? {}, ctx.params.offset, ctx.params.limit);
+				},
+			},
+			/** Internal: one dead letter by row id, in whatever state (pending: it is back in the retry table), or null. */
+			deadLetter: {
+				visibility: "public",
+				params: { id: { type: "number", integer: true, positive: true }, $$strict: true },
+				handler(ctx: Context<{ id: number }>): Promise<DeadLetter | null> {
+					return retries.deadLetter(ctx.params.id);
+				},
+			},
+			/** Internal: replace a dead letter's event (edit before replay); 422 naming each field at fault, 404 if it is no dead letter. */
+			editDeadLetter: {
+				visibility: "public",
+				params: { id: { type: "number", integer: true, positive: true }, event: { type: "any" }, by: BY_PARAM, $$strict: true },
+				handler(ctx: Context<{ id: number; event: unknown; by: string }>): Promise<DeadLetter> {
+					return retries.edit(ctx.params.id, ctx.params.event, ctx.params.by);
+				},
+			},
+			/** Internal: discard one dead letter (kept as discarded for the retention period); null if it is no dead letter. */
+			discardDeadLetter: {
+				visibility: "public",
+				params: { id: { type: "number", integer: true, positive: true }, $$strict: true },
+				handler(ctx: Context<{ id: number }>): Promise<DeadLetter | null> {
+					return retries.discard(ctx.params.id);
+				},
+			},
+			/** Internal: retry every dead letter a filter selects; how many. */
+			retryDeadLetters: {
+				visibility: "public",
+				params: { filter: { ...FILTER_PARAM, optional: false }, $$strict: true },
+				async handler(this: ConsumerThis, ctx: Context<{ filter: DeadLetterFilter }>): Promise<{ retried: number }> {
+					const retried = await retries.reviveMatching(ctx.params.filter);
+					if (retried > 0) this.consumerEngine.wakeRetries();
+					return { retried };
+				},
+			},
+			/** Internal: discard every dead letter a filter selects; how many. */
+			discardDeadLetters: {
+				visibility: "public",
+				params: { filter: { ...FILTER_PARAM, optional: false }, $$strict: true },
+				async handler(ctx: Context<{ filter: DeadLetterFilter }>): Promise<{ discarded: number }> {
+					return { discarded: await retries.discardMatching(ctx.params.filter) };
+				},
+			},
+			/**
+			 * Internal: purge the settled dead letters whose retention is over, as of `asOf` (an ISO
+			 * time; now by default): a later time purges what would be purged then. How many.
+			 */
+			purgeDeadLetters: {
+				visibility: "public",
+				params: { asOf: { type: "string", custom: isoTimestamp, messages: EVENT_MESSAGES, optional: true }, $$strict: true },
+				async handler(this: ConsumerThis, ctx: Context<{ asOf?: string }>): Promise<{ purged: number }> {
+					return { purged: await this.purgeDeadLetters(ctx.params.asOf === undefined ? undefined : new Date(ctx.params.asOf)) };
+				},
+			},
+			/**
+			 * Internal: this consumer's pause, read from its database now (another replica that
+			 * changed it calls this on each replica, which adopts it at once).
+			 */
+			consumerPause: {
+				visibility: "public",
+				params: { $$strict: true },
+				async handler(this: ConsumerThis): Promise<ConsumerPause> {
+					await this.consumerEngine.lookAtPause();
+					return presentPause(consumer.service, this.consumerEngine.pauseState());
+				},
+			},
+			/** Internal: an operator's pause (`by`: an admin token's id, or `repl`), until an operator resumes it. */
+			pauseConsumer: {
+				visibility: "public",
+				params: { by: BY_PARAM, reason: { type: "string", min: 1, max: 200, optional: true }, $$strict: true },
+				async handler(this: ConsumerThis, ctx: Context<{ by: string; reason?: string }>): Promise<ConsumerPause> {
+					const { pause, changed } = await pauses.pause(ctx.params.by, ctx.params.reason);
+					if (changed) count(this.broker, METRICS.consumerPauses, { consumer: consumer.service });
+					this.consumerEngine.adoptPause(pause, false);
+					tellOtherReplicas(this);
+					return presentPause(consumer.service, pause);
+				},
+			},
+			/** Internal: an operator's resume; its consecutive failures are counted from 0 again. */
+			resumeConsumer: {
+				visibility: "public",
+				params: { by: BY_PARAM, $$strict: true },
+				async handler(this: ConsumerThis, ctx: Context<{ by: string }>): Promise<ConsumerPause> {
+					const { pause, changed } = await pauses.resume();
+					if (changed) this.logger.info(`Consumer ${consumer.service} resumed by an operator (${ctx.params.by}).`);
+					this.consumerEngine.adoptPause(pause, false);
+					tellOtherReplicas(this);
+					return presentPause(consumer.service, pause);
 				},
 			},
 			/** Internal: this consumer's checkpoint, pending retries and dead letters (a gateway's readiness asks). */
@@ -163,9 +316,40 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 			requestCatchUp(this: ConsumerThis, reason: string): Promise<void> {
 				return this.consumerEngine.requestCatchUp(reason);
 			},
-			async consumerSelfReport(): Promise<ConsumerSelfReport> {
+			async consumerSelfReport(this: ConsumerThis): Promise<ConsumerSelfReport> {
 				const [checkpoint, counts] = await Promise.all([options.checkpoints.read(consumer.producer), retries.counts()]);
-				return { checkpoint, pendingRetries: counts.pending, deadLetters: counts.dead };
+				const { state, reason, since } = presentPause(consumer.service, this.consumerEngine.pauseState());
+				return { checkpoint, pendingRetries: counts.pending, deadLetters: counts.dead, pause: { state, reason, since } };
+			},
+			pauseChanged(this: ConsumerThis, pause: PauseState, decidedHere: boolean): void {
+				const broker = this.broker;
+				const tx = broker.transit?.tx;
+				const amqp = tx instanceof ResilientAmqpTransporter ? tx : null;
+				gauge(broker, METRICS.consumerPaused, pause.state === "paused" ? 1 : 0, { consumer: consumer.service });
+				const held = (work: Promise<void> | undefined, what: string) =>
+					work?.catch((err: Error) => this.logger.warn(`${what} the ${consumer.group} queues failed (${err.message}); the next reconnect does it.`));
+				if (pause.state === "paused") {
+					// its events wait in their queues (a delivery already under way is handed back there)
+					void held(amqp?.holdEventGroup(consumer.group), "Stopping to consume");
+					if (decidedHere) count(broker, METRICS.consumerPauses, { consumer: consumer.service });
+					this.logger.warn(`Consumer ${consumer.service} paused: ${pause.reason}. Its events wait in their queues.`);
+				} else {
+					void held(amqp?.releaseEventGroup(consumer.group), "Consuming again");
+					this.logger.info(`Consumer ${consumer.service} runs again.`);
+					// what the log holds beyond the checkpoint (without a transporter: every event of the pause), and the retries due
+					void this.requestCatchUp("resumed");
+					this.consumerEngine.wakeRetries();
+				}
+				if (decidedHere) tellOtherReplicas(this);
+			},
+			consumerPaused(this: ConsumerThis): boolean {
+				return this.consumerEngine.pauseState().state === "paused";
+			},
+			async purgeDeadLetters(this: ConsumerThis, asOf?: Date): Promise<number> {
+				const purged = await retries.purgeSettled(retentionCutoff(asOf ?? now(), options.deadLetterRetentionDays));
+				count(this.broker, METRICS.deadLettersPurged, { consumer: consumer.service }, purged);
+				if (purged > 0) this.logger.info(`Purged ${purged} settled dead letter(s) of ${consumer.service} (kept ${options.deadLetterRetentionDays} days).`);
+				return purged;
 			},
 			async sampleConsumerState(this: ConsumerThis): Promise<void> {
 				const broker = this.broker;
@@ -180,6 +364,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 						: null,
 				]);
 				gauge(broker, METRICS.retriesPending, self.pendingRetries, labels);
+				gauge(broker, METRICS.consumerPaused, this.consumerPaused() ? 1 : 0, labels);
 				gauge(broker, METRICS.deadLetters, self.deadLetters, labels);
 				const lag = lagOf(head, self.checkpoint);
 				if (lag !== null) gauge(broker, METRICS.consumerLag, lag, { ...labels, producer: consumer.producer });
@@ -202,6 +387,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 				projection: options.projection,
 				checkpoints: options.checkpoints,
 				retries,
+				pauses,
 				// SQLite has one writer: lanes would only split its batches into more, smaller ones
 				policy: options.policy ?? { ...CONSUMER_POLICY, partitions: options.db.dialect === "sqlite" ? 1 : CONSUMER_POLICY.partitions },
 				faults: options.faults,
@@ -233,6 +419,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 					catchUpRun: () => count(broker, METRICS.catchUpRuns, labels),
 					propagation: (ms) => observe(broker, METRICS.propagationMs, ms, labels),
 					rejected: () => count(broker, METRICS.eventsRejected, labels),
+					pauseChanged: (pause, decidedHere) => this.pauseChanged(pause, decidedHere),
 					debug: (message) => logger.debug(message),
 					info: (message) => logger.info(message),
 					warn: (message) => logger.warn(message),
@@ -242,7 +429,14 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		},
 		async started(this: ConsumerThis) {
 			this.consumerStopping = false;
+			// reads the pause first: a replica starting while it lasts never consumes the group's
+			// queues (they are subscribed once this service is registered, after this handler)
 			await this.consumerEngine.start(options.catchUpIntervalMs, (reason) => void this.requestCatchUp(reason));
+			gauge(this.broker, METRICS.consumerPaused, this.consumerPaused() ? 1 : 0, { consumer: consumer.service });
+			const purge = () => this.purgeDeadLetters().catch((err: Error) => this.logger.warn(`Purging settled dead letters failed: ${err.message}`));
+			this.consumerPurger = setInterval(purge, PURGE_EVERY_MS);
+			this.consumerPurger.unref();
+			void purge();
 			if (this.broker.isMetricsEnabled()) {
 				const sample = () => this.sampleConsumerState().catch((err: Error) => this.logger.debug(`Sampling the consumer's state failed: ${err.message}`));
 				this.consumerSampler = setInterval(sample, SAMPLE_EVERY_MS);
@@ -258,6 +452,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		async stopped(this: ConsumerThis) {
 			this.consumerStopping = true;
 			clearInterval(this.consumerSampler);
+			clearInterval(this.consumerPurger);
 			await this.consumerEngine.stop();
 		},
 	};

@@ -6,14 +6,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CallingOptions, Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiSettingsSchema, Errors as WebErrors } from "moleculer-web";
-import { ADMIN_PATH, isAdmin } from "../lib/http/admin-auth";
+import { ADMIN_PATH, adminTokenId, bearerToken, isAdmin } from "../lib/http/admin-auth";
 import { RequestGateMixin, type RequestGateOptions } from "../mixins/request-gate.mixin";
 import { MethodGateMixin, type MethodGateOptions } from "../mixins/method-gate.mixin";
 import { BalancedCallsMixin } from "../mixins/balanced-calls.mixin";
 import { ListenWhenStartedMixin } from "../mixins/listen-when-started.mixin";
 import { ApiDocsMixin } from "../mixins/api-docs.mixin";
 import { WebAssetsMixin } from "../mixins/web-assets.mixin";
-import { listDeadLetters, retryDeadLetter } from "../lib/consumer/dead-letters";
+import { type ConsumerFilter, discardDeadLetters, editDeadLetter, listDeadLetters, retryDeadLetter, retryDeadLetters } from "../lib/consumer/dead-letters";
+import { listConsumers, pauseConsumer, resumeConsumer } from "../lib/consumer/consumers";
+import type { ConsumerPause } from "../lib/consumer/pause-rules";
 import { type Rebuild, rebuildState, startRebuild } from "../lib/consumer/rebuilds";
 import { FieldValidationError } from "../lib/errors";
 import { toPublicError } from "../lib/http/http-errors";
@@ -140,6 +142,11 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		// is parsed; RequestGateMixin counts every request before anything else happens
 	};
 
+	/** what the admin route tells the admin actions */
+	type AdminMeta = { adminId?: string };
+	/** who an admin change was made by, as its record says: the id of the token the request presented (checked), never the token */
+	const adminIdOf = (ctx: Context) => (ctx.meta as AdminMeta).adminId ?? "unknown";
+
 	/** what /api/ready last logged, so that a probe polled every second logs a reason once */
 	let lastNotReadyReasons = "";
 	/** the services the routes call, which of them have been seen live, the consumers' and relays' last answers */
@@ -182,10 +189,12 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 					aliases: ADMIN_ROUTES,
 					// RequestGateMixin has checked the token before the body was read; checked again here,
 					// where the action is about to be called, so that no path to it can skip the check
-					onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+					onBeforeCall(ctx: Context, _route: unknown, req: GatewayRequest) {
 						if (!isAdmin(req.headers.authorization, options.adminTokens)) {
 							throw new WebErrors.UnAuthorizedError(WebErrors.ERR_INVALID_TOKEN, null);
 						}
+						// with a list of tokens (a rotation), the one this request presented
+						(ctx.meta as AdminMeta).adminId = adminTokenId(bearerToken(req.headers.authorization) ?? "");
 						// dead-letter ids and consumer names are text ("goals-12", "goals"): no numbers read from the path
 						req.$params = mergeRequestParams(req, false);
 					},
@@ -236,7 +245,7 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 			listAliases: { visibility: "private" },
 			deadLetters: {
 				params: ACTION_PARAMS["api.deadLetters"],
-				handler(ctx: Context<PageRequest>): Promise<Page<DeadLetter>> {
+				handler(ctx: Context<PageRequest & ConsumerFilter>): Promise<Page<DeadLetter>> {
 					return listDeadLetters(this.broker, ctx.params);
 				},
 			},
@@ -244,6 +253,42 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 				params: ACTION_PARAMS["api.retryDeadLetter"],
 				handler(ctx: Context<{ id: string }>): Promise<DeadLetter> {
 					return retryDeadLetter(this.broker, ctx.params.id);
+				},
+			},
+			editDeadLetter: {
+				params: ACTION_PARAMS["api.editDeadLetter"],
+				handler(ctx: Context<{ id: string; event: Record<string, unknown> }>): Promise<DeadLetter> {
+					return editDeadLetter(this.broker, ctx.params.id, ctx.params.event, adminIdOf(ctx));
+				},
+			},
+			retryDeadLetters: {
+				params: ACTION_PARAMS["api.retryDeadLetters"],
+				handler(ctx: Context<{ filter: ConsumerFilter }>): Promise<{ retried: number }> {
+					return retryDeadLetters(this.broker, ctx.params.filter);
+				},
+			},
+			discardDeadLetters: {
+				params: ACTION_PARAMS["api.discardDeadLetters"],
+				handler(ctx: Context<{ filter: ConsumerFilter }>): Promise<{ discarded: number }> {
+					return discardDeadLetters(this.broker, ctx.params.filter);
+				},
+			},
+			consumers: {
+				params: ACTION_PARAMS["api.consumers"],
+				handler(): Promise<ConsumerPause[]> {
+					return listConsumers(this.broker);
+				},
+			},
+			pauseConsumer: {
+				params: ACTION_PARAMS["api.pauseConsumer"],
+				handler(ctx: Context<{ consumer: string; reason?: string }>): Promise<ConsumerPause> {
+					return pauseConsumer(this.broker, ctx.params.consumer, adminIdOf(ctx), ctx.params.reason);
+				},
+			},
+			resumeConsumer: {
+				params: ACTION_PARAMS["api.resumeConsumer"],
+				handler(ctx: Context<{ consumer: string }>): Promise<ConsumerPause> {
+					return resumeConsumer(this.broker, ctx.params.consumer, adminIdOf(ctx));
 				},
 			},
 			rebuild: {

@@ -17,6 +17,8 @@ import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
 import type { RetryPolicy } from "../lib/domain/retry-schedule";
+import { PauseStore } from "../lib/consumer/pauses";
+import type { PausePolicy } from "../lib/consumer/pause-rules";
 import { type HistoryRequest, historyWindow, type PageRequest, pageWindow, toPage } from "../lib/domain/pagination";
 import { idParam, requireChanges } from "../lib/domain/params";
 import { type ConsumerMethods, EventConsumerMixin } from "../mixins/event-consumer.mixin";
@@ -37,6 +39,10 @@ export interface ClientsServiceOptions {
 	eventStream: StreamTarget | null;
 	/** when a failed event is tried again (RETRY_JITTER turns its jitter off) */
 	retryPolicy: RetryPolicy;
+	/** DEAD_LETTER_RETENTION_DAYS: how long discarded and replayed dead letters are kept */
+	deadLetterRetentionDays: number;
+	/** CONSUMER_PAUSE_AFTER, CONSUMER_PAUSE_MS: when its consumer pauses itself, and for how long */
+	pausePolicy: PausePolicy;
 }
 
 type Methods = EventLogMethods & ConsumerMethods & DatabaseMethods;
@@ -48,6 +54,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.clients, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.clients, options.retryPolicy);
+	const pauses = new PauseStore(db, SOURCES.clients, options.pausePolicy);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 
 	return {
@@ -64,6 +71,8 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				projection: new GoalProjection(store),
 				checkpoints,
 				retries,
+				pauses,
+				deadLetterRetentionDays: options.deadLetterRetentionDays,
 				faults,
 			}),
 			EventLogMixin({ source: SOURCES.clients, db, log, faults, onCommitted: relay && (() => relay.poke()) }),

@@ -19,6 +19,8 @@ import { EventLog } from "../lib/event-log/event-log";
 import { FaultInjector, type FaultRules } from "../lib/infra/faults";
 import { RetryStore } from "../lib/consumer/retries";
 import type { RetryPolicy } from "../lib/domain/retry-schedule";
+import { PauseStore } from "../lib/consumer/pauses";
+import type { PausePolicy } from "../lib/consumer/pause-rules";
 import { ClientProjection } from "../lib/goals/client-projection";
 import { GoalStore, goalEventFields, presentGoal } from "../lib/goals/goal-store";
 import { toCents } from "../lib/domain/money";
@@ -43,6 +45,10 @@ export interface GoalsServiceOptions {
 	eventStream: StreamTarget | null;
 	/** when a failed event is tried again (RETRY_JITTER turns its jitter off) */
 	retryPolicy: RetryPolicy;
+	/** DEAD_LETTER_RETENTION_DAYS: how long discarded and replayed dead letters are kept */
+	deadLetterRetentionDays: number;
+	/** CONSUMER_PAUSE_AFTER, CONSUMER_PAUSE_MS: when its consumer pauses itself, and for how long */
+	pausePolicy: PausePolicy;
 	/** how long goal creation waits for the client service before using its own copy */
 	clientCheckTimeoutMs: number;
 	/** the client check's circuit breaker: open, goal creation answers from its own copy at once */
@@ -65,6 +71,7 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 	const relay = options.eventStream ? new LogRelay({ source: SOURCES.goals, db, log, ...options.eventStream }) : undefined;
 	const checkpoints = new Checkpoints(db);
 	const retries = new RetryStore(db, SOURCES.goals, options.retryPolicy);
+	const pauses = new PauseStore(db, SOURCES.goals, options.pausePolicy);
 	const faults = options.faults ? new FaultInjector(options.faults) : undefined;
 	const clients = new ClientProjection(store, log);
 	let logger: Logger | undefined;
@@ -93,6 +100,8 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				projection: clients,
 				checkpoints,
 				retries,
+				pauses,
+				deadLetterRetentionDays: options.deadLetterRetentionDays,
 				faults,
 			}),
 			EventLogMixin({ source: SOURCES.goals, db, log, faults, onCommitted: relay && (() => relay.poke()) }),

@@ -14,10 +14,13 @@ import { mergeEffects, noEffects } from "../event-log/effects";
 import type { Sql } from "../storage/sql";
 import type { ConsumerDeps } from "./consumer-deps";
 import type { BatchResult } from "./projection";
+import type { PauseState } from "./pause-rules";
 
 /** A batch's outcome: what the projection applied or skipped, and the events that failed (now in the retry table). */
 export interface Applied<E extends DomainEvent> extends BatchResult<E> {
 	failed: Array<{ event: E; error: unknown }>;
+	/** the pause this batch's failures put the consumer in, once committed (lib/consumer/pauses.ts) */
+	pause?: PauseState | null;
 }
 
 /** A delivery's events after the fault check: those to apply, those that already failed. */
@@ -47,6 +50,8 @@ export class BatchApplier<E extends DomainEvent> {
 	constructor(
 		private readonly deps: ConsumerDeps<E>,
 		private readonly failuresRecorded: (soonestMs: number) => void,
+		/** told after commit when a batch's failures paused the consumer (lib/consumer/pause-gate.ts) */
+		private readonly pausedHere: (pause: PauseState) => void = () => undefined,
 	) {}
 
 	/**
@@ -108,19 +113,38 @@ export class BatchApplier<E extends DomainEvent> {
 				effects: mergeEffects(results.map((one) => one.effects)),
 			};
 		}
-		// the retry step looks at the table when the soonest of these is due (jitter may bring it before firstDelayMs)
+		// in log order: the order in which any transaction takes their locks (RetryStore.record)
+		failed.sort((a, b) => a.event.sequence - b.event.sequence);
+		// the retry step looks at the table when the soonest of these is due (jitter may bring it before the schedule)
 		let soonest = Number.POSITIVE_INFINITY;
 		for (const { event, error } of failed) {
 			const delay = await retries.record(sql, producer, event, error);
 			if (delay !== null) soonest = Math.min(soonest, delay);
 		}
 		if (soonest !== Number.POSITIVE_INFINITY) this.failuresRecorded(soonest);
-		return { ...result, failed };
+		const pause = await this.countOutcomes(sql, [...checked.ready, ...checked.failed.map(({ event }) => event)], failed);
+		return { ...result, failed, pause };
 	}
 
-	/** A committed batch in the metrics and the log. */
+	/**
+	 * The batch's events, in log order, as the consumer's consecutive failures count them (applied
+	 * or stale: a success; failed: a failure), in its transaction. The pause it caused, if any.
+	 */
+	async countOutcomes(sql: Sql, events: readonly E[], failed: Applied<E>["failed"]): Promise<PauseState | null> {
+		const { pauses } = this.deps;
+		if (!pauses || events.length === 0) return null;
+		// all applied: one success says as much (and costs no sort on the hot path)
+		if (failed.length === 0) return pauses.count(sql, [true], "");
+		const failedIds = new Set(failed.map(({ event }) => event.eventId));
+		const outcomes = [...events].sort((a, b) => a.sequence - b.sequence).map((event) => !failedIds.has(event.eventId));
+		const last = failed[failed.length - 1];
+		return pauses.count(sql, outcomes, last ? String(last.error) : "");
+	}
+
+	/** A committed batch in the metrics and the log (and a pause it caused, to the pause gate). */
 	report(applied: Applied<E>): void {
 		const { report } = this.deps;
+		if (applied.pause) this.pausedHere(applied.pause);
 		report.applied(applied.applied.length);
 		report.stale(applied.stale.length);
 		report.failed(applied.failed.length);

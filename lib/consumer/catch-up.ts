@@ -34,7 +34,8 @@ export class CatchUp<E extends DomainEvent> {
 	/** Start a catch-up, or mark that another is wanted if one is running. */
 	request(reason: string): Promise<void> {
 		const { state, context } = this;
-		if (context.stopping()) return Promise.resolve();
+		// paused: the log waits too; a resume asks for a catch-up
+		if (context.stopping() || context.paused()) return Promise.resolve();
 		if (state.running) {
 			state.again = true;
 			return state.running;
@@ -53,7 +54,7 @@ export class CatchUp<E extends DomainEvent> {
 					this.deps.report.warn(`Catch-up from ${this.deps.producer} failed (${(err as Error).message}); retrying on the next tick.`);
 					return;
 				}
-			} while (state.again && !context.stopping());
+			} while (state.again && !context.stopping() && !context.paused());
 		};
 		state.running = run().finally(() => {
 			state.running = null;
@@ -89,7 +90,7 @@ export class CatchUp<E extends DomainEvent> {
 				await db.transaction((sql) => checkpoints.placeAt(sql, producer, 0));
 			}
 		}
-		while (!this.context.stopping()) {
+		while (!this.context.stopping() && !this.context.paused()) {
 			const page = await this.deps.readLog(after, policy.pageSize);
 			if (page.events.length === 0) break;
 			const last = page.events[page.events.length - 1].sequence;

@@ -10,6 +10,8 @@ import type { Effects } from "../event-log/effects";
 import type { DomainEvent, EventPage } from "../domain/events";
 import type { FaultInjector } from "../infra/faults";
 import type { RetryStore } from "./retries";
+import type { PauseStore } from "./pauses";
+import type { PauseState } from "./pause-rules";
 import type { Projection } from "./projection";
 import type { SnapshotPage } from "../domain/snapshot";
 
@@ -37,6 +39,8 @@ export interface ConsumerPolicy {
 	snapshotPageSize: number;
 	/** a bootstrap or rebuild logs its progress at most this often */
 	progressEveryMs: number;
+	/** how often a replica reads its consumer's pause (another replica's, or one whose time to try an event came) */
+	pauseLookMs: number;
 }
 
 export const CONSUMER_POLICY: ConsumerPolicy = {
@@ -50,6 +54,7 @@ export const CONSUMER_POLICY: ConsumerPolicy = {
 	liveBacklogMax: 10_000,
 	snapshotPageSize: SNAPSHOT_PAGE_SIZE,
 	progressEveryMs: 2000,
+	pauseLookMs: 1000,
 };
 
 /** What the engine tells its owner: metrics and logs. */
@@ -68,6 +73,11 @@ export interface ConsumerReport {
 	propagation(ms: number): void;
 	/** a live event that failed its schema check (dead-lettered, never applied) */
 	rejected?(): void;
+	/**
+	 * the consumer was paused or runs again (running ↔ paused): `decidedHere` when this replica
+	 * decided it (its failures, its tried event), not when it read another's decision
+	 */
+	pauseChanged?(pause: PauseState, decidedHere: boolean): void;
 	/** one line per applied event (with the request that caused it): LOG_LEVEL=debug shows them */
 	debug?(message: string): void;
 	info(message: string): void;
@@ -81,6 +91,8 @@ export interface ConsumerDeps<E extends DomainEvent> {
 	projection: Projection<E>;
 	checkpoints: Checkpoints;
 	retries: RetryStore;
+	/** the consumer's pause and its failures counted (lib/consumer/pauses.ts); without it, it never pauses */
+	pauses?: PauseStore;
 	/** a page of the producer's log after a sequence */
 	readLog(after: number, limit: number): Promise<EventPage<E>>;
 	/**
@@ -107,11 +119,14 @@ export interface ConsumerDeps<E extends DomainEvent> {
 }
 
 /**
- * What every step reads of the engine it runs in: the policy, the clock, and whether the engine
- * is stopping (the engine's lifecycle owns that flag; a step only looks at it).
+ * What every step reads of the engine it runs in: the policy, the clock, whether the engine is
+ * stopping (the engine's lifecycle owns that flag) and whether the consumer is paused (the pause
+ * gate's); a step only looks at them.
  */
 export interface StepContext {
 	policy: ConsumerPolicy;
 	now(): number;
 	stopping(): boolean;
+	/** the consumer is paused: it takes no events (lib/consumer/pause-gate.ts owns that state) */
+	paused(): boolean;
 }

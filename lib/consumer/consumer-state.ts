@@ -9,11 +9,22 @@
  * change made meanwhile, which is the point of watching it. Pure: the caller does the asking.
  */
 
+/** A consumer's pause, as its replicas report it (lib/consumer/pause-rules.ts). */
+export interface PauseReport {
+	state: "running" | "paused";
+	/** why it is paused, in words; null while running */
+	reason: string | null;
+	/** ISO time it was paused or last resumed; null if never */
+	since: string | null;
+}
+
 /** What a consumer says about itself (its own database). */
 export interface ConsumerSelfReport {
 	checkpoint: number;
 	pendingRetries: number;
 	deadLetters: number;
+	/** absent in the answer of a replica of the version before */
+	pause?: PauseReport;
 }
 
 /** How the figures were obtained: from the consumer now, from its last answer, or not at all. */
@@ -28,6 +39,11 @@ export interface ConsumerState {
 	lag: number | null;
 	pendingRetries: number | null;
 	deadLetters: number | null;
+	/** running or paused (CONSUMER_PAUSE_AFTER, or an operator), null when unknown */
+	state: PauseReport["state"] | null;
+	/** why it is paused */
+	reason: string | null;
+	since: string | null;
 	reported: Reported;
 }
 
@@ -51,6 +67,9 @@ export function consumerState(producer: string, head: number | null, now: Consum
 		lag: lagOf(head, report?.checkpoint ?? null),
 		pendingRetries: report?.pendingRetries ?? null,
 		deadLetters: report?.deadLetters ?? null,
+		state: report?.pause?.state ?? null,
+		reason: report?.pause?.reason ?? null,
+		since: report?.pause?.since ?? null,
 		reported,
 	};
 }

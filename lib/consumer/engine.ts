@@ -10,6 +10,8 @@
  * - snapshot-runs.ts: a bootstrap (no checkpoint) or a rebuild from the producer's snapshot, run
  *   in catch-up's turn;
  * - retry-runner.ts: due retries re-applied with backoff, dead letters after the last attempt;
+ * - pause-gate.ts: the consumer's pause (an operator's, or its own after consecutive failures),
+ *   during which the others take no events, and the one event tried when a pause is due to end;
  * - batch-apply.ts: what they share, a batch applied set-based, one by one only if it fails.
  *
  * Nothing here throws at the transporter: Moleculer would ack the message anyway
@@ -20,13 +22,16 @@ import type { DomainEvent } from "../domain/events";
 import { BatchApplier } from "./batch-apply";
 import { CatchUp } from "./catch-up";
 import { CONSUMER_POLICY, type ConsumerDeps, type StepContext } from "./consumer-deps";
-import { LiveApply } from "./live-apply";
+import { LiveApply, type LiveOutcome } from "./live-apply";
+import { PauseGate } from "./pause-gate";
+import type { PauseState } from "./pause-rules";
 import { RetryRunner } from "./retry-runner";
 import { type SnapshotProgress, SnapshotRuns } from "./snapshot-runs";
 
 // the engine's public face, as its owner and tests know it
 export { CONSUMER_POLICY, type ConsumerDeps, type ConsumerPolicy, type ConsumerReport } from "./consumer-deps";
 export type { SnapshotProgress } from "./snapshot-runs";
+export type { LiveOutcome } from "./live-apply";
 
 /** What the lifecycle changes: whether the engine is stopping, and its periodic timers. */
 interface Lifecycle {
@@ -41,22 +46,35 @@ export class ConsumerEngine<E extends DomainEvent> {
 	private readonly catchUp: CatchUp<E>;
 	private readonly snapshots: SnapshotRuns<E>;
 	private readonly retries: RetryRunner<E>;
+	private readonly gate: PauseGate<E>;
 
 	constructor(deps: ConsumerDeps<E>) {
-		this.context = { policy: deps.policy ?? CONSUMER_POLICY, now: deps.now ?? Date.now, stopping: () => this.lifecycle.stopping };
-		this.retries = new RetryRunner(deps, this.context);
-		const batches = new BatchApplier(deps, (soonestMs) => this.retries.wake(soonestMs));
+		this.context = {
+			policy: deps.policy ?? CONSUMER_POLICY,
+			now: deps.now ?? Date.now,
+			stopping: () => this.lifecycle.stopping,
+			paused: () => this.gate.paused(),
+		};
+		const pausedHere = (pause: PauseState) => this.gate.adopt(pause, true);
+		this.retries = new RetryRunner(deps, this.context, pausedHere);
+		const batches = new BatchApplier(deps, (soonestMs) => this.retries.wake(soonestMs), pausedHere);
+		this.gate = new PauseGate(deps, this.context, batches);
 		this.snapshots = new SnapshotRuns(deps, this.context, batches);
 		this.catchUp = new CatchUp(deps, this.context, batches, this.snapshots);
 		this.liveApply = new LiveApply(deps, this.context, batches, (reason) => void this.catchUp.request(reason));
 	}
 
-	/** Start the periodic catch-up and retry timers; the owner asks for the first catch-up. */
+	/**
+	 * Read the consumer's pause (a replica starting while it lasts starts paused), then start the
+	 * periodic catch-up, retry and pause timers; the owner asks for the first catch-up.
+	 */
 	async start(catchUpIntervalMs: number, requestCatchUp: (reason: string) => void): Promise<void> {
 		this.lifecycle.stopping = false;
+		await this.gate.read();
 		this.lifecycle.timers = [
 			setInterval(() => requestCatchUp("timer"), catchUpIntervalMs),
 			setInterval(() => void this.retries.process(), this.context.policy.retryPollMs),
+			setInterval(() => void this.gate.look(), this.context.policy.pauseLookMs),
 		];
 		for (const timer of this.lifecycle.timers) timer.unref();
 	}
@@ -65,16 +83,35 @@ export class ConsumerEngine<E extends DomainEvent> {
 	async stop(): Promise<void> {
 		this.lifecycle.stopping = true;
 		for (const timer of this.lifecycle.timers) clearInterval(timer);
-		await Promise.all([this.liveApply.stop(), this.catchUp.idle(), this.retries.idle()]);
+		await Promise.all([this.liveApply.stop(), this.catchUp.idle(), this.retries.idle(), this.gate.idle()]);
 	}
 
 	/**
-	 * A live event (delivered as `name`): resolves once it is applied (or recorded for retry, or
-	 * refused by the schema check and dead-lettered) and committed, or at once when the backlog is
-	 * full (catch-up then reads it from the log). Never rejects.
+	 * A live event (delivered as `name`): resolves `taken` once it is applied (or recorded for
+	 * retry, or refused by the schema check and dead-lettered) and committed, or at once when the
+	 * backlog is full (catch-up then reads it from the log); `handedBack` while the consumer is
+	 * paused (not applied: its delivery goes back to its queue). Never rejects.
 	 */
-	live(event: E, name?: string): Promise<void> {
+	live(event: E, name?: string): Promise<LiveOutcome> {
 		return this.liveApply.live(event, name);
+	}
+
+	/** The consumer's pause as this replica knows it. */
+	pauseState(): PauseState {
+		return this.gate.current();
+	}
+
+	/**
+	 * A pause state this replica decided (an operator's call it served) or was told of: adopted
+	 * now, as the periodic look would within a second.
+	 */
+	adoptPause(pause: PauseState, decidedHere: boolean): void {
+		this.gate.adopt(pause, decidedHere);
+	}
+
+	/** Read the consumer's pause now (another replica changed it), and try one event if one is due. */
+	lookAtPause(): Promise<void> {
+		return this.gate.look();
 	}
 
 	/** Start a catch-up, or mark that another is wanted if one is running. */

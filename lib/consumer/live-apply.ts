@@ -6,7 +6,9 @@
  *
  * Nothing here throws at the transporter: Moleculer would ack the message anyway
  * (moleculerjs/moleculer#605). A transaction that fails leaves the checkpoint where it was, and
- * catch-up reads those events again; so does an event beyond the backlog's bound.
+ * catch-up reads those events again; so does an event beyond the backlog's bound. While the
+ * consumer is paused an event is handed back, never applied: the mixin hands its delivery back to
+ * its queue (lib/infra/delivery-hand-back.ts), and the checkpoint never passes it either.
  */
 import { requestTag } from "../domain/caused-by";
 import type { DomainEvent } from "../domain/events";
@@ -14,9 +16,12 @@ import { InvalidEventError } from "../errors";
 import type { BatchApplier } from "./batch-apply";
 import type { ConsumerDeps, StepContext } from "./consumer-deps";
 
+/** What became of a live event: taken (applied, recorded for retry, dead-lettered, or left to catch-up), or handed back (paused). */
+export type LiveOutcome = "taken" | "handedBack";
+
 interface Waiting<E> {
 	event: E;
-	done(): void;
+	done(outcome: LiveOutcome): void;
 }
 
 interface Lane<E> {
@@ -47,25 +52,27 @@ export class LiveApply<E extends DomainEvent> {
 	}
 
 	/**
-	 * A live event (delivered as `name`): resolves once it is applied (or recorded for retry, or
-	 * refused by the schema check and dead-lettered) and committed, or at once when the backlog is
-	 * full (catch-up then reads it from the log). Never rejects.
+	 * A live event (delivered as `name`): resolves `taken` once it is applied (or recorded for
+	 * retry, or refused by the schema check and dead-lettered) and committed, or at once when the
+	 * backlog is full (catch-up then reads it from the log); `handedBack` while the consumer is
+	 * paused. Never rejects.
 	 */
-	live(event: E, name?: string): Promise<void> {
+	live(event: E, name?: string): Promise<LiveOutcome> {
+		if (this.context.paused()) return Promise.resolve("handedBack");
 		const problems = this.deps.check?.(event, name) ?? [];
-		if (problems.length > 0) return this.reject(event, problems);
+		if (problems.length > 0) return this.reject(event, problems).then(() => "taken");
 		const state = this.state;
 		if (state.backlog >= this.context.policy.liveBacklogMax) {
 			this.gapSeen();
-			return Promise.resolve();
+			return Promise.resolve("taken");
 		}
 		state.backlog++;
 		const lane = state.lanes[Math.abs(this.deps.projection.entityOf(event)) % state.lanes.length];
 		return new Promise((done) => {
 			lane.queue.push({ event, done });
-			lane.running ??= this.drainLane(lane).finally(() => {
-				lane.running = null;
-			});
+			// started in a microtask, so that `running` is set before the drain can end (a paused
+			// lane ends without awaiting anything) and is cleared by the drain itself
+			lane.running ??= Promise.resolve().then(() => this.drainLane(lane));
 		});
 	}
 
@@ -94,12 +101,24 @@ export class LiveApply<E extends DomainEvent> {
 		}
 	}
 
+	/**
+	 * Apply what the lane holds, a batch at a time, until it is empty. `running` is cleared in the
+	 * same step that finds the lane empty: cleared in a later microtask (a `finally` on the drain's
+	 * promise), an event queued in between by the caller that `done` woke (one awaiting its own
+	 * previous event) found the lane still running and waited there for ever.
+	 */
 	private async drainLane(lane: Lane<E>): Promise<void> {
-		while (lane.queue.length > 0) {
-			const batch = lane.queue.splice(0, this.context.policy.liveBatchMax);
-			await this.applyLive(batch.map((waiting) => waiting.event));
-			this.state.backlog -= batch.length;
-			for (const waiting of batch) waiting.done();
+		try {
+			while (lane.queue.length > 0) {
+				const batch = lane.queue.splice(0, this.context.policy.liveBatchMax);
+				// paused meanwhile (this lane's last batch, or another's, paused it): what waits goes back
+				const paused = this.context.paused();
+				if (!paused) await this.applyLive(batch.map((waiting) => waiting.event));
+				this.state.backlog -= batch.length;
+				for (const waiting of batch) waiting.done(paused ? "handedBack" : "taken");
+			}
+		} finally {
+			lane.running = null;
 		}
 	}
 

@@ -8,6 +8,7 @@ import type { DomainEvent } from "../domain/events";
 import { InvalidEventError } from "../errors";
 import { describe } from "./batch-apply";
 import type { ConsumerDeps, StepContext } from "./consumer-deps";
+import type { PauseState } from "./pause-rules";
 
 /** What this step changes, and nothing else does. */
 interface RetryState {
@@ -22,6 +23,8 @@ export class RetryRunner<E extends DomainEvent> {
 	constructor(
 		private readonly deps: ConsumerDeps<E>,
 		private readonly context: StepContext,
+		/** told after commit when a failed attempt paused the consumer */
+		private readonly pausedHere: (pause: PauseState) => void = () => undefined,
 	) {}
 
 	/** Look at the retry table within `inMs` (a failure was just recorded, or an operator revived one). */
@@ -35,11 +38,12 @@ export class RetryRunner<E extends DomainEvent> {
 	 */
 	async process(): Promise<void> {
 		const { state, context } = this;
-		if (state.running || context.stopping() || context.now() < state.lookAt) return;
+		// paused: the retries wait too (they are events the consumer takes)
+		if (state.running || context.stopping() || context.paused() || context.now() < state.lookAt) return;
 		const { retries } = this.deps;
 		const run = async () => {
 			for (const id of await retries.due(context.policy.retryBatch)) {
-				if (context.stopping()) return;
+				if (context.stopping() || context.paused()) return;
 				await this.retryOne(id);
 			}
 			const next = await retries.nextDue();
@@ -71,14 +75,17 @@ export class RetryRunner<E extends DomainEvent> {
 				faults?.checkApply(projection.entityOf(event));
 				const applied = await sql.savepoint(() => projection.applyBatch(sql, [event]));
 				await retries.succeeded(sql, row);
-				return { event, attempts: row.attempts, applied, error: null, status: null };
+				const pause = (await this.deps.pauses?.count(sql, [true], "")) ?? null;
+				return { event, attempts: row.attempts, applied, error: null, status: null, pause };
 			} catch (error) {
 				const status = await retries.failed(sql, row, error);
-				return { event, attempts: row.attempts + 1, applied: null, error, status };
+				const pause = (await this.deps.pauses?.count(sql, [false], String(error))) ?? null;
+				return { event, attempts: row.attempts + 1, applied: null, error, status, pause };
 			}
 		});
 		if (!result) return;
-		const { event, attempts, applied, error, status } = result;
+		const { event, attempts, applied, error, status, pause } = result;
+		if (pause) this.pausedHere(pause);
 		report.retried();
 		if (applied) {
 			report.applied(applied.applied.length);

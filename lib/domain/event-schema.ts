@@ -22,7 +22,7 @@ export type EventCheck<E extends DomainEvent> = { ok: true; event: E } | { ok: f
 /** As `new Date().toISOString()` writes it, or with an offset: 2026-01-01T00:00:00.000Z */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-const isoTimestamp: CustomCheck = (value, errors) => {
+export const isoTimestamp: CustomCheck = (value, errors) => {
 	if (typeof value === "string" && !(ISO_TIMESTAMP.test(value) && Number.isFinite(Date.parse(value)))) {
 		errors.push({ type: "isoTimestamp", actual: value });
 	}
@@ -46,7 +46,7 @@ const twoDecimals: CustomCheck = (value, errors) => {
 	return value;
 };
 
-const MESSAGES = {
+export const EVENT_MESSAGES = {
 	...TEXT_MESSAGES,
 	isoTimestamp: "The '{field}' field must be an ISO-8601 time.",
 	trimmed: "The '{field}' field must not start or end with white space.",
@@ -55,14 +55,14 @@ const MESSAGES = {
 
 /** positive, whole, and within the 32-bit columns that hold them (sequence in checkpoints, version in the projections) */
 const positiveInt = { type: "number", integer: true, positive: true, max: ID_MAX } as const;
-const name = { type: "string", min: 1, max: 100, custom: storedName, messages: MESSAGES } as const;
+const name = { type: "string", min: 1, max: 100, custom: storedName, messages: EVENT_MESSAGES } as const;
 
 function envelope(source: Source) {
 	return {
 		eventId: { type: "uuid" },
 		eventType: { type: "enum", values: [...EVENT_TYPES] },
 		source: { type: "equal", value: source, strict: true },
-		timestamp: { type: "string", max: 40, custom: isoTimestamp, messages: MESSAGES },
+		timestamp: { type: "string", max: 40, custom: isoTimestamp, messages: EVENT_MESSAGES },
 		sequence: positiveInt,
 		version: positiveInt,
 	};
@@ -84,7 +84,7 @@ export const EVENT_SCHEMAS: Record<Source, Record<string, unknown>> = {
 		goalId: idParam,
 		clientId: idParam,
 		goalName: name,
-		targetAmount: { ...amountParam, custom: twoDecimals, messages: MESSAGES },
+		targetAmount: { ...amountParam, custom: twoDecimals, messages: EVENT_MESSAGES },
 	},
 };
 
@@ -102,6 +102,45 @@ function expectedName(producer: Source, eventType: string): string {
 	return `${producer === SOURCES.clients ? "client" : "goal"}.${eventType.toLowerCase()}`;
 }
 
+/** One thing wrong with a payload: the field (empty when it is the whole payload), the rule, the words. */
+export interface EventProblem {
+	field: string;
+	type: string;
+	message: string;
+}
+
+/**
+ * What is wrong with a payload of `producer` by its schema, field by field (nothing when it may
+ * be applied). Never throws; changes nothing in the payload. The event name is checkEvent's.
+ */
+export function eventProblems(producer: Source, payload: unknown): EventProblem[] {
+	if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+		return [{ field: "", type: "object", message: "The event must be an object." }];
+	}
+	let problems: EventProblem[];
+	try {
+		const result = CHECKERS[producer](payload);
+		problems =
+			result === true
+				? []
+				: result.map((error) => ({ field: error.field ?? "", type: error.type, message: error.message ?? `${error.field ?? "?"}: ${error.type}` }));
+	} catch (err) {
+		// a payload built to trip the checker itself (a getter that throws cannot come over JSON, but still)
+		problems = [{ field: "", type: "unchecked", message: `The event could not be checked: ${(err as Error).message}` }];
+	}
+	const event = payload as DomainEvent;
+	// every version of an entity is a row of its own in the producer's log, so an event's
+	// version can never be above its sequence
+	if (problems.length === 0 && event.version > event.sequence) {
+		problems.push({
+			field: "version",
+			type: "versionAboveSequence",
+			message: `The 'version' field (${event.version}) cannot exceed the 'sequence' field (${event.sequence}).`,
+		});
+	}
+	return problems;
+}
+
 /**
  * Check a consumed payload from `producer`, delivered as the Moleculer event `name` (when the
  * caller knows it). Never throws; changes nothing in the payload.
@@ -110,23 +149,9 @@ export function checkEvent(producer: "clients", payload: unknown, name?: string)
 export function checkEvent(producer: "goals", payload: unknown, name?: string): EventCheck<GoalEvent>;
 export function checkEvent(producer: Source, payload: unknown, name?: string): EventCheck<DomainEvent>;
 export function checkEvent(producer: Source, payload: unknown, name?: string): EventCheck<DomainEvent> {
-	if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-		return { ok: false, problems: ["The event must be an object."] };
-	}
-	let problems: string[];
-	try {
-		const result = CHECKERS[producer](payload);
-		problems = result === true ? [] : result.map((error) => error.message ?? `${error.field ?? "?"}: ${error.type}`);
-	} catch (err) {
-		// a payload built to trip the checker itself (a getter that throws cannot come over JSON, but still)
-		problems = [`The event could not be checked: ${(err as Error).message}`];
-	}
+	const problems = eventProblems(producer, payload).map((problem) => problem.message);
+	if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return { ok: false, problems };
 	const event = payload as DomainEvent;
-	// every version of an entity is a row of its own in the producer's log, so an event's
-	// version can never be above its sequence
-	if (problems.length === 0 && event.version > event.sequence) {
-		problems.push(`The 'version' field (${event.version}) cannot exceed the 'sequence' field (${event.sequence}).`);
-	}
 	const typed = (EVENT_TYPES as readonly unknown[]).includes(event.eventType);
 	if (name !== undefined && !(typed && name === expectedName(producer, event.eventType))) {
 		problems.push(`The event '${name}' must carry the eventType it names (it has ${JSON.stringify(event.eventType)}) and come from '${producer}'.`);

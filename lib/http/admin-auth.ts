@@ -20,14 +20,20 @@ export const ADMIN_FAILURES_PER_WINDOW = 10;
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
-export function isAdmin(authorization: string | undefined, adminTokens: readonly string[]): boolean {
-	if (adminTokens.length === 0) return false;
+/** The token an Authorization header presents (`Bearer <token>`), or null. */
+export function bearerToken(authorization: string | undefined): string | null {
 	// the scheme is case-insensitive (RFC 7235); the token is not
 	const match = /^Bearer +(.+)$/i.exec(authorization ?? "");
-	if (match === null) return false;
+	return match === null ? null : match[1];
+}
+
+export function isAdmin(authorization: string | undefined, adminTokens: readonly string[]): boolean {
+	if (adminTokens.length === 0) return false;
+	const token = bearerToken(authorization);
+	if (token === null) return false;
 	// Compare fixed-length digests: timingSafeEqual needs equal lengths and must not leak them.
 	// Every token is compared, so the time taken does not tell which one matched.
-	const given = digest(match[1]);
+	const given = digest(token);
 	let accepted = false;
 	for (const token of adminTokens) accepted = timingSafeEqual(given, digest(token)) || accepted;
 	return accepted;
@@ -40,4 +46,13 @@ export function isAdmin(authorization: string | undefined, adminTokens: readonly
  */
 export function isAdminPath(url: string | undefined): boolean {
 	return (url ?? "").split("?")[0].startsWith(ADMIN_PATH);
+}
+
+/**
+ * Who did an admin change, as the record of it says (a dead letter's edit, a consumer's pause):
+ * `token-` and 12 hex digits of a hash of the admin token. The same token is always the same id,
+ * a rotated one another; the id tells nothing of the token itself.
+ */
+export function adminTokenId(adminToken: string): string {
+	return `token-${digest(`cg-admin-token-id:${adminToken}`).toString("hex").slice(0, 12)}`;
 }

@@ -57,6 +57,17 @@ export function ruleToSchema(rule: Rule): JsonSchema {
 		case "boolean":
 			schema.type = "boolean";
 			break;
+		case "object": {
+			schema.type = "object";
+			const props = rule.props as Record<string, Rule> | undefined;
+			if (props) {
+				const fields = Object.entries(props);
+				schema.properties = Object.fromEntries(fields.map(([name, prop]) => [name, ruleToSchema(prop)]));
+				schema.required = fields.filter(([, prop]) => !prop.optional).map(([name]) => name);
+				schema.additionalProperties = rule.strict !== true;
+			}
+			break;
+		}
 		default:
 			throw new Error(`No JSON Schema for the fastest-validator rule type '${rule.type}'`);
 	}

@@ -10,7 +10,7 @@
  * where a parameter comes from when path, query and body are merged into one params object as
  * ours are.
  */
-import { AMOUNT_MAX, ID_MAX, SOURCES } from "../constants";
+import { AMOUNT_MAX, DEAD_LETTER_STATES, ID_MAX, SOURCES } from "../constants";
 import { ACTION_PARAMS } from "../domain/action-params";
 import { EVENT_SCHEMAS } from "../domain/event-schema";
 import { fieldsOf, type JsonSchema, objectSchema, type Rule, ruleToSchema } from "./json-schema";
@@ -120,6 +120,9 @@ const SCHEMAS: Record<string, JsonSchema> = {
 							lag: { ...countOrNull, description: "head − checkpoint: events committed and not applied yet" },
 							pendingRetries: countOrNull,
 							deadLetters: countOrNull,
+							state: { enum: ["running", "paused", null], description: "paused: it takes no events, which wait in its queues (`reason` says why)" },
+							reason: { type: ["string", "null"] },
+							since: { anyOf: [isoTime, { type: "null" }] },
 							reported: { enum: ["live", "last known", "unknown"], description: "last known: no replica answered now; its last answer is shown" },
 							queues: { type: "object", additionalProperties: { type: "object", properties: { messages: countOrNull, consumers: countOrNull } } },
 						}),
@@ -137,17 +140,39 @@ const SCHEMAS: Record<string, JsonSchema> = {
 		required: ["status", "components"],
 		additionalProperties: false,
 	},
-	DeadLetter: closed({
-		id: { type: "string", examples: ["goals-12"] },
-		consumer: { type: "string" },
-		producer: { enum: Object.values(SOURCES) },
-		attempts: { type: "integer", minimum: 0 },
-		lastError: { type: "string" },
-		failedAt: isoTime,
-		requestId: { type: ["string", "null"], description: "the X-Request-ID of the change that caused the event, when known" },
-		event: { description: "the event as it was delivered (a refused payload as far as it could be kept)" },
-	}),
+	DeadLetter: {
+		...closed({
+			id: { type: "string", examples: ["goals-12"] },
+			consumer: { type: "string" },
+			producer: { enum: Object.values(SOURCES) },
+			attempts: { type: "integer", minimum: 0 },
+			lastError: { type: "string" },
+			failedAt: { ...isoTime, description: "when the event first failed" },
+			requestId: { type: ["string", "null"], description: "the X-Request-ID of the change that caused the event, when known" },
+			event: { description: "the event as it was delivered (a refused payload as far as it could be kept), or as an operator edited it" },
+			state: {
+				enum: [...DEAD_LETTER_STATES, "pending"],
+				description:
+					"dead: waits for an operator; discarded, replayed: kept DEAD_LETTER_RETENTION_DAYS, then purged; pending: back in the retry table (the answer to a retry)",
+			},
+			original: { description: "the event as it failed, when an operator edited it" },
+			edited: closed({ at: isoTime, by: { type: "string", description: "the admin token's id (never the token), or `repl`" } }),
+		}),
+		required: ["id", "consumer", "producer", "attempts", "lastError", "failedAt", "requestId", "event", "state"],
+	},
 	DeadLetterPage: page("DeadLetter"),
+	RetriedCount: closed({ retried: { type: "integer", minimum: 0 } }),
+	DiscardedCount: closed({ discarded: { type: "integer", minimum: 0 } }),
+	Consumer: closed({
+		consumer: { type: "string", examples: ["goals"] },
+		state: { enum: ["running", "paused"] },
+		reason: {
+			type: ["string", "null"],
+			description: "why it is paused: an operator's pause, or CONSUMER_PAUSE_AFTER consecutive failed events (and when it tries one again)",
+		},
+		since: { anyOf: [isoTime, { type: "null" }], description: "when it was paused or last resumed; null if never" },
+	}),
+	ConsumerList: { type: "array", items: ref("Consumer") },
 	Rebuild: closed({
 		consumer: { type: "string", examples: ["goals"] },
 		producer: { enum: Object.values(SOURCES) },
@@ -340,7 +365,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
 			{ name: "clients", description: "The client service" },
 			{ name: "goals", description: "The goal service" },
 			{ name: "operations", description: "Health and readiness of the node answering, the API reference and the operations page" },
-			{ name: "admin", description: "Dead letters and rebuilds (bearer ADMIN_TOKEN)" },
+			{ name: "admin", description: "Dead letters, consumers' pauses and rebuilds (bearer ADMIN_TOKEN)" },
 		],
 		paths,
 		components: {

@@ -20,6 +20,10 @@ export type Shape =
 	| "Readiness"
 	| "DeadLetter"
 	| "DeadLetterPage"
+	| "RetriedCount"
+	| "DiscardedCount"
+	| "Consumer"
+	| "ConsumerList"
 	| "Rebuild"
 	| "OpenApi"
 	| "AsyncApi"
@@ -42,6 +46,8 @@ export interface RouteDoc {
 }
 
 const PAGED = "Paged: `page` from 1 (at most 1,000,000), `pageSize` 1..100 (default 10), ordered by id; a page past the last one is empty.";
+const FILTER =
+	"Filters (all optional, combined with AND): `consumer` (`goals`, `clients`), `eventType` (`CREATED`, `UPDATED`, `DELETED`), `entityId` (the event's client or goal id), `error` (a substring of `lastError`, case as written), `from` and `to` (ISO times: `from` ≤ `failedAt` < `to`, `failedAt` being the first failure).";
 const HISTORY = "The audit trail, oldest first, kept after deletion: at most 1,000 events per answer (`limit`), read on with `afterVersion`.";
 
 export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMIN_ROUTES}` | `ops ${keyof typeof OPS_ROUTES}`, RouteDoc> = {
@@ -199,18 +205,91 @@ export const ROUTE_DOCS: Record<keyof typeof ROUTES | `admin ${keyof typeof ADMI
 	},
 	"admin GET /dead-letters": {
 		summary: "List dead letters",
-		description: `Events that failed every attempt, of every consumer. ${PAGED}`,
+		description: `Events that failed every attempt (or their schema check), of every consumer, goals' first. ${FILTER} \`state\`: \`dead\` (waiting for an operator; the default), \`discarded\` or \`replayed\` (kept DEAD_LETTER_RETENTION_DAYS, then purged). ${PAGED}`,
 		tag: "admin",
-		success: { status: 200, shape: "DeadLetterPage", description: "One page of dead letters." },
-		example: { query: { page: 1, pageSize: 20 } },
+		success: { status: 200, shape: "DeadLetterPage", description: "One page of the dead letters the filter selects." },
+		errors: { 503: "No consumer the filter concerns has a live node." },
+		example: { query: { consumer: "goals", eventType: "UPDATED", error: "Injected fault", from: "2026-01-01T00:00:00Z", page: 1, pageSize: 20 } },
 	},
 	"admin POST /dead-letters/:id/retry": {
 		summary: "Retry a dead letter",
-		description: "The event is applied again by its consumer (`id` as listed, e.g. `goals-12`).",
+		description:
+			"The event (as edited, if it was) is applied again by its consumer, with a fresh set of attempts (`id` as listed, e.g. `goals-12`). Applied, it is kept as `replayed`; failing again, it is a dead letter again after its attempts.",
 		tag: "admin",
-		success: { status: 200, shape: "DeadLetter", description: "The dead letter, back in the retry table." },
-		errors: { 404: "No such dead letter." },
+		success: { status: 200, shape: "DeadLetter", description: "The dead letter, back in the retry table (state `pending`)." },
+		errors: { 404: "No such dead letter (or it is not `dead`: already retried, discarded or replayed)." },
 		example: { path: { id: "goals-1" }, answers: 404 },
+	},
+	"admin PUT /dead-letters/:id": {
+		summary: "Edit a dead letter's event before replay",
+		description:
+			"`event` replaces the event the dead letter holds. It is checked as a consumed event is (the event schemas), and it stays the same event: `eventId`, `sequence`, `version` and the entity id (`clientId` of a client event, `goalId` of a goal event) cannot change. A bad edit changes nothing. The event as it failed is kept as `original`, and `edited` says when and by whom (the admin token's id, never the token). Then retry it.",
+		tag: "admin",
+		success: { status: 200, shape: "DeadLetter", description: "The dead letter with its edited `event`, `original` and `edited`." },
+		errors: {
+			404: "No such dead letter (or it is not `dead`).",
+			422: "The edit is no event its consumer would take, or changes what cannot change; `data` names each field (`event.clientName`).",
+		},
+		example: {
+			path: { id: "goals-1" },
+			body: {
+				event: {
+					eventId: "0b0c4a1e-8f3b-4d2a-9c7e-2f1a3b4c5d6e",
+					eventType: "UPDATED",
+					source: "clients",
+					timestamp: "2026-01-01T00:00:00.000Z",
+					sequence: 2,
+					version: 2,
+					clientId: 1,
+					clientName: "Ann Lee",
+					clientEmail: "ann@example.com",
+				},
+			},
+			answers: 404,
+		},
+	},
+	"admin POST /dead-letters/retry": {
+		summary: "Retry every dead letter a filter selects",
+		description: `\`filter\` takes the list's keys (\`{}\`: every dead letter). Each is applied again with a fresh set of attempts, as one retried by id. ${FILTER}`,
+		tag: "admin",
+		success: { status: 200, shape: "RetriedCount", description: "How many were sent back for retry." },
+		errors: { 503: "No consumer the filter concerns has a live node." },
+		example: { body: { filter: { consumer: "goals", eventType: "UPDATED" } } },
+	},
+	"admin POST /dead-letters/discard": {
+		summary: "Discard every dead letter a filter selects",
+		description: `\`filter\` takes the list's keys (\`{}\`: every dead letter). Discarded letters are never applied; they are listed with \`state=discarded\` for DEAD_LETTER_RETENTION_DAYS (default 14), then purged. ${FILTER}`,
+		tag: "admin",
+		success: { status: 200, shape: "DiscardedCount", description: "How many were discarded." },
+		errors: { 503: "No consumer the filter concerns has a live node." },
+		example: { body: { filter: { error: "Injected fault", entityId: 1 } } },
+	},
+	"admin GET /consumers": {
+		summary: "The consumers and whether they are paused",
+		description:
+			"Each consumer with a live node (`goals`: the goal service's copy of clients; `clients`: the client service's copy of goals): `running`, or `paused` with the reason (an operator's pause, or CONSUMER_PAUSE_AFTER consecutive failed events) and since when.",
+		tag: "admin",
+		success: { status: 200, shape: "ConsumerList", description: "The consumers." },
+		errors: { 422: "A query parameter: this route takes none.", 503: "No consumer has a live node." },
+		example: {},
+	},
+	"admin POST /consumers/:consumer/pause": {
+		summary: "Pause a consumer",
+		description:
+			"Every replica of the consumer stops taking events until it is resumed (a pause is the consumer's, kept in its database: a replica that starts meanwhile starts paused). Its events wait in their RabbitMQ queues, nothing is dead-lettered for the pause, and the REST API answers as before. An optional `reason` is kept in the pause's reason.",
+		tag: "admin",
+		success: { status: 200, shape: "Consumer", description: "The consumer, paused." },
+		errors: { 404: "No such consumer (they are `goals` and `clients`).", 503: "No node of that consumer is up." },
+		example: { path: { consumer: "goals" }, body: { reason: "maintenance of the copy" } },
+	},
+	"admin POST /consumers/:consumer/resume": {
+		summary: "Resume a consumer",
+		description:
+			"The consumer takes its events again: those that waited in its queues, and what its producer's log holds beyond its checkpoint. Its consecutive failures are counted from 0. Resumes a pause by failures too, without waiting for its try.",
+		tag: "admin",
+		success: { status: 200, shape: "Consumer", description: "The consumer, running." },
+		errors: { 404: "No such consumer (they are `goals` and `clients`).", 503: "No node of that consumer is up." },
+		example: { path: { consumer: "goals" } },
 	},
 	"admin POST /rebuild/:consumer": {
 		summary: "Rebuild a consumer's projection",

@@ -42,6 +42,12 @@ export const OPS_ROUTES = {
 export const ADMIN_ROUTES = {
 	"GET /dead-letters": "api.deadLetters",
 	"POST /dead-letters/:id/retry": "api.retryDeadLetter",
+	"PUT /dead-letters/:id": "api.editDeadLetter",
+	"POST /dead-letters/retry": "api.retryDeadLetters",
+	"POST /dead-letters/discard": "api.discardDeadLetters",
+	"GET /consumers": "api.consumers",
+	"POST /consumers/:consumer/pause": "api.pauseConsumer",
+	"POST /consumers/:consumer/resume": "api.resumeConsumer",
 	"POST /rebuild/:consumer": "api.rebuild",
 	"GET /rebuild/:consumer": "api.rebuildState",
 } as const satisfies Record<string, RoutedAction>;

@@ -44,6 +44,11 @@
  *   got its subscriptions back). They too are declared on the side channel: one left durable by an
  *   earlier version is deleted and declared again (it is this node's by name). A shared queue of
  *   the other type is used as it is, and the log says so as an error, with what to do.
+ * - A paused consumer's event group is held (holdEventGroup): the node stops consuming its queues
+ *   (basic.cancel) and consumes them again when it is released, so that its events wait in
+ *   RabbitMQ, whatever the restarts meanwhile (the pause is kept in the consumer's database). A
+ *   delivery already under way whose handler hands it back (lib/infra/delivery-hand-back.ts)
+ *   goes back to its queue instead of being acked.
  * - The URL may list several RabbitMQ nodes (`;`): Moleculer tries the next one on each reconnect.
  *   When the connection is lost, the requests this node is waiting on fail at once with
  *   Moleculer's BrokerDisconnectedError (502; the gateway answers 503) instead of waiting out
@@ -71,6 +76,7 @@ import {
 	requestTtl,
 	subscribedEventName,
 } from "./balanced-queues";
+import { handlingDelivery } from "./delivery-hand-back";
 import { count, registerMetrics } from "./metrics";
 
 /** Moleculer's packet types that this file names (moleculer/src/packets.js). */
@@ -184,6 +190,8 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private readonly balanced = new Map<string, BalancedConsumer>();
 	/** the shared queues the registered services want (a cancelled consumer of another is not renewed) */
 	private wanted = new Set<string>();
+	/** event groups whose queues this node does not consume now: their consumer is paused */
+	private readonly heldGroups = new Set<string>();
 	/** requests handed back since the last warning about it, and when that was (warned at most every 10 s) */
 	private handedBack = 0;
 	private handBackLoggedAt = 0;
@@ -414,6 +422,21 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		return run;
 	}
 
+	/**
+	 * Stop consuming event group `group`'s queues (its consumer is paused): their messages wait in
+	 * RabbitMQ. Resolves once the consumers are cancelled.
+	 */
+	holdEventGroup(group: string): Promise<void> {
+		this.heldGroups.add(group);
+		return this.makeBalancedSubscriptions();
+	}
+
+	/** Consume event group `group`'s queues again (its consumer runs again). */
+	releaseEventGroup(group: string): Promise<void> {
+		this.heldGroups.delete(group);
+		return this.makeBalancedSubscriptions();
+	}
+
 	override unsubscribeFromBalancedCommands(): Promise<void> {
 		this.wanted = new Set();
 		return Promise.all([...this.balanced.keys()].map((queue) => this.cancelBalanced(queue))).then(() => undefined);
@@ -422,7 +445,7 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 	private async rebalance(): Promise<void> {
 		const channel = this.channel as Channel | null;
 		const services = (this.broker.getLocalNodeInfo() as unknown as { services?: ListedService[] }).services ?? [];
-		const wanted = balancedQueues(this.prefix, services);
+		const wanted = balancedQueues(this.prefix, services).filter((queue) => queue.kind !== "event" || !this.heldGroups.has(queue.group));
 		this.wanted = new Set(wanted.map((queue) => queue.queue));
 		// consumers on a channel that is gone went with it
 		for (const [queue, consumer] of this.balanced) if (consumer.channel !== channel) this.balanced.delete(queue);
@@ -511,6 +534,14 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 			this.handBackLoggedAt = Date.now();
 			this.handedBack = 0;
 		}
+		this.requeueSoon(channel, msg);
+	}
+
+	/**
+	 * A message goes back to its queue (nack, requeue) after HAND_BACK_DELAY_MS: a request this
+	 * node cannot serve, an event its paused consumer handed back.
+	 */
+	private requeueSoon(channel: Channel, msg: ConsumeMessage): void {
 		const timer = setTimeout(() => {
 			if (channel !== this.channel) return; // the channel closed: RabbitMQ requeued it already
 			try {
@@ -558,26 +589,29 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 				return;
 			}
 			let result: unknown;
+			// an event of a shared queue: its handler may hand it back (a paused consumer)
+			let handedBack = () => false;
 			try {
-				result = this.receive(cmd, msg.content);
+				if (cmd === PACKET_EVENT && queue) ({ result, handedBack } = handlingDelivery(() => this.receive(cmd, msg.content)));
+				else result = this.receive(cmd, msg.content);
 			} catch (err) {
 				this.logger.error("AMQP message handling error.", err);
 				if (needAck) settle(msg, false);
 				return;
 			}
+			const done = () => {
+				if (!needAck) return;
+				if (!handedBack()) settle(msg, true);
+				else if (channel === this.channel) this.requeueSoon(channel, msg);
+			};
 			if (!isThenable(result)) {
-				if (needAck) settle(msg, true);
+				done();
 				return;
 			}
-			return Promise.resolve(result).then(
-				() => {
-					if (needAck) settle(msg, true);
-				},
-				(err: unknown) => {
-					this.logger.error("AMQP message handling error.", err);
-					if (needAck) settle(msg, false);
-				},
-			);
+			return Promise.resolve(result).then(done, (err: unknown) => {
+				this.logger.error("AMQP message handling error.", err);
+				if (needAck) settle(msg, false);
+			});
 		};
 	}
 

@@ -27,6 +27,12 @@ const COUNTERS: Array<[string, string, string[]]> = [
 		"error answers of the gateway, by the HTTP status it answered (a call to a service with no live node is a 503 here, whatever Moleculer's error code)",
 		["status"],
 	],
+	[
+		METRICS.consumerPauses,
+		"times a consumer was paused (after CONSUMER_PAUSE_AFTER consecutive failed events, or by an operator), counted by the replica that paused it",
+		["consumer"],
+	],
+	[METRICS.deadLettersPurged, "settled dead letters (discarded, replayed) purged after DEAD_LETTER_RETENTION_DAYS", ["consumer"]],
 	[METRICS.requestsHandedBack, "requests taken from a shared queue for an action this node did not serve at that moment, handed back to the queue", ["queue"]],
 ];
 
@@ -35,6 +41,7 @@ const GAUGES: Array<[string, string, string[]]> = [
 	[METRICS.consumerLag, "events in the producer's log after the consumer's checkpoint", ["consumer", "producer"]],
 	[METRICS.retriesPending, "failed events waiting for their next attempt", ["consumer"]],
 	[METRICS.deadLetters, "events kept as dead letters (exhausted their attempts or failed their schema check)", ["consumer"]],
+	[METRICS.consumerPaused, "1 while the consumer is paused (its events wait in their queues), else 0", ["consumer"]],
 	[METRICS.queueMessages, "messages waiting in a consumed event queue (AMQP)", ["queue"]],
 	[METRICS.queueConsumers, "consumers of a consumed event queue, all replicas (AMQP)", ["queue"]],
 	[METRICS.relayLag, "events in the producer's log the relay has not had confirmed by RabbitMQ yet (head − relay checkpoint)", ["producer"]],

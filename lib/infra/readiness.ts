@@ -81,22 +81,34 @@ async function cacher(broker: ServiceBroker): Promise<Component> {
 	}
 }
 
+/** A consumer service running on this node says whether it is paused (its queues then have no consumer, on purpose). */
+export interface PauseProbe {
+	consumerPaused(): boolean;
+}
+
 /**
  * Depth and consumers of every event queue this node's services consume (AMQP only), asked by
  * the transporter on a channel of its own (lib/infra/amqp-transporter.ts says why). A queue
  * that does not exist (not declared yet, or deleted behind the node's back) is reported
- * missing; it, or a queue without a consumer, makes the node DOWN.
+ * missing; it, or a queue without a consumer, makes the node DOWN, unless its consumer is paused
+ * (CONTRACT.md: its events wait there; the node serves on): such a queue is marked `paused`.
  */
 async function queues(broker: ServiceBroker, owners: readonly string[]): Promise<Component> {
 	const tx = broker.transit?.tx;
 	const consumed = Object.values(CONSUMERS).filter((consumer) => owners.includes(consumer.service) && broker.getLocalService(consumer.service));
 	if (!(tx instanceof ResilientAmqpTransporter) || consumed.length === 0) return { status: "UP" };
 	const names = consumed.flatMap((consumer) => consumerQueueNames(broker.namespace, consumer));
+	const paused = new Set(
+		consumed
+			.filter((consumer) => (broker.getLocalService(consumer.service) as (Service & Partial<PauseProbe>) | undefined)?.consumerPaused?.() === true)
+			.flatMap((consumer) => consumerQueueNames(broker.namespace, consumer)),
+	);
 	try {
 		const states = await withDeadline(tx.inspectQueues(names), "RabbitMQ queue check");
 		// this node consumes each of them: a queue nobody consumes is one this node is not consuming either
-		const healthy = Object.values(states).every((state) => state.messages !== null && state.consumers > 0);
-		return { status: healthy ? "UP" : "DOWN", ...states };
+		const healthy = Object.entries(states).every(([name, state]) => state.messages !== null && (state.consumers > 0 || paused.has(name)));
+		const shown = Object.fromEntries(Object.entries(states).map(([name, state]) => [name, paused.has(name) ? { ...state, paused: true } : state]));
+		return { status: healthy ? "UP" : "DOWN", ...shown };
 	} catch (err) {
 		return { status: "DOWN", message: (err as Error).message };
 	}

@@ -38,12 +38,12 @@ export function forUpdate(sql: Sql, of?: string): string {
  * A time as each dialect stores it. Sequelize reads SQLite DATE columns back only from its own
  * text form (`2026-01-02 03:04:05.678 +00:00`); PostgreSQL takes the Date itself.
  */
-export function sqlTime(sql: Sql, date: Date): Date | string {
+export function sqlTime(sql: Pick<Sql, "dialect">, date: Date): Date | string {
 	return sql.dialect === "postgres" ? date : date.toISOString().replace("T", " ").replace("Z", " +00:00");
 }
 
 /** sqlTime, or NULL for no time (a living entity's `deletedAt`). */
-export function sqlTimeOrNull(sql: Sql, date: Date | null): Date | string | null {
+export function sqlTimeOrNull(sql: Pick<Sql, "dialect">, date: Date | null): Date | string | null {
 	return date === null ? null : sqlTime(sql, date);
 }
 

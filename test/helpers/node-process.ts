@@ -43,6 +43,9 @@ export const CONFIG_VARIABLES = [
 	"EVENT_STREAM_PREFIX",
 	"EVENT_STREAM_URL",
 	"RETRY_JITTER",
+	"DEAD_LETTER_RETENTION_DAYS",
+	"CONSUMER_PAUSE_AFTER",
+	"CONSUMER_PAUSE_MS",
 ] as const;
 
 export interface NodeProcess {
@@ -123,6 +126,18 @@ export async function replFaults(node: NodeProcess, service: string, rules: stri
 		},
 	);
 	if (!line.includes(done)) throw new Error(`${node.name}: ${line}`);
+}
+
+/**
+ * Type `command` into the REPL of a node started with `repl: true`, and resolve with the lines it
+ * printed after it once `done` says they are all there (the node's log lines among them).
+ */
+export async function replRun(node: NodeProcess, command: string, done: (lines: string[]) => boolean, timeoutMs = 20_000): Promise<string[]> {
+	if (!node.child.stdin) throw new Error(`${node.name} was not started with repl: true`);
+	const from = node.output().length;
+	node.child.stdin.write(`${command}\n`);
+	const printed = () => node.output().slice(from).split("\n");
+	return waitFor(() => (done(printed()) ? printed() : null), { timeoutMs, what: `${node.name}'s REPL to answer '${command}'\n${node.output().slice(from)}` });
 }
 
 /** A free TCP port on loopback. */

@@ -14,7 +14,7 @@ import type { Migration, Schema } from "../../lib/storage/migrations/migration";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { removeDir, tempDataDir } from "../helpers/system";
 
-const baseLabels = ["001-baseline", "002-request-ids"];
+const baseLabels = ["001-baseline", "002-request-ids", "003-operating-consumers"];
 
 /** A migration a later version might add: a table of its own. */
 const addNotes: Migration = {
@@ -62,7 +62,7 @@ function runnerTests(uriOf: () => Promise<string>): void {
 		const uri = await uriOf();
 		await opened(uri, serviceSchema(SOURCES.goals), async (db, applied) => {
 			expect(applied).toEqual(baseLabels);
-			expect(await recorded(db)).toEqual(["1 baseline", "2 request-ids"]);
+			expect(await recorded(db)).toEqual(["1 baseline", "2 request-ids", "3 operating-consumers"]);
 			expect(await tableExists(db, "goals")).toBe(true);
 			// the goal service's database holds no client table
 			expect(await tableExists(db, "clients")).toBe(false);
@@ -97,7 +97,7 @@ function runnerTests(uriOf: () => Promise<string>): void {
 		await db.sequelize.close();
 		// the migrations before it stay applied; nothing of it is left
 		await opened(uri, serviceSchema(SOURCES.goals), async (after) => {
-			expect(await recorded(after)).toEqual(["1 baseline", "2 request-ids"]);
+			expect(await recorded(after)).toEqual(["1 baseline", "2 request-ids", "3 operating-consumers"]);
 			expect(await tableExists(after, "half_done")).toBe(false);
 		});
 	});
@@ -126,7 +126,7 @@ describeWithInfra(["postgres"], "PostgreSQL migrations", () => {
 		try {
 			const reports = await Promise.all(replicas.map((db) => db.open()));
 			expect(reports.flatMap((report) => report.applied).sort()).toEqual([...baseLabels, `00${addNotes.id}-notes`]);
-			expect(await recorded(replicas[0])).toEqual(["1 baseline", "2 request-ids", `${addNotes.id} notes`]);
+			expect(await recorded(replicas[0])).toEqual(["1 baseline", "2 request-ids", "3 operating-consumers", `${addNotes.id} notes`]);
 		} finally {
 			for (const db of replicas) {
 				await db.close();

@@ -96,7 +96,8 @@ afterAll(async () => {
 	removeDir(dir);
 });
 
-const rows = () => retries.model.findAll({ raw: true, order: [["id", "ASC"]] });
+/** The rows still in play (pending, dead); settled ones (replayed, discarded) are kept aside for their retention. */
+const rows = () => retries.model.findAll({ raw: true, where: { status: ["pending", "dead"] }, order: [["id", "ASC"]] });
 
 /** Move the clock, then let the engine look for due retries as its timer would. */
 async function at(msAfterStart: number, start: number): Promise<void> {
@@ -136,6 +137,8 @@ test("given a dead letter revived by an operator after the fault is repaired, it
 	await engine.processRetries();
 	expect(await rows()).toEqual([]);
 	expect(projection.applied.map((applied) => applied.clientId)).toContain(7);
+	// kept as replayed, settled now: purged once DEAD_LETTER_RETENTION_DAYS have passed
+	expect(await retries.model.findAll({ raw: true, where: { id: dead.id } })).toMatchObject([{ status: "replayed", attempts: 0 }]);
 });
 
 test("given a handler that fails once, the event is applied by attempt 2 at 1 s", async () => {

@@ -152,6 +152,13 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 		["EVENT_STREAM_URL", "nats://127.0.0.1:4222"],
 		["DB_POOL_MAX", "0"],
 		["DB_POOL_MAX", "ten"],
+		["DEAD_LETTER_RETENTION_DAYS", "-1"],
+		["DEAD_LETTER_RETENTION_DAYS", "2.5"],
+		["DEAD_LETTER_RETENTION_DAYS", "3651"],
+		["CONSUMER_PAUSE_AFTER", "-1"],
+		["CONSUMER_PAUSE_AFTER", "twenty"],
+		["CONSUMER_PAUSE_MS", "99"],
+		["CONSUMER_PAUSE_MS", "1m"],
 	])("%s=%p", (variable, raw) => {
 		const err = configErrorOf({ [variable]: raw });
 		expect(err.message).toContain(variable);
@@ -162,6 +169,24 @@ describe("invalid values throw a ConfigError naming the variable", () => {
 
 	test("the first bad variable is named even when others are fine", () => {
 		expect(configErrorOf({ SERVICES: "goals", PORT: "x", HOST: "0.0.0.0" }).data).toEqual({ variable: "PORT" });
+	});
+});
+
+describe("operating the consumers (DEAD_LETTER_RETENTION_DAYS, CONSUMER_PAUSE_AFTER, CONSUMER_PAUSE_MS)", () => {
+	test("given nothing, when loaded, then the contract's defaults for both consumers: 14 days, 20 failures, 60 s", () => {
+		const config = loadConfig({});
+		for (const service of [config.clients, config.goals]) {
+			expect(service.deadLetterRetentionDays).toBe(14);
+			expect(service.pausePolicy).toEqual({ after: 20, ms: 60_000 });
+		}
+	});
+
+	test("given values, then both consumers get them; 0 days purges at once and 0 failures never pauses", () => {
+		const config = loadConfig({ DEAD_LETTER_RETENTION_DAYS: "0", CONSUMER_PAUSE_AFTER: "0", CONSUMER_PAUSE_MS: "1500" });
+		for (const service of [config.clients, config.goals]) {
+			expect(service.deadLetterRetentionDays).toBe(0);
+			expect(service.pausePolicy).toEqual({ after: 0, ms: 1500 });
+		}
 	});
 });
 

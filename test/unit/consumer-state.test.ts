@@ -14,8 +14,24 @@ test("given a head of 50 and a consumer answering checkpoint 40, then the lag is
 		lag: 10,
 		pendingRetries: 2,
 		deadLetters: 1,
+		state: null,
+		reason: null,
+		since: null,
 		reported: "live",
 	});
+});
+
+test("given a consumer that reports itself paused, then its state, reason and since are shown, from its last answer too", () => {
+	const pause = { state: "paused" as const, reason: "20 consecutive failed events", since: "2026-01-01T00:00:00.000Z" };
+	expect(consumerState("clients", 50, { ...report, pause }, null)).toMatchObject({
+		state: "paused",
+		reason: pause.reason,
+		since: pause.since,
+		reported: "live",
+	});
+	expect(consumerState("clients", 60, null, { ...report, pause })).toMatchObject({ state: "paused", reason: pause.reason, reported: "last known" });
+	const running = { state: "running" as const, reason: null, since: null };
+	expect(consumerState("clients", 50, { ...report, pause: running }, null)).toMatchObject({ state: "running", reason: null, since: null });
 });
 
 test("given a consumer that does not answer but did before, then its last checkpoint counts and the lag grows with the head", () => {
@@ -36,6 +52,9 @@ test("given a consumer never heard from, then nothing is known but the head", ()
 		lag: null,
 		pendingRetries: null,
 		deadLetters: null,
+		state: null,
+		reason: null,
+		since: null,
 		reported: "unknown",
 	});
 });
