@@ -94,8 +94,14 @@ describeWithInfra(["rabbitmq"], "another node on the transporter cannot reach it
 			});
 		}
 		// no request queue for it (a `protected` action would still have one, and be served)
-		const queues = (await listQueues(`MOL-${namespace}.`)).map((queue) => queue.name);
-		expect(queues).toContain(`MOL-${namespace}.REQB.goals.eventsAfter`);
+		// (once the node's shared request queues are declared: they follow its services' start)
+		const queues = await waitFor(
+			async () => {
+				const names = (await listQueues(`MOL-${namespace}.`)).map((queue) => queue.name);
+				return names.includes(`MOL-${namespace}.REQB.goals.eventsAfter`) ? names : null;
+			},
+			{ timeoutMs: 20_000, intervalMs: 200, what: "the node's request queue for goals.eventsAfter" },
+		);
 		expect(queues.filter((name) => name.includes("faults"))).toEqual([]);
 		// nothing was set
 		expect(await setFaults(node.broker, "goals", {})).toEqual({ apply: null, crashAfterCommit: 0 });
