@@ -58,7 +58,8 @@ describeWithInfra(["rabbitmq", "redis", "postgres"], "retry jitter on two replic
 	beforeAll(async () => {
 		await cluster.setUp();
 		await cluster.start("clients-1", "clients");
-		const failing = { FAULT_INJECTION: "1", FAULT_RULES: "apply:all:always", LOG_LEVEL: "error" };
+		// every event fails every attempt; the consumer must not pause itself after 20 of them (CONSUMER_PAUSE_AFTER=0: never), the retries are what is measured
+		const failing = { FAULT_INJECTION: "1", FAULT_RULES: "apply:all:always", LOG_LEVEL: "error", CONSUMER_PAUSE_AFTER: "0" };
 		await Promise.all([cluster.start("goals-1", "goals", failing), cluster.start("goals-2", "goals", failing)]);
 		db = new Client({ connectionString: cluster.goalsDb });
 		await db.connect();
