@@ -824,7 +824,7 @@ function renderDeadLetters(page) {
 				]
 			: [];
 		return el("tr", { attrs: { "data-dead-letter": letter.id } }, [
-			el("td", {}, [el("code", { text: letter.id })]),
+			el("td", { className: "id" }, [el("code", { text: letter.id })]),
 			cell(letter.consumer, "consumer"),
 			cell(letter.attempts, "num attempts"),
 			cell(letter.state, `state${waiting ? " down" : ""}`),
@@ -1023,12 +1023,13 @@ function askBulk(action) {
 	if (!listed || listed.total === 0) return;
 	state.bulk = { action, filter: listed.filter, count: listed.total };
 	const which = describeFilter(listed.filter);
-	const selected = `all ${letters(listed.total)} ${which ? `matching ${which}` : "waiting (no filter: every one)"}`;
+	const how = listed.total === 1 ? "the 1 dead letter" : `all ${letters(listed.total)}`;
+	const selected = `${how} ${which ? `matching ${which}` : "waiting for an operator (no filter)"}`;
 	say(
 		"bulk-question",
 		action === "retry"
 			? `Retry ${selected}? Each is sent back to its consumer with a fresh set of attempts.`
-			: `Discard ${selected}? They are not applied: each is kept as discarded for DEAD_LETTER_RETENTION_DAYS, then purged.`,
+			: `Discard ${selected}? A discarded letter is not applied: it is kept as discarded for DEAD_LETTER_RETENTION_DAYS, then purged.`,
 	);
 	say("bulk-yes", `${action === "retry" ? "Retry" : "Discard"} ${listed.total}`);
 	$("bulk-confirm").hidden = false;
