@@ -314,6 +314,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		after: integer(env, "CONSUMER_PAUSE_AFTER", PAUSE_POLICY.after, 0, 1_000_000),
 		ms: integer(env, "CONSUMER_PAUSE_MS", PAUSE_POLICY.ms, 100, 86_400_000),
 	};
+	// what the clients and goals services are both given (each its own database besides)
+	const serviceSettings = { dbPoolMax, catchUpIntervalMs, faults, eventStream: stream, retryPolicy, deadLetterRetentionDays, pausePolicy };
 	return {
 		services: serviceList(env),
 		namespace,
@@ -342,25 +344,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
 			version: PACKAGE_VERSION,
 			webRoot: WEB_ROOT,
 		},
-		clients: {
-			dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"),
-			dbPoolMax,
-			catchUpIntervalMs,
-			faults,
-			eventStream: stream,
-			retryPolicy,
-			deadLetterRetentionDays,
-			pausePolicy,
-		},
+		clients: { dbUri: text(env, "CLIENTS_DB_URI", "sqlite:data/clients.sqlite"), ...serviceSettings },
 		goals: {
 			dbUri: text(env, "GOALS_DB_URI", "sqlite:data/goals.sqlite"),
-			dbPoolMax,
-			catchUpIntervalMs,
-			faults,
-			eventStream: stream,
-			retryPolicy,
-			deadLetterRetentionDays,
-			pausePolicy,
+			...serviceSettings,
 			clientCheckTimeoutMs: integer(env, "CLIENT_CHECK_TIMEOUT", 2000, 50, 60_000),
 			clientCheckBreaker: BREAKER,
 		},
