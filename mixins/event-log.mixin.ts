@@ -7,11 +7,12 @@
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, SNAPSHOT_PAGE_SIZE, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
-import type { Effects } from "../lib/event-log/effects";
+import { type Effects, noEffects } from "../lib/event-log/effects";
 import { causeOf, requestTag } from "../lib/domain/caused-by";
 import { type DomainEvent, describeEvent } from "../lib/domain/events";
 import type { Database } from "../lib/storage/database";
-import type { EventLog } from "../lib/event-log/event-log";
+import type { EventFields, EventLog } from "../lib/event-log/event-log";
+import type { EventDraft } from "../lib/domain/decision";
 import type { Sql } from "../lib/storage/sql";
 import { FieldValidationError } from "../lib/errors";
 import { type RequestKey, RequestKeys, decideRepeat, requestKeyOf } from "../lib/event-log/request-keys";
@@ -22,10 +23,25 @@ import { count, registerMetrics } from "../lib/infra/metrics";
 export interface EventLogMethods {
 	settle(effects: Effects, ctx?: Context): Promise<void>;
 	/**
-	 * The one write path of every handler: run `work` in a transaction, settle its effects
-	 * after the commit (evict, then publish), and return its result.
+	 * The one write path of every handler: run `work` in a transaction, append the event it
+	 * decided (with the request's key, and the COMMIT), settle its effects after the commit
+	 * (evict, then publish), and return its result.
 	 */
-	write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R>;
+	write<R>(ctx: Context, work: (sql: Sql) => Promise<WriteDecision<R>>): Promise<R>;
+}
+
+/** What a write's work decided and wrote: `write` appends its event and commits. */
+export interface WriteDecision<R> {
+	/** the answer, also what a repeat of the request is answered */
+	result: R;
+	/** the write's event: its entity, as decided with the change (lib/domain/decision.ts), and its payload (the entity after it) */
+	entityId: number;
+	event: EventDraft;
+	fields: EventFields<DomainEvent>;
+	/** cache entries the change makes stale */
+	cacheKeys: string[];
+	/** what else the transaction left to settle (a client copy learned on the way) */
+	effects?: Effects;
 }
 
 /** What the gateway passes on with a write: the client's Idempotency-Key, scoped to method and path. */
@@ -106,27 +122,32 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 			},
 		},
 		methods: {
-			async write<R>(ctx: Context, work: (sql: Sql) => Promise<{ result: R; effects: Effects }>): Promise<R> {
+			async write<R>(ctx: Context, work: (sql: Sql) => Promise<WriteDecision<R>>): Promise<R> {
 				const request = requestKeyOf({
 					idempotencyKey: (ctx.meta as WriteMeta).idempotencyKey,
 					requestId: ctx.id,
 					params: ctx.params,
 					clustered: Boolean(this.broker.transit),
 				});
-				if (!request) {
-					const { result, effects } = await db.transaction(work);
-					await this.settle(effects, ctx);
-					return result;
-				}
 				try {
 					const { result, effects } = await db.transaction(async (sql) => {
-						const done = await work(sql);
-						await requestKeys.remember(sql, request, done.result);
-						return done;
+						const decided = await work(sql);
+						// the transaction's last statement: the event, the request's key with the answer, the COMMIT
+						const event = await log.appendDecided(sql, decided.entityId, decided.event, decided.fields as EventFields<E>, {
+							requestId: ctx.requestID ?? undefined,
+							remember: request ? { keys: requestKeys, request, answer: decided.result } : undefined,
+							last: true,
+						});
+						const effects = decided.effects ?? noEffects();
+						return {
+							result: decided.result,
+							effects: { cacheKeys: [...new Set([...effects.cacheKeys, ...decided.cacheKeys])], events: [...effects.events, event] },
+						};
 					});
 					await this.settle(effects, ctx);
 					return result;
 				} catch (err) {
+					if (!request) throw err;
 					// A repeat: its key collided with the first one's, or its work failed because the
 					// first one did it already (a second DELETE finds nothing to delete).
 					// (a RepeatedRequest without a stored answer: only a purge between the collision and

@@ -86,8 +86,7 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				handler(ctx: Context<{ name: string; email: string }>) {
 					return this.write(ctx, async (sql) => {
 						const { row, event: decided } = await store.create(sql, { name: ctx.params.name, email: ctx.params.email });
-						const event = await log.appendDecided(sql, row.id, decided, clientEventFields(row), ctx.requestID ?? undefined);
-						return { result: store.presentNew(row), effects: { cacheKeys: [cacheKeys.lists("clients")], events: [event] } };
+						return { result: store.presentNew(row), entityId: row.id, event: decided, fields: clientEventFields(row), cacheKeys: [cacheKeys.lists("clients")] };
 					});
 				},
 			},
@@ -120,8 +119,13 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					return this.write(ctx, async (sql) => {
 						// the client's goals, for the answer, are read with the client before the change
 						const { row, client, event: decided } = await store.update(sql, { id, ...changes });
-						const event = await log.appendDecided(sql, id, decided, clientEventFields(row), ctx.requestID ?? undefined);
-						return { result: client, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
+						return {
+							result: client,
+							entityId: id,
+							event: decided,
+							fields: clientEventFields(row),
+							cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")],
+						};
 					});
 				},
 			},
@@ -132,8 +136,13 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
 						const { row, event: decided } = await store.remove(sql, { id });
-						const event = await log.appendDecided(sql, id, decided, clientEventFields(row), ctx.requestID ?? undefined);
-						return { result: null, effects: { cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")], events: [event] } };
+						return {
+							result: null,
+							entityId: id,
+							event: decided,
+							fields: clientEventFields(row),
+							cacheKeys: [cacheKeys.entity("clients", id), cacheKeys.lists("clients")],
+						};
 					});
 				},
 			},

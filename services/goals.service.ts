@@ -11,7 +11,7 @@ import type { ClientLookup } from "../lib/clients/client-store";
 import { CLIENT_GOALS_MAX, CONSUMERS, INTERNAL_ACTIONS, SOURCES } from "../lib/constants";
 import { Database } from "../lib/storage/database";
 import { serviceSchema } from "../lib/storage/migrations";
-import { mergeEffects, noEffects } from "../lib/event-log/effects";
+import { noEffects } from "../lib/event-log/effects";
 import { CircuitOpenError, countsAgainstBreaker, EntityNotFoundError, isUnavailable } from "../lib/errors";
 import { clientNotFound } from "../lib/goals/decide";
 import type { GoalEvent } from "../lib/domain/events";
@@ -126,10 +126,13 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 								: await clients.learn(sql, { clientId, name: check.name, email: check.email, version: check.version, deleted: false });
 						// decided on our copy as held under its lock (learn's read, or the store's): a deletion may have arrived since the call
 						const { row, event: decided } = await store.create(sql, { clientId, goalName, targetCents }, learned.held);
-						const event = await log.appendDecided(sql, row.id, decided, goalEventFields(row), ctx.requestID ?? undefined);
 						return {
 							result: presentGoal(row),
-							effects: mergeEffects([learned.effects, { cacheKeys: [cacheKeys.lists("goals")], events: [event] }]),
+							entityId: row.id,
+							event: decided,
+							fields: goalEventFields(row),
+							cacheKeys: [cacheKeys.lists("goals")],
+							effects: learned.effects,
 						};
 					});
 				},
@@ -163,8 +166,13 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
 					return this.write(ctx, async (sql) => {
 						const { row, event: decided } = await store.update(sql, { id, goalName, targetCents });
-						const event = await log.appendDecided(sql, id, decided, goalEventFields(row), ctx.requestID ?? undefined);
-						return { result: presentGoal(row), effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
+						return {
+							result: presentGoal(row),
+							entityId: id,
+							event: decided,
+							fields: goalEventFields(row),
+							cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")],
+						};
 					});
 				},
 			},
@@ -175,8 +183,13 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
 						const { row, event: decided } = await store.remove(sql, { id });
-						const event = await log.appendDecided(sql, id, decided, goalEventFields(row), ctx.requestID ?? undefined);
-						return { result: null, effects: { cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")], events: [event] } };
+						return {
+							result: null,
+							entityId: id,
+							event: decided,
+							fields: goalEventFields(row),
+							cacheKeys: [cacheKeys.entity("goals", id), cacheKeys.lists("goals")],
+						};
 					});
 				},
 			},

@@ -60,11 +60,21 @@ export class Checkpoints {
 	/**
 	 * Advance over `sequences` (applied in this transaction) as far as they continue the
 	 * checkpoint without a hole. Says whether one of them lies beyond a hole (a missed event).
+	 * `last`: this is the transaction's last statement, and on PostgreSQL the usual case (one
+	 * run) sends the COMMIT with it (Sql.allAndCommit); any other case leaves the COMMIT to the caller.
 	 */
-	async advance(sql: Sql, producer: Source, sequences: readonly number[]): Promise<Advance> {
-		// The usual case, one statement: the sequences are one run and the checkpoint is within it
-		// (or just before it), so it moves to the run's end. Anything else is read and decided below.
+	async advance(sql: Sql, producer: Source, sequences: readonly number[], options: { last?: boolean } = {}): Promise<Advance> {
+		// The usual case, one statement: the sequences are one run. Anything else is read and decided below.
 		const run = contiguousRun(sequences);
+		if (run && sql.dialect === "postgres") {
+			// the checkpoint as it was, and moved to the run's end if the run continues it: decided from that one answer
+			const text = `WITH "before" AS (SELECT "sequence" FROM checkpoints WHERE "producer" = ? FOR UPDATE)
+				UPDATE checkpoints SET "sequence" = CASE WHEN b."sequence" >= ? AND b."sequence" < ? THEN ? ELSE b."sequence" END
+				FROM "before" b WHERE checkpoints."producer" = ? RETURNING b."sequence" AS "before"`;
+			const params = [producer, run.first - 1, run.last, run.last, producer];
+			const rows = options.last ? await sql.allAndCommit<{ before: number }>(text, params) : await sql.all<{ before: number }>(text, params);
+			return advanceOverRun(rows.length > 0 ? Number(rows[0].before) : null, run);
+		}
 		if (run) {
 			const moved = await sql.run(`UPDATE checkpoints SET "sequence" = ? WHERE "producer" = ? AND "sequence" >= ? AND "sequence" < ?`, [
 				run.last,
@@ -118,6 +128,15 @@ export function advanceOver(current: number, sequences: readonly number[]): { po
 		position = sequence;
 	}
 	return { position, gap: ahead.some((sequence) => sequence > position) };
+}
+
+/**
+ * What applying one run (first..last) did to a checkpoint that stood at `before` (null: none, so
+ * nothing to advance): the same answer as advanceOver gives for those sequences. Pure.
+ */
+export function advanceOverRun(before: number | null, run: { first: number; last: number }): Advance {
+	if (before === null || before < run.first - 1) return "gap";
+	return before < run.last ? "advanced" : "seen";
 }
 
 /** `sequences` as one run without a hole (first..last, duplicates allowed), or null. Pure. */

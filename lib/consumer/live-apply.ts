@@ -131,10 +131,12 @@ export class LiveApply<E extends DomainEvent> {
 			const { applied, position } = await batches.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
 					const applied = await batches.apply(sql, checked, oneByOne);
+					// the transaction's last statement: on PostgreSQL its COMMIT goes with it
 					const position = await checkpoints.advance(
 						sql,
 						producer,
 						events.map((event) => event.sequence),
+						{ last: true },
 					);
 					return { applied, position };
 				}),

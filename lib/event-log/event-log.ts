@@ -13,6 +13,7 @@ import type { Sql } from "../storage/sql";
 import { causedBy } from "../domain/caused-by";
 import { nextCursor, type SnapshotPage, snapshotSequence } from "../domain/snapshot";
 import { SnapshotAheadError } from "../errors";
+import { type RequestKey, type RequestKeys, rememberStatement, repeatedOr } from "./request-keys";
 
 /** The fields an event carries besides its envelope. */
 export type EventFields<E extends DomainEvent> = Omit<E, keyof EventEnvelope>;
@@ -35,6 +36,19 @@ const APPEND_POSTGRES = `INSERT INTO event_log ("eventId", "eventType", "entityI
 /** An append on SQLite, whose one writer serialises appends already. */
 const APPEND_SQLITE =
 	'INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "sequence"';
+
+/** How a write's event is appended (EventLog.appendDecided). */
+export interface AppendOptions {
+	/** the request that caused the change, kept with the row and beside the event */
+	requestId?: string;
+	/**
+	 * The request's key and answer, stored in the same transaction (lib/event-log/request-keys.ts):
+	 * on PostgreSQL in the append's own statement. A key stored already: RepeatedRequest.
+	 */
+	remember?: { keys: RequestKeys; request: RequestKey; answer: unknown };
+	/** the append is the transaction's last statement: its COMMIT goes with it (Sql.allAndCommit) */
+	last?: boolean;
+}
 
 /** A row of the log as stored. */
 interface EventLogRecord {
@@ -85,7 +99,7 @@ export class EventLog<E extends DomainEvent> {
 	 * consumer appends); a write's own event is decided with its stamp and appended by appendDecided.
 	 */
 	async append(sql: Sql, eventType: EventType, entityId: number, version: number, fields: EventFields<E>, requestId?: string): Promise<E> {
-		return this.appendDecided(sql, entityId, eventDraft(eventType, version, systemStamp()), fields, requestId);
+		return this.appendDecided(sql, entityId, eventDraft(eventType, version, systemStamp()), fields, { requestId });
 	}
 
 	/**
@@ -93,10 +107,9 @@ export class EventLog<E extends DomainEvent> {
 	 * is `fields`, the entity after the change. Appends are serialised (an advisory lock on
 	 * PostgreSQL) so that sequences commit in order: a consumer reading "after N" can never skip a
 	 * lower sequence that commits late. Call it as the last write of the transaction: the lock is
-	 * then held for the INSERT and the COMMIT only.
-	 * `requestId`: the request that caused the change, kept with the row and beside the event.
+	 * then held for the INSERT and the COMMIT only (`options.last` sends the COMMIT with it).
 	 */
-	async appendDecided(sql: Sql, entityId: number, event: EventDraft, fields: EventFields<E>, requestId?: string): Promise<E> {
+	async appendDecided(sql: Sql, entityId: number, event: EventDraft, fields: EventFields<E>, options: AppendOptions = {}): Promise<E> {
 		const row: Omit<EventLogRecord, "sequence"> = {
 			eventId: event.eventId,
 			eventType: event.eventType,
@@ -104,14 +117,32 @@ export class EventLog<E extends DomainEvent> {
 			version: event.version,
 			payload: JSON.stringify(fields),
 			timestamp: event.timestamp,
-			requestId: requestId ?? null,
+			requestId: options.requestId ?? null,
 		};
 		const values = [row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp, row.requestId];
-		const [{ sequence }] =
-			sql.dialect === "postgres"
-				? await sql.all<{ sequence: number }>(APPEND_POSTGRES, [...values, `${this.source}:event_log`])
-				: await sql.all<{ sequence: number }>(APPEND_SQLITE, values);
-		return this.toEvent({ ...row, sequence });
+		const { remember } = options;
+		let text: string;
+		let params: unknown[];
+		if (sql.dialect === "postgres") {
+			text = APPEND_POSTGRES;
+			params = [...values, `${this.source}:event_log`];
+			if (remember) {
+				// the request's key rides in the same statement: one round trip for both
+				const insert = rememberStatement(sql, remember.request, remember.answer, new Date());
+				text = `WITH "requestKey" AS (${insert.text}) ${APPEND_POSTGRES}`;
+				params = [...insert.params, ...params];
+			}
+		} else {
+			text = APPEND_SQLITE;
+			params = values;
+			if (remember) await remember.keys.remember(sql, remember.request, remember.answer);
+		}
+		try {
+			const [{ sequence }] = options.last ? await sql.allAndCommit<{ sequence: number }>(text, params) : await sql.all<{ sequence: number }>(text, params);
+			return this.toEvent({ ...row, sequence });
+		} catch (err) {
+			throw remember ? repeatedOr(err, remember.request) : err;
+		}
 	}
 
 	/** Events after `sequence`, oldest first: what a consumer catching up asks for. */

@@ -95,16 +95,11 @@ export class RequestKeys {
 
 	/** Store the key with the answer, in the write's transaction; RepeatedRequest if it is there already. */
 	async remember(sql: Sql, request: RequestKey, result: unknown, now = new Date()): Promise<void> {
+		const insert = rememberStatement(sql, request, result, now);
 		try {
-			await sql.run(`INSERT INTO request_keys ("key", "paramsHash", "result", "createdAt") VALUES (?, ?, ?, ?)`, [
-				request.key,
-				request.paramsHash,
-				JSON.stringify(result ?? null),
-				sqlTime(sql, now),
-			]);
+			await sql.run(insert.text, insert.params);
 		} catch (err) {
-			if (isUniqueViolation(err)) throw new RepeatedRequest(request.key);
-			throw err;
+			throw repeatedOr(err, request);
 		}
 	}
 
@@ -118,4 +113,24 @@ export class RequestKeys {
 	async purge(now = new Date()): Promise<number> {
 		return this.model.destroy({ where: { createdAt: { [Op.lt]: new Date(now.getTime() - REQUEST_KEY_TTL_MS) } } });
 	}
+}
+
+/**
+ * The INSERT that stores a key with its answer: run alone by `remember`, or inside the event's
+ * append on PostgreSQL (lib/event-log/event-log.ts), where it costs no round trip of its own.
+ */
+export function rememberStatement(sql: Pick<Sql, "dialect">, request: RequestKey, result: unknown, now: Date): { text: string; params: unknown[] } {
+	return {
+		text: `INSERT INTO request_keys ("key", "paramsHash", "result", "createdAt") VALUES (?, ?, ?, ?)`,
+		params: [request.key, request.paramsHash, JSON.stringify(result ?? null), sqlTime(sql, now)],
+	};
+}
+
+/** A statement that stored the key failed: RepeatedRequest if the key was there already, else the error itself. */
+export function repeatedOr(err: unknown, request: RequestKey): unknown {
+	if (!isUniqueViolation(err)) return err;
+	// PostgreSQL names the index (the append's own unique index may be the one refused); SQLite names the columns
+	const { constraint, message } = err as { constraint?: string; message?: string };
+	const ours = constraint !== undefined ? constraint.startsWith("request_keys") : (message ?? "").includes("request_keys");
+	return ours ? new RepeatedRequest(request.key) : err;
 }

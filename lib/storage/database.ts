@@ -179,17 +179,18 @@ export class Database {
 		const connections = this.sequelize.connectionManager;
 		const client = (await connections.getConnection({ type: "write" })) as ClientBase;
 		let broken: Error | undefined;
+		// BEGIN goes with the first statement, COMMIT with the one that says it is the last (or after work)
+		const sql = new PgSql(client, true);
 		try {
-			await client.query("BEGIN");
-			const result = await work(new PgSql(client));
-			await client.query("COMMIT");
+			const result = await work(sql);
+			await sql.commit();
 			return result;
 		} catch (err) {
 			if (isDatabaseUnavailable(err)) {
 				// The connection died under the query (a database restart): a ROLLBACK sent on it
 				// would wait for an answer that never comes, and hold the pool's slot with it.
 				broken = err as Error;
-			} else {
+			} else if (sql.open) {
 				broken = await rollback(client);
 			}
 			throw err;

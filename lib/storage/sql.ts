@@ -7,7 +7,8 @@
  * write goes through this interface, with `?` placeholders and "quoted" camelCase columns, the
  * same text for SQLite and PostgreSQL.
  */
-import type { ClientBase } from "pg";
+import type { ClientBase, QueryResult, QueryResultRow } from "pg";
+import { FusedQuery } from "./pg-fused-query";
 import type { Database as SqliteDatabase, Statement } from "sqlite3";
 
 export type Dialect = "sqlite" | "postgres";
@@ -23,6 +24,12 @@ export interface Sql {
 	 * transaction goes on; the error is rethrown.
 	 */
 	savepoint<T>(work: () => Promise<T>): Promise<T>;
+	/**
+	 * The transaction's last statement, committed with it: on PostgreSQL its COMMIT travels in
+	 * the same message (one round trip for both); on SQLite the group commit commits after it.
+	 * Nothing may run on this Sql after it. Rows as `all`.
+	 */
+	allAndCommit<T extends object>(text: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
 /**
@@ -75,9 +82,11 @@ export function isUniqueViolation(err: unknown): boolean {
 /** Savepoint names within one transaction: nested savepoints each get their own. */
 abstract class SavepointSql implements Sql {
 	abstract readonly dialect: Dialect;
-	private depth = 0;
+	/** savepoints open now: a statement inside one is never the transaction's last */
+	protected depth = 0;
 	abstract all<T extends object>(text: string, params?: readonly unknown[]): Promise<T[]>;
 	abstract run(text: string, params?: readonly unknown[]): Promise<number>;
+	abstract allAndCommit<T extends object>(text: string, params?: readonly unknown[]): Promise<T[]>;
 
 	async savepoint<T>(work: () => Promise<T>): Promise<T> {
 		const name = `sp_${++this.depth}`;
@@ -157,6 +166,11 @@ export class SqliteSql extends SavepointSql {
 		});
 	}
 
+	/** The group commit (lib/storage/group-commit.ts) commits the whole group after its writes. */
+	allAndCommit<T extends object>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+		return this.all<T>(text, params);
+	}
+
 	/** Finalize the prepared statements (before the connection closes). */
 	async finalize(): Promise<void> {
 		const all = [...this.statements.values()];
@@ -178,21 +192,64 @@ function pgText(text: string): string {
 	return converted;
 }
 
+/**
+ * Where a PostgreSQL transaction driven by PgSql is: `pending` until its first statement, which
+ * carries the BEGIN (lib/storage/pg-fused-query.ts); `open` after; `committed` once a statement
+ * carried its COMMIT. `none`: statements that commit on their own (no transaction).
+ */
+type PgTransactionState = "none" | "pending" | "open" | "committed";
+
 /** A pg connection of the pool, inside the transaction Database drives on it. */
 export class PgSql extends SavepointSql {
 	readonly dialect = "postgres" as const;
+	private state: PgTransactionState;
 
-	constructor(private readonly client: ClientBase) {
+	/** @param transaction whether the statements form one transaction (its BEGIN sent with the first) */
+	constructor(
+		private readonly client: ClientBase,
+		transaction = false,
+	) {
 		super();
+		this.state = transaction ? "pending" : "none";
 	}
 
 	async all<T extends object>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-		const result = await this.client.query({ text: pgText(text), values: params as unknown[] });
-		return result.rows as T[];
+		return (await this.query<T>(text, params, false)).rows;
 	}
 
 	async run(text: string, params: readonly unknown[] = []): Promise<number> {
-		const result = await this.client.query({ text: pgText(text), values: params as unknown[] });
-		return result.rowCount ?? 0;
+		return (await this.query(text, params, false)).rowCount ?? 0;
+	}
+
+	async allAndCommit<T extends object>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+		// inside a savepoint the statement is not the transaction's last: the caller commits later
+		const commit = this.depth === 0 && (this.state === "pending" || this.state === "open");
+		return (await this.query<T>(text, params, commit)).rows;
+	}
+
+	/** Whether BEGIN went out and no COMMIT yet: what a failure must ROLLBACK. */
+	get open(): boolean {
+		return this.state === "open";
+	}
+
+	/** Commit, unless a statement carried the COMMIT already or none ran (nothing began). */
+	async commit(): Promise<void> {
+		if (this.state !== "open") return;
+		await this.client.query("COMMIT");
+		this.state = "committed";
+	}
+
+	private async query<T extends object>(text: string, params: readonly unknown[], commit: boolean): Promise<QueryResult<T & QueryResultRow>> {
+		if (this.state === "committed") throw new Error(`a statement after its transaction's COMMIT: ${text.slice(0, 60)}`);
+		const begin = this.state === "pending";
+		const values = params as unknown[];
+		if (!begin && !commit) return this.client.query<T & QueryResultRow>({ text: pgText(text), values });
+		// open from here on, whatever the answer: a BEGIN that ran before a failing statement is rolled back by the caller
+		if (begin) this.state = "open";
+		const query = new FusedQuery<T & QueryResultRow>(pgText(text), values, { begin, commit });
+		this.client.query(query);
+		const result = await query.result;
+		if (commit) this.state = "committed";
+		return result;
 	}
 }

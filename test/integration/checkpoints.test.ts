@@ -21,6 +21,9 @@ const cases: Array<{ given: number | null; when: number[]; answer: Advance; at: 
 	{ given: 4, when: [3, 4], answer: "seen", at: 4 },
 	{ given: 7, when: [5, 6, 7], answer: "seen", at: 7 },
 	{ given: null, when: [1, 2], answer: "gap", at: null },
+	{ given: 9, when: [9], answer: "seen", at: 9 },
+	{ given: 8, when: [9], answer: "advanced", at: 9 },
+	{ given: 2, when: [9], answer: "gap", at: 2 },
 ];
 
 function checkpointCases(open: () => Promise<Database>): void {
@@ -32,12 +35,16 @@ function checkpointCases(open: () => Promise<Database>): void {
 	});
 	afterAll(() => db?.close());
 
-	test.each(cases)("given $given, when $when are applied, then $answer and the checkpoint at $at", async ({ given, when, answer, at }) => {
-		await db.transaction((sql) => sql.run(`DELETE FROM checkpoints WHERE "producer" = ?`, [SOURCES.clients]));
-		if (given !== null) await db.transaction((sql) => checkpoints.placeAt(sql, SOURCES.clients, given));
-		expect(await db.transaction((sql) => checkpoints.advance(sql, SOURCES.clients, when))).toBe(answer);
-		expect(await checkpoints.find(SOURCES.clients)).toBe(at);
-	});
+	// `last`: the advance is its transaction's last statement (on PostgreSQL the COMMIT goes with the usual case)
+	test.each(cases.flatMap((one) => [false, true].map((last) => ({ ...one, last }))))(
+		"given $given, when $when are applied (last statement: $last), then $answer and the checkpoint at $at",
+		async ({ given, when, answer, at, last }) => {
+			await db.transaction((sql) => sql.run(`DELETE FROM checkpoints WHERE "producer" = ?`, [SOURCES.clients]));
+			if (given !== null) await db.transaction((sql) => checkpoints.placeAt(sql, SOURCES.clients, given));
+			expect(await db.transaction((sql) => checkpoints.advance(sql, SOURCES.clients, when, { last }))).toBe(answer);
+			expect(await checkpoints.find(SOURCES.clients)).toBe(at);
+		},
+	);
 }
 
 describe("checkpoints on SQLite", () => {
