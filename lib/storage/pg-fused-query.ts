@@ -16,11 +16,14 @@ import { type Connection, Query, type QueryResult, type QueryResultRow } from "p
 
 /** The part of pg's Connection a query writes with (its methods are not in @types/pg). */
 interface WireConnection {
-	parse(message: { text: string }): void;
+	parse(message: { text: string; name?: string }): void;
 	bind(message: Record<string, never>): void;
 	execute(message: { portal?: string; rows?: number }): void;
 	sync(): void;
 	stream: { cork?(): void; uncork?(): void };
+	/** named statements this connection has prepared, and those sent and not yet answered */
+	parsedStatements: Record<string, string>;
+	submittedNamedStatements: Record<string, string>;
 }
 
 /** A control statement (BEGIN, COMMIT) as the extended protocol sends it: unnamed, no parameters. */
@@ -43,9 +46,12 @@ export interface Fused {
  */
 export class FusedQuery<R extends QueryResultRow> extends Query<R> {
 	readonly result: Promise<QueryResult<R>>;
+	/** the statement's text and name (pg's Query keeps them too; its typings do not say so) */
+	private readonly statement: { text: string; name?: string };
 
+	/** @param statement its text, and its name if PostgreSQL keeps it prepared (lib/storage/sql.ts) */
 	constructor(
-		text: string,
+		statement: { text: string; name?: string },
 		values: unknown[],
 		private readonly fused: Fused,
 	) {
@@ -54,8 +60,9 @@ export class FusedQuery<R extends QueryResultRow> extends Query<R> {
 			settle = (err, results) => (err ? reject(err) : resolve(ownResult<R>(results, fused)));
 		});
 		// queryMode extended: prepared (Parse/Bind/Execute) even without parameters, so that BEGIN can go before it
-		super({ text, values, queryMode: "extended" } as ConstructorParameters<typeof Query>[0], (err, results) => settle(err, results));
+		super({ ...statement, values, queryMode: "extended" } as ConstructorParameters<typeof Query>[0], (err, results) => settle(err, results));
 		this.result = result;
+		this.statement = statement;
 		// pg's client puts a read timeout around `callback`; nothing else may wait on the query
 		this.submit = (connection: Connection) => this.submitFused(connection as unknown as WireConnection);
 	}
@@ -64,7 +71,16 @@ export class FusedQuery<R extends QueryResultRow> extends Query<R> {
 	private submitFused(connection: WireConnection): void {
 		connection.stream.cork?.();
 		try {
-			if (this.fused.begin) sendControl(connection, "BEGIN");
+			if (this.fused.begin) {
+				// A named statement new to this connection is parsed before BEGIN: pg takes the first
+				// ParseComplete of a query for its statement's, and if that Parse fails nothing after it runs.
+				const { text, name } = this.statement;
+				if (name && connection.parsedStatements[name] === undefined && connection.submittedNamedStatements[name] === undefined) {
+					connection.parse({ text, name });
+					connection.submittedNamedStatements[name] = text;
+				}
+				sendControl(connection, "BEGIN");
+			}
 			Query.prototype.submit.call(this, connection as unknown as Connection);
 		} finally {
 			connection.stream.uncork?.();

@@ -7,7 +7,7 @@
 import { Client } from "pg";
 import { Database } from "../../lib/storage/database";
 import type { Sql } from "../../lib/storage/sql";
-import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
+import { createDatabase, describeWithInfra, dropDatabase, INFRA_URLS, uniqueName } from "../helpers/infra";
 
 describeWithInfra(["postgres"], "BEGIN and COMMIT sent with statements (PostgreSQL)", () => {
 	const name = uniqueName("fused");
@@ -120,6 +120,29 @@ describeWithInfra(["postgres"], "BEGIN and COMMIT sent with statements (PostgreS
 		});
 		expect(roundTrips - before).toBe(2);
 		expect(await committed()).toEqual([1, 2]);
+	});
+
+	test("given a statement run in a transaction, when its connection is asked, then PostgreSQL keeps it prepared", async () => {
+		const prepared = await db.transaction(async (sql) => {
+			await sql.run(`INSERT INTO things ("n") VALUES (?)`, [1]);
+			return sql.all<{ statement: string }>(`SELECT "statement" FROM pg_prepared_statements WHERE "statement" LIKE ?`, ["%INTO things%"]);
+		});
+		expect(prepared.map((row) => row.statement)).toContain(`INSERT INTO things ("n") VALUES ($1)`);
+	});
+
+	test("given a first statement that cannot be prepared yet, when it can, then the same connection runs it", async () => {
+		// one connection: the failed statement and the later one meet on it
+		const single = new Database(`${INFRA_URLS.postgres}/${name}`, { poolMax: 1 });
+		await single.open();
+		try {
+			const read = () => single.transaction((sql) => sql.all<{ m: number }>(`SELECT "m" FROM later_things WHERE "m" > ?`, [0]));
+			await expect(read()).rejects.toMatchObject({ code: "42P01" });
+			await single.statement(`CREATE TABLE later_things ("m" INTEGER)`, []);
+			await single.statement(`INSERT INTO later_things ("m") VALUES (4)`, []);
+			expect(await read()).toEqual([{ m: 4 }]);
+		} finally {
+			await single.sequelize.close();
+		}
 	});
 
 	/** queries sent by the pool's connections (pg sends one and waits for its answer: a round trip each) */
