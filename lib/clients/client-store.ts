@@ -93,6 +93,7 @@ export class ClientStore {
 	readonly goalCopies: CopyTable<GoalCopy>;
 	/** for the reads that are plain SQL */
 	private readonly sequelize: Sequelize;
+	private readonly db: Database;
 
 	/** @param stamp the clock and event ids of this store's decisions (a test's fixed ones, or the system's) */
 	constructor(
@@ -100,6 +101,7 @@ export class ClientStore {
 		private readonly stamp: StampSource = systemStamp,
 	) {
 		this.sequelize = db.sequelize;
+		this.db = db;
 		this.clients = db.sequelize.define<ClientRow>(
 			"Client",
 			{
@@ -219,14 +221,15 @@ export class ClientStore {
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------
 
 	async findAlive(id: number): Promise<ClientRecord | null> {
-		const row = await this.clients.findOne({ where: { id, deletedAt: null }, raw: true });
-		return row ? clientRecord(row as unknown as ClientRecord) : null;
+		const [row] = await this.db.read<ClientRecord>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE "id" = ? AND "deletedAt" IS NULL`, [id]);
+		return row ? clientRecord(row) : null;
 	}
 
+	/** What goal creation asks of every new goal's client (its synchronous check): one plain statement. */
 	async lookup(id: number): Promise<ClientLookup | null> {
-		const row = await this.clients.findByPk(id, { raw: true });
+		const [row] = await this.db.read<ClientRecord>(`SELECT "name", "email", "version", "deletedAt" FROM clients WHERE "id" = ?`, [id]);
 		if (!row) return null;
-		return { id, name: row.name, email: row.email, version: row.version, deleted: row.deletedAt !== null };
+		return { id, name: row.name, email: row.email, version: Number(row.version), deleted: row.deletedAt !== null && row.deletedAt !== undefined };
 	}
 
 	async listAlive(offset: number, limit: number): Promise<{ rows: ClientRecord[]; total: number }> {

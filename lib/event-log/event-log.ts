@@ -50,6 +50,9 @@ export interface AppendOptions {
 	last?: boolean;
 }
 
+/** Every column of the log, for the reads in plain SQL. */
+const LOG_COLUMNS = `"sequence", "eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId"`;
+
 /** A row of the log as stored. */
 interface EventLogRecord {
 	sequence: number | null;
@@ -153,7 +156,7 @@ export class EventLog<E extends DomainEvent> {
 
 	/** The events after `sequence`, without the head (one query: the relay, which needs no head, reads a page per run). */
 	async pageAfter(sequence: number, limit: number): Promise<Omit<EventPage<E>, "lastSequence">> {
-		const rows = await this.model.findAll({ where: { sequence: { [Op.gt]: sequence } }, order: [["sequence", "ASC"]], limit, raw: true });
+		const rows = await this.db.read<EventLogRecord>(`SELECT ${LOG_COLUMNS} FROM event_log WHERE "sequence" > ? ORDER BY "sequence" LIMIT ?`, [sequence, limit]);
 		const requestIds: Record<string, string> = {};
 		for (const row of rows) if (row.requestId) requestIds[row.eventId] = row.requestId;
 		return { events: rows.map((row) => this.toEvent(row)), requestIds };

@@ -59,7 +59,7 @@ export class GoalStore {
 
 	/** @param stamp the clock and event ids of this store's decisions (a test's fixed ones, or the system's) */
 	constructor(
-		db: Database,
+		private readonly db: Database,
 		private readonly stamp: StampSource = systemStamp,
 	) {
 		this.goals = db.sequelize.define<GoalRow>(
@@ -155,8 +155,8 @@ export class GoalStore {
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------
 
 	async findAlive(id: number): Promise<GoalRecord | null> {
-		const row = await this.goals.findOne({ where: { id, deletedAt: null }, raw: true });
-		return row ? goalRecord(row as unknown as GoalRecord) : null;
+		const [row] = await this.db.read<GoalRecord>(`SELECT ${GOAL_COLUMNS} FROM goals WHERE "id" = ? AND "deletedAt" IS NULL`, [id]);
+		return row ? goalRecord(row) : null;
 	}
 
 	async listAlive(filter: { clientId?: number }, offset: number, limit: number): Promise<{ rows: GoalRecord[]; total: number }> {
