@@ -8,7 +8,7 @@ import type { DomainEvent } from "../domain/events";
 import { foldEvents, type Held } from "../domain/projection-rules";
 import { planRebuildPage } from "../domain/snapshot";
 import { type Effects, noEffects } from "../event-log/effects";
-import type { CopyTable } from "../storage/copy-table";
+import type { CopyTable, WithSaved } from "../storage/copy-table";
 import type { Sql } from "../storage/sql";
 import type { BatchResult, Projection } from "./projection";
 
@@ -24,7 +24,16 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 	 * What saving `saved` over `held` means beyond the copy, done in the same transaction (a
 	 * cascade) and left for after it (cache keys, events). `events`: those the copies came from.
 	 */
-	protected abstract consequences(sql: Sql, held: ReadonlyMap<number, C>, saved: C[], events: readonly E[]): Promise<Effects>;
+	protected abstract consequences(sql: Sql, held: ReadonlyMap<number, C>, saved: C[], events: readonly E[], touched: number[] | null): Promise<Effects>;
+
+	/**
+	 * A consequence that can ride along with the save (PostgreSQL: one round trip for both), decided
+	 * from the copies before they are saved and applied to those saved; none by default.
+	 * `consequences` is then told the ids it touched.
+	 */
+	protected withSaved(_held: ReadonlyMap<number, C>, _copies: C[]): WithSaved | undefined {
+		return undefined;
+	}
 
 	/** What removing these copies leaves to do after the commit. */
 	protected abstract removed(rows: C[]): Effects;
@@ -78,12 +87,14 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 		how: "save" | "overwrite",
 	): Promise<{ saved: Set<number>; effects: Effects }> {
 		if (copies.length === 0) return { saved: new Set(), effects: noEffects() };
-		const saved = how === "save" ? await this.copies.save(sql, copies) : await this.copies.overwrite(sql, copies);
+		const alongside = this.withSaved(held, copies);
+		const { saved, touched } = how === "save" ? await this.copies.save(sql, copies, alongside) : await this.copies.overwrite(sql, copies, alongside);
 		const effects = await this.consequences(
 			sql,
 			held,
 			copies.filter((copy) => saved.has(this.copies.idOf(copy))),
 			events,
+			touched,
 		);
 		return { saved, effects };
 	}

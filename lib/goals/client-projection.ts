@@ -14,6 +14,7 @@ import { type Effects, noEffects } from "../event-log/effects";
 import { causeOf } from "../domain/caused-by";
 import type { ClientEvent, GoalEvent } from "../domain/events";
 import type { EventLog } from "../event-log/event-log";
+import type { WithSaved } from "../storage/copy-table";
 import type { Sql } from "../storage/sql";
 import { type GoalStore, goalEventFields } from "./goal-store";
 
@@ -51,8 +52,23 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 		return { effects, held: saved.has(copy.clientId) ? copy : undefined };
 	}
 
-	/** Renames copied onto the goals; tombstones cascade to the goals, each deletion with its event. */
-	protected async consequences(sql: Sql, held: ReadonlyMap<number, ClientCopy>, saved: ClientCopy[], events: readonly ClientEvent[]): Promise<Effects> {
+	/** The renames, decided before the save (their rule needs only the copy held before it): sent with it. */
+	protected override withSaved(held: ReadonlyMap<number, ClientCopy>, copies: ClientCopy[]): WithSaved | undefined {
+		const renamed = copies.filter((copy) => clientCopyConsequences(held.get(copy.clientId) ?? null, copy).rename).map((copy) => copy.clientId);
+		return renamed.length > 0 ? this.store.renameGoalsWithSaved(renamed) : undefined;
+	}
+
+	/**
+	 * Renames copied onto the goals (`touched`: done with the save already); tombstones cascade to
+	 * the goals, each deletion with its event.
+	 */
+	protected async consequences(
+		sql: Sql,
+		held: ReadonlyMap<number, ClientCopy>,
+		saved: ClientCopy[],
+		events: readonly ClientEvent[],
+		touched: number[] | null,
+	): Promise<Effects> {
 		const effects = noEffects();
 		// a cascade's events (a deleted client's goals) were caused by the request that deleted it
 		const causes = new Map<number, string | undefined>(events.map((event) => [event.clientId, causeOf(event)]));
@@ -64,7 +80,7 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 			if (rename) renamed.push(copy.clientId);
 		}
 		if (renamed.length > 0) {
-			const goalIds = await this.store.renameGoalsOf(sql, renamed);
+			const goalIds = touched ?? (await this.store.renameGoalsOf(sql, renamed));
 			effects.cacheKeys.push(...goalIds.map((id) => cacheKeys.entity("goals", id)));
 			if (goalIds.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
 		}

@@ -10,7 +10,7 @@ import { DataTypes, type InferAttributes, type InferCreationAttributes, type Mod
 import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
 import { ConflictError } from "../errors";
-import { CopyTable } from "../storage/copy-table";
+import { CopyTable, type WithSaved } from "../storage/copy-table";
 import { chunks, forUpdate, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
 import type { EventDraft, StampSource } from "../domain/decision";
 import { systemStamp } from "../event-log/event-log";
@@ -189,6 +189,18 @@ export class GoalStore {
 			touched.push(...rows.map((row) => Number(row.id)));
 		}
 		return touched;
+	}
+
+	/**
+	 * renameGoalsOf riding along with the client copies' save (lib/storage/copy-table.ts,
+	 * WithSaved): the names the save wrote, onto the goals of these clients it saved.
+	 */
+	renameGoalsWithSaved(clientIds: number[]): WithSaved {
+		return {
+			text: `UPDATE goals SET "clientName" = s."name" FROM "saved" s
+				WHERE goals."clientId" = s."clientId" AND s."clientId" IN (${clientIds.map(() => "?").join(", ")}) RETURNING goals."id" AS "id"`,
+			params: clientIds,
+		};
 	}
 
 	/** Delete the living goals of these clients (version +1 each); returns them as deleted. */

@@ -20,6 +20,23 @@ export interface CopyTableSpec<C extends Held> {
 
 const quoted = (column: string) => `"${column}"`;
 
+/**
+ * A statement run in the same round trip as a save, over the rows the save wrote (PostgreSQL
+ * only: a data-modifying CTE that reads them as `"saved"`, every column of the copy). It returns
+ * the ids it touched as `"id"`. Where it cannot ride along (SQLite, a save of several chunks)
+ * the save says so and the caller runs its own statement instead.
+ */
+export interface WithSaved {
+	text: string;
+	params: unknown[];
+}
+
+/** What a save wrote: the ids of the copies saved, and those `WithSaved` touched (null: it did not run). */
+export interface Saved {
+	saved: Set<number>;
+	touched: number[] | null;
+}
+
 export class CopyTable<C extends Held> {
 	private readonly list: string;
 	private readonly placeholders: string;
@@ -75,8 +92,8 @@ export class CopyTable<C extends Held> {
 	 * Save copies, each only over an older, living one (the version guard again, in SQL, for
 	 * replicas that decided at the same time). Returns the ids whose copy was saved.
 	 */
-	save(sql: Sql, copies: C[]): Promise<Set<number>> {
-		return this.write(sql, copies, `${this.spec.table}."version" < excluded."version" AND NOT ${this.spec.table}."deleted"`);
+	save(sql: Sql, copies: C[], withSaved?: WithSaved): Promise<Saved> {
+		return this.write(sql, copies, `${this.spec.table}."version" < excluded."version" AND NOT ${this.spec.table}."deleted"`, withSaved);
 	}
 
 	/**
@@ -84,8 +101,8 @@ export class CopyTable<C extends Held> {
 	 * snapshot is the producer's word; an equal version is rewritten, which repairs a damaged row).
 	 * A newer held copy stays. Returns the ids written.
 	 */
-	overwrite(sql: Sql, copies: C[]): Promise<Set<number>> {
-		return this.write(sql, copies, `${this.spec.table}."version" <= excluded."version"`);
+	overwrite(sql: Sql, copies: C[], withSaved?: WithSaved): Promise<Saved> {
+		return this.write(sql, copies, `${this.spec.table}."version" <= excluded."version"`, withSaved);
 	}
 
 	/** Remove copies (a rebuild's, of entities the producer's snapshot does not have); returns the rows removed. */
@@ -101,18 +118,37 @@ export class CopyTable<C extends Held> {
 		return removed;
 	}
 
-	/** One upsert per chunk, in id order, under `guard`; the ids it wrote. */
-	private async write(sql: Sql, copies: C[], guard: string): Promise<Set<number>> {
+	/** One upsert per chunk, in id order, under `guard`; the ids it wrote (and `withSaved`'s, when it rode along). */
+	private async write(sql: Sql, copies: C[], guard: string, withSaved?: WithSaved): Promise<Saved> {
 		const saved = new Set<number>();
 		const sorted = [...copies].sort((a, b) => this.idOf(a) - this.idOf(b));
-		for (const part of chunks(sorted)) {
-			const rows = await sql.all<C>(
-				`INSERT INTO ${this.spec.table} (${this.list}) VALUES ${part.map(() => this.placeholders).join(", ")}
-				 ${this.upsert} WHERE ${guard} RETURNING ${quoted(this.spec.key)}`,
-				part.flatMap((copy) => this.spec.columns.map((column) => copy[column])),
+		const parts = chunks(sorted);
+		const key = quoted(this.spec.key);
+		const upsert = (part: C[]) => ({
+			text: `INSERT INTO ${this.spec.table} (${this.list}) VALUES ${part.map(() => this.placeholders).join(", ")}
+				 ${this.upsert} WHERE ${guard}`,
+			params: part.flatMap((copy) => this.spec.columns.map((column) => copy[column])),
+		});
+		if (withSaved && sql.dialect === "postgres" && parts.length === 1) {
+			// one round trip: the upsert, and the statement over what it saved
+			const { text, params } = upsert(parts[0]);
+			const rows = await sql.all<{ saved: number | null; touched: number | null }>(
+				`WITH "saved" AS (${text} RETURNING ${this.list}), "touched" AS (${withSaved.text})
+				 SELECT ${key} AS "saved", NULL::integer AS "touched" FROM "saved" UNION ALL SELECT NULL, "id" FROM "touched"`,
+				[...params, ...withSaved.params],
 			);
+			const touched: number[] = [];
+			for (const row of rows) {
+				if (row.saved !== null) saved.add(Number(row.saved));
+				if (row.touched !== null) touched.push(Number(row.touched));
+			}
+			return { saved, touched };
+		}
+		for (const part of parts) {
+			const { text, params } = upsert(part);
+			const rows = await sql.all<C>(`${text} RETURNING ${key}`, params);
 			for (const row of rows) saved.add(Number(row[this.spec.key]));
 		}
-		return saved;
+		return { saved, touched: null };
 	}
 }
