@@ -36,4 +36,4 @@ STOPSIGNAL SIGTERM
 # an api node answers GET /api/health; a node without HTTP keeps its heartbeat file fresh
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "dist/bin/healthcheck.js"]
 # node itself, no npm or tsx in between: `docker stop` (SIGTERM) reaches the app directly
-CMD ["node", "dist/bin/start.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/bin/start.js"]

@@ -323,7 +323,9 @@ test("npm run repl: `call clients.create` answers the created client, `quit` exi
 test("the program npm start runs (node bin/run-compiled.js: the compiled bundle) exits 0 on Ctrl-C, and sees what the REST API and the REPL created", async () => {
 	await explained(async () => {
 		const port = await freePort();
-		const run = start("node bin/run-compiled.js", process.execPath, ["bin/run-compiled.js"], port);
+		// with the flags npm start gives node (bin/node-flags.js)
+		const flags = require("../../bin/node-flags.js") as string[];
+		const run = start(`node ${flags.join(" ")} bin/run-compiled.js`, process.execPath, [...flags, "bin/run-compiled.js"], port);
 		const api = client(`http://127.0.0.1:${port}/api`);
 		await untilServing(run, api);
 

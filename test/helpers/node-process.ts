@@ -7,6 +7,9 @@ import net from "node:net";
 import path from "node:path";
 import { waitFor } from "./wait";
 
+/** the flags node runs the program with (bin/node-flags.js) */
+const NODE_FLAGS = require("../../bin/node-flags.js") as string[];
+
 const ROOT = path.resolve(__dirname, "../..");
 
 /**
@@ -84,7 +87,8 @@ export interface StartOptions {
 }
 
 export function startNode(name: string, env: Record<string, string>, options: StartOptions = {}): NodeProcess {
-	const entry = options.compiled ? ["bin/run-compiled.js"] : ["--import", "tsx", "bin/start.ts"];
+	// compiled: with the flags npm start gives node (bin/node-flags.js)
+	const entry = options.compiled ? [...NODE_FLAGS, "bin/run-compiled.js"] : ["--import", "tsx", "bin/start.ts"];
 	const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...entry, ...(options.repl ? ["--repl"] : [])], {
 		cwd: ROOT,
 		env: { ...process.env, LOG_LEVEL: "warn", ...withoutSharedStream(env) },
