@@ -85,12 +85,13 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 			if (goalIds.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
 		}
 		if (cascaded.length > 0) {
-			const goals = await this.store.deleteGoalsOf(sql, cascaded);
-			for (const goal of goals) {
-				effects.events.push(await this.log.append(sql, "DELETED", goal.id, goal.version, goalEventFields(goal), causes.get(goal.clientId)));
-				effects.cacheKeys.push(cacheKeys.entity("goals", goal.id));
+			// each deletion decided as the goal's own DELETE would be, appended with the event that decided it
+			const deleted = await this.store.deleteGoalsOf(sql, cascaded);
+			for (const { row, event } of deleted) {
+				effects.events.push(await this.log.appendDecided(sql, row.id, event, goalEventFields(row), { requestId: causes.get(row.clientId) }));
+				effects.cacheKeys.push(cacheKeys.entity("goals", row.id));
 			}
-			if (goals.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
+			if (deleted.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));
 		}
 		effects.cacheKeys = [...new Set(effects.cacheKeys)];
 		return effects;

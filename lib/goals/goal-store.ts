@@ -203,19 +203,44 @@ export class GoalStore {
 		};
 	}
 
-	/** Delete the living goals of these clients (version +1 each); returns them as deleted. */
-	async deleteGoalsOf(sql: Sql, clientIds: number[]): Promise<GoalRecord[]> {
-		const deleted: GoalRecord[] = [];
-		const now = sqlTime(sql, new Date());
+	/**
+	 * Delete the living goals of these clients (a client's tombstone, cascading): read them locked,
+	 * decide each as a DELETE of it (decideDeleteGoal: version + 1, at one time for the cascade),
+	 * and write them in one statement per 200 under each goal's version guard. Returns each goal
+	 * as deleted with its event, by id.
+	 */
+	async deleteGoalsOf(sql: Sql, clientIds: number[]): Promise<GoalWrite[]> {
+		const writes: GoalWrite[] = [];
 		for (const ids of chunks(clientIds)) {
 			const rows = await sql.all<GoalRecord>(
-				`UPDATE goals SET "version" = "version" + 1, "deletedAt" = ?, "updatedAt" = ?
-				 WHERE "clientId" IN (${ids.map(() => "?").join(", ")}) AND "deletedAt" IS NULL RETURNING ${GOAL_COLUMNS}`,
-				[now, now, ...ids],
+				`SELECT ${GOAL_COLUMNS} FROM goals WHERE "clientId" IN (${ids.map(() => "?").join(", ")}) AND "deletedAt" IS NULL ORDER BY "id"${forUpdate(sql)}`,
+				ids,
 			);
-			deleted.push(...rows.map(goalRecord));
+			const first = this.stamp();
+			const decided = rows.map(goalRecord).map((held, index) => {
+				// one time for the whole cascade, an event id each
+				const stamp = index === 0 ? first : { now: first.now, eventId: this.stamp().eventId };
+				return { held, ...decideDeleteGoal(held, { id: held.id }, stamp) };
+			});
+			for (const part of chunks(decided, 200)) {
+				// each goal's decided version, and its held one as the guard: id → version, in SQL both dialects read
+				const byId = part.map(() => "WHEN ? THEN CAST(? AS INTEGER)").join(" ");
+				const changed = await sql.run(
+					`UPDATE goals SET "version" = CASE "id" ${byId} END, "deletedAt" = ?, "updatedAt" = ?
+					 WHERE "id" IN (${part.map(() => "?").join(", ")}) AND "version" = CASE "id" ${byId} END`,
+					[
+						...part.flatMap((one) => [one.held.id, one.state.version]),
+						sqlTime(sql, first.now),
+						sqlTime(sql, first.now),
+						...part.map((one) => one.held.id),
+						...part.flatMap((one) => [one.held.id, one.held.version]),
+					],
+				);
+				if (changed !== part.length) throw new ConflictError("Goals of a deleted client were changed by another write meanwhile; try again", {});
+			}
+			writes.push(...decided.map(({ state, event }) => ({ row: state, event })));
 		}
-		return deleted.sort((a, b) => a.id - b.id);
+		return writes.sort((a, b) => a.row.id - b.row.id);
 	}
 }
 

@@ -48,6 +48,7 @@ function projectionCases(open: () => Promise<Database>): void {
 	beforeEach(async () => {
 		await db.transaction(async (sql) => {
 			await sql.run("DELETE FROM goals");
+			await sql.run("DELETE FROM event_log");
 			await sql.run("DELETE FROM client_projection");
 			await sql.run(`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted") VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`, [
 				1,
@@ -100,6 +101,36 @@ function projectionCases(open: () => Promise<Database>): void {
 		expect(result.applied).toHaveLength(1);
 		expect(await names()).toEqual({ 11: "Old", 12: "Old", 21: "Newer", 22: "Newer", 31: "Unknown" });
 		expect(result.effects.cacheKeys).toEqual([]);
+	});
+
+	test("given a copy with two living goals, when its client is deleted, then each goal is deleted as its own DELETE would be, with its event", async () => {
+		const tombstone = { ...clientUpdated(1, 2, "Old"), eventType: "DELETED" } as ClientEvent;
+		const stale = { ...clientUpdated(2, 2, "Newer"), eventType: "DELETED" } as ClientEvent;
+		const result = await db.transaction((sql) => projection.applyBatch(sql, [tombstone, stale]));
+
+		expect(result.applied).toEqual([tombstone]);
+		const goals = await db.read<{ id: number; version: number; deletedAt: unknown }>(`SELECT "id", "version", "deletedAt" FROM goals ORDER BY "id"`);
+		expect(goals.map((goal) => [Number(goal.id), Number(goal.version), goal.deletedAt !== null])).toEqual([
+			[11, 2, true],
+			[12, 2, true],
+			[21, 1, false],
+			[22, 1, false],
+			[31, 1, false],
+		]);
+		const events = result.effects.events as GoalEvent[];
+		expect(events.map((event) => [event.eventType, event.goalId, event.version])).toEqual([
+			["DELETED", 11, 2],
+			["DELETED", 12, 2],
+		]);
+		expect(new Set(events.map((event) => event.eventId)).size).toBe(2);
+		const logged = await db.read<{ entityId: number; version: number; eventType: string }>(
+			`SELECT "entityId", "version", "eventType" FROM event_log WHERE "entityId" IN (11, 12) ORDER BY "sequence"`,
+		);
+		expect(logged.map((row) => [Number(row.entityId), Number(row.version), row.eventType])).toEqual([
+			[11, 2, "DELETED"],
+			[12, 2, "DELETED"],
+		]);
+		expect([...result.effects.cacheKeys].sort()).toEqual([cacheKeys.entity("goals", 11), cacheKeys.entity("goals", 12), cacheKeys.lists("goals")].sort());
 	});
 
 	test("given a batch that fails after the rename, when its transaction is undone, then the goals keep their names", async () => {

@@ -341,7 +341,9 @@ describe("Dockerfile", () => {
 		const users = [...runtime.matchAll(/^USER\s+(\S+)/gm)].map((match) => match[1]);
 		expect(users.length).toBeGreaterThan(0);
 		expect(users[users.length - 1]).not.toMatch(/^(root|0)(:|$)/);
-		expect(runtime).toMatch(/^CMD \["node", "dist\/bin\/start\.js"\]$/m);
+		// node with the flags npm start gives it (bin/node-flags.js), then the program
+		const flags = require("../../bin/node-flags.js") as string[];
+		expect(runtime).toContain(`\nCMD ${JSON.stringify(["node", ...flags, "dist/bin/start.js"]).replace(/","/g, '", "')}\n`);
 		expect(runtime).toMatch(/^HEALTHCHECK .*CMD \["node", "dist\/bin\/healthcheck\.js"\]$/m);
 		expect(runtime).not.toMatch(/tsx|\.ts\b/);
 	});
