@@ -45,6 +45,13 @@ const READS = size(20_000, 1000);
 const READ_WARMUP = size(2000, 100);
 const READ_IDS = 50;
 const RSS_BOUND_MIB = 150;
+/** renames per second offered for the embedded propagation, every TIMED_EVERY-th timed from its answer until a GET shows it */
+const PROPAGATION_RATE = 200;
+const PROPAGATION_RENAMES = size(2000, 60);
+const PROPAGATION_CLIENTS = 20;
+const TIMED_EVERY = 20;
+/** the issue's target: a rename on the goal's copy within 5 ms (p99), in the one process */
+const PROPAGATION_BOUND_MS = 5;
 /** figure and floor alternate in this many rounds (the machine's speed drifts during a run) */
 const ROUNDS = SMOKE ? 1 : 4;
 
@@ -106,6 +113,41 @@ async function main(): Promise<void> {
 		const [floorReads, reads, peerReads] = await load.measureRounds(readCases, READ_WARMUP, ROUNDS);
 		results.push(
 			throughputResult("embedded `GET /api/clients/:id` (cached), 20 connections", rate(reads), rate(floorReads), 0.5, problemOf(reads, floorReads)),
+		);
+
+		// 4. propagation in the one process: a rename answered → GET /api/goals/:id shows the new name
+		const goals: Array<[number, number]> = [];
+		for (const clientId of ids.slice(0, PROPAGATION_CLIENTS)) {
+			const res = await fetch(`${system.url}/goals`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ clientId, goalName: "Propagation", targetAmount: 100 }),
+			});
+			if (res.status !== 201) throw new Error(`creating a goal of client ${clientId} answered ${res.status}: ${await res.text()}`);
+			goals.push([clientId, ((await res.json()) as { id: number }).id]);
+		}
+		progress(`embedded: ${PROPAGATION_RENAMES} renames at ${PROPAGATION_RATE}/s, every ${TIMED_EVERY}th timed until GET /api/goals/:id shows it`);
+		const propagated = await load.propagation({
+			url: system.url,
+			rate: PROPAGATION_RATE,
+			count: PROPAGATION_RENAMES,
+			ids: goals.map(([clientId]) => clientId),
+			goals,
+			every: TIMED_EVERY,
+			namePrefix: "Embedded",
+			pollMs: 1,
+			timeoutMs: 5000,
+		});
+		const sorted = propagated.latencies;
+		const at = (p: number) => (sorted.length > 0 ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : Number.NaN);
+		const propagationText = `p50 ${at(50).toFixed(1)} ms, p99 ${at(99).toFixed(1)} ms (${sorted.length} timed${propagated.lost > 0 ? `, ${propagated.lost} never seen` : ""}; ${propagated.renames.perSecond.toFixed(0)} renames/s answered)`;
+		results.push(
+			boundResult(
+				`embedded propagation at ${PROPAGATION_RATE} renames/s offered: rename answered → \`GET /api/goals/:id\` shows it`,
+				{ value: propagated.lost > 0 ? Number.POSITIVE_INFINITY : at(99), text: propagationText },
+				{ value: null, text: "n/a" },
+				{ value: PROPAGATION_BOUND_MS, text: `p99 <= ${PROPAGATION_BOUND_MS} ms` },
+			),
 		);
 
 		// 6. memory after the runs
