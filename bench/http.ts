@@ -37,6 +37,7 @@ import {
 } from "./lib";
 import { failures, LoadGenerator, type LoadResult, type LoadSpec, type RoundCase } from "./load";
 import { CpuAccount, untilQuiet } from "./proc";
+import { sqlitePropagationFloor } from "./sqlite-propagation-floor";
 
 const WRITES = size(4000, 150);
 /** long enough for the JIT: the first ~1,000 writes of a fresh node run at half speed */
@@ -138,14 +139,16 @@ async function main(): Promise<void> {
 			pollMs: 1,
 			timeoutMs: 5000,
 		});
-		const sorted = propagated.latencies;
-		const at = (p: number) => (sorted.length > 0 ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : Number.NaN);
-		const propagationText = `p50 ${at(50).toFixed(1)} ms, p99 ${at(99).toFixed(1)} ms (${sorted.length} timed${propagated.lost > 0 ? `, ${propagated.lost} never seen` : ""}; ${propagated.renames.perSecond.toFixed(0)} renames/s answered)`;
+		progress(`floor: ${PROPAGATION_RENAMES} renames at ${PROPAGATION_RATE}/s through sqlite3 alone, from one file's commit to the copy's in another`);
+		const floorLatencies = await sqlitePropagationFloor(dataDir, PROPAGATION_RATE, PROPAGATION_RENAMES);
+		const at = (sorted: number[], p: number) => (sorted.length > 0 ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : Number.NaN);
+		const timed = propagated.latencies;
+		const propagationText = `p50 ${at(timed, 50).toFixed(1)} ms, p99 ${at(timed, 99).toFixed(1)} ms (${timed.length} timed${propagated.lost > 0 ? `, ${propagated.lost} never seen` : ""}; ${propagated.renames.perSecond.toFixed(0)} renames/s answered)`;
 		results.push(
 			boundResult(
-				`embedded propagation at ${PROPAGATION_RATE} renames/s offered: rename answered → \`GET /api/goals/:id\` shows it`,
-				{ value: propagated.lost > 0 ? Number.POSITIVE_INFINITY : at(99), text: propagationText },
-				{ value: null, text: "n/a" },
+				`embedded propagation at ${PROPAGATION_RATE} renames/s offered: rename answered → \`GET /api/goals/:id\` shows it (floor: \`sqlite3\`, one file's commit → the copy's in another)`,
+				{ value: propagated.lost > 0 ? Number.POSITIVE_INFINITY : at(timed, 99), text: propagationText },
+				{ value: at(floorLatencies, 99), text: `p50 ${at(floorLatencies, 50).toFixed(1)} ms, p99 ${at(floorLatencies, 99).toFixed(1)} ms` },
 				{ value: PROPAGATION_BOUND_MS, text: `p99 <= ${PROPAGATION_BOUND_MS} ms` },
 			),
 		);

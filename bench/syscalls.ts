@@ -55,7 +55,7 @@ async function main(): Promise<void> {
 				url: system.url,
 				method: "POST",
 				path: "/clients",
-				body: '{"name":"Seed {i}","email":"seed{i}-' + system.label + '@example.com"}',
+				body: `{"name":"Seed {i}","email":"seed{i}-${system.label}@example.com"}`,
 				concurrency: 10,
 				count: 200,
 			});

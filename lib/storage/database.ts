@@ -154,19 +154,7 @@ export class Database {
 			await this.transaction((sql) => sql.run(text, params));
 			return;
 		}
-		const connections = this.sequelize.connectionManager;
-		const client = (await connections.getConnection({ type: "write" })) as ClientBase;
-		let broken = false;
-		try {
-			await new PgSql(client).run(text, params);
-		} catch (err) {
-			// as in pgTransaction: a connection that died under the query is never handed out again
-			broken = isDatabaseUnavailable(err);
-			throw err;
-		} finally {
-			if (broken) await connections.destroyConnection(client).catch(() => undefined);
-			else connections.releaseConnection(client);
-		}
+		await this.onPooledConnection("write", (sql) => sql.run(text, params));
 	}
 
 	/**
@@ -179,13 +167,21 @@ export class Database {
 		if (this.dialect === "sqlite") {
 			return this.sequelize.query<T>(text, { replacements: params as unknown[], type: QueryTypes.SELECT });
 		}
+		return this.onPooledConnection("read", (sql) => sql.all<T>(text, params));
+	}
+
+	/**
+	 * PostgreSQL: `work` on a connection of the pool, outside any transaction (each statement
+	 * commits on its own). As in pgTransaction, a connection that died under it is closed, never
+	 * handed out again.
+	 */
+	private async onPooledConnection<T>(type: "read" | "write", work: (sql: PgSql) => Promise<T>): Promise<T> {
 		const connections = this.sequelize.connectionManager;
-		const client = (await connections.getConnection({ type: "read" })) as ClientBase;
+		const client = (await connections.getConnection({ type })) as ClientBase;
 		let broken = false;
 		try {
-			return await new PgSql(client).all<T>(text, params);
+			return await work(new PgSql(client));
 		} catch (err) {
-			// as in pgTransaction: a connection that died under the query is never handed out again
 			broken = isDatabaseUnavailable(err);
 			throw err;
 		} finally {
