@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { ServiceBroker } from "moleculer";
+import { ResilientAmqpTransporter } from "../../lib/infra/amqp-transporter";
 import { transitAuth } from "../../lib/infra/transit-auth";
 import { Client } from "pg";
 import { createDatabase, deleteEventStream, deleteQueues, dropDatabase, INFRA_URLS, uniqueName } from "./infra";
@@ -68,9 +69,11 @@ export class Cluster {
 		return new ServiceBroker({
 			namespace: this.namespace,
 			nodeID,
-			// its queues are all its own: non-durable, like a project node's, so that it too moves to
-			// another RabbitMQ node of a cluster when its own dies (DESIGN.md, the last pitfall)
-			transporter: { type: "AMQP", options: { url: this.infra.rabbitmq, autoDeleteQueues: false, queueOptions: { durable: false } } },
+			// the project's own transporter: its queues non-durable like a node's, so that it too moves
+			// to another RabbitMQ node of a cluster when its own dies (DESIGN.md, the last pitfall), and
+			// a publish on a channel that is closing fails as a rejected promise (Moleculer's AMQP
+			// transporter throws it out of its heartbeat timer: an unhandled rejection in the test)
+			transporter: new ResilientAmqpTransporter({ url: this.infra.rabbitmq, autoDeleteQueues: false }),
 			middlewares: [transitAuth(secret || null)],
 			logger: false,
 		});
