@@ -41,18 +41,24 @@ export class RetryRunner<E extends DomainEvent> {
 		// paused: the retries wait too (they are events the consumer takes)
 		if (state.running || context.stopping() || context.paused() || context.now() < state.lookAt) return;
 		const { retries } = this.deps;
+		// A wake that comes while this run reads the table (a failure committed after its last read)
+		// lowers lookAt again; the run's end keeps the sooner of the two. Overwriting it lost such a
+		// wake until the idle look, 5 s later (a retry due in 1 s ran after ~6 s).
+		state.lookAt = Number.POSITIVE_INFINITY;
 		const run = async () => {
 			for (const id of await retries.due(context.policy.retryBatch)) {
 				if (context.stopping() || context.paused()) return;
 				await this.retryOne(id);
 			}
 			const next = await retries.nextDue();
-			state.lookAt = Math.min(next ? next.getTime() : Number.POSITIVE_INFINITY, context.now() + context.policy.retryIdleLookMs);
+			state.lookAt = Math.min(state.lookAt, next ? next.getTime() : Number.POSITIVE_INFINITY, context.now() + context.policy.retryIdleLookMs);
 		};
 		state.running = run()
 			.catch((err: Error) => this.deps.report.warn(`Processing retries failed (${err.message}); trying again shortly.`))
 			.finally(() => {
 				state.running = null;
+				// a run that failed or stopped early looks again at the idle pace at the latest
+				state.lookAt = Math.min(state.lookAt, context.now() + context.policy.retryIdleLookMs);
 			});
 		await state.running;
 	}
