@@ -6,7 +6,7 @@
  * A write reads what its decision needs (lib/clients/decide.ts, pure), decides, and writes what
  * was decided, under the version guard and the unique index on a living client's email.
  */
-import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic, QueryTypes, type Sequelize } from "sequelize";
+import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic } from "sequelize";
 import type { Database } from "../storage/database";
 import { CLIENT_GOALS_MAX } from "../constants";
 import { ConflictError } from "../errors";
@@ -91,8 +91,7 @@ export class ClientStore {
 	readonly clients: ModelStatic<ClientRow>;
 	/** the goal projection: the client service's copy of goals (lib/clients/goal-projection.ts) */
 	readonly goalCopies: CopyTable<GoalCopy>;
-	/** for the reads that are plain SQL */
-	private readonly sequelize: Sequelize;
+	/** for the reads that are plain SQL (Database.read) */
 	private readonly db: Database;
 
 	/** @param stamp the clock and event ids of this store's decisions (a test's fixed ones, or the system's) */
@@ -100,7 +99,6 @@ export class ClientStore {
 		db: Database,
 		private readonly stamp: StampSource = systemStamp,
 	) {
-		this.sequelize = db.sequelize;
 		this.db = db;
 		this.clients = db.sequelize.define<ClientRow>(
 			"Client",
@@ -271,7 +269,7 @@ export class ClientStore {
 		const params = [...clientIds, CLIENT_GOALS_MAX];
 		const rows: Array<{ goalId: number; clientId: number; goalName: string; targetCents: number | string }> = sql
 			? await sql.all(text, params)
-			: await this.sequelize.query(text, { replacements: params, type: QueryTypes.SELECT });
+			: await this.db.read(text, params);
 		for (const row of rows) {
 			const clientId = Number(row.clientId);
 			const list = byClient.get(clientId) ?? [];

@@ -41,7 +41,7 @@ export interface Fused {
 }
 
 /**
- * One statement with BEGIN and/or COMMIT around it, for `client.query(…)`. `rows` resolves with
+ * One statement with BEGIN and/or COMMIT around it, for `client.query(…)`. `result` resolves with
  * the statement's own result (not BEGIN's nor COMMIT's).
  */
 export class FusedQuery<R extends QueryResultRow> extends Query<R> {
