@@ -43,6 +43,28 @@ test("given concurrent writes with a failing one among them, when they commit to
 	expect(await texts()).toEqual(["a", "c"]);
 });
 
+test("given a write alone, when it fails half-way, then none of its work is kept, its own error is its answer, and the next write commits", async () => {
+	const alone = db.transaction(async (sql) => {
+		await insert("half")(sql);
+		throw new Error("failed after its first statement");
+	});
+	await expect(alone).rejects.toThrow("failed after its first statement");
+	expect(await texts()).toEqual([]);
+	await db.transaction(insert("next"));
+	expect(await texts()).toEqual(["next"]);
+});
+
+test("given a write alone, when it commits, then it ran in no savepoint; given three at once, then each in its own", async () => {
+	// savepoints open around the write when it ran (lib/storage/sql.ts counts them)
+	const depthOf = (text: string) => async (sql: Sql) => {
+		await insert(text)(sql);
+		return (sql as unknown as { depth: number }).depth;
+	};
+	expect(await db.transaction(depthOf("solo"))).toBe(0);
+	expect(await Promise.all([db.transaction(depthOf("pair 1")), db.transaction(depthOf("pair 2")), db.transaction(depthOf("pair 3"))])).toEqual([1, 1, 1]);
+	expect(await texts()).toEqual(["solo", "pair 1", "pair 2", "pair 3"]);
+});
+
 test("given a write queued by another write's failure handler, when the drain ends, then it is committed too", async () => {
 	const retried = db.transaction(insert("x")).then(
 		() => "first",
