@@ -56,9 +56,21 @@ export function MethodGateMixin(options: MethodGateOptions): Partial<ServiceSche
 					const gateway = this as unknown as Gateway;
 					const { req, res } = ctx.params;
 					const path = routedPath(gateway, req);
+					// the common case, decided without the full gate: not a preflight, no origin to
+					// answer, and a route of the request's own method on the path (decide would say
+					// "route", with Vary when CORS is on)
+					const method = req.method ?? "GET";
+					if (
+						method !== "OPTIONS" &&
+						(origins.size === 0 || req.headers.origin === undefined) &&
+						gateway.aliases.some((alias) => alias.method === method && alias.re.test(path))
+					) {
+						if (origins.size > 0) res.setHeader("Vary", "Origin");
+						return webRest.call(this, ctx);
+					}
 					const routeMethods = gateway.aliases.filter((alias) => alias.re.test(path)).map((alias) => alias.method);
 					const decision = decide(
-						{ method: req.method ?? "GET", origin: header(req, "origin"), requestMethod: header(req, "access-control-request-method") },
+						{ method, origin: header(req, "origin"), requestMethod: header(req, "access-control-request-method") },
 						routeMethods,
 						origins,
 					);

@@ -45,7 +45,8 @@ export function isAdmin(authorization: string | undefined, adminTokens: readonly
  * 404 there, after its body was parsed): the token guards all of it.
  */
 export function isAdminPath(url: string | undefined): boolean {
-	return (url ?? "").split("?")[0].startsWith(ADMIN_PATH);
+	// the same as the path's (before any `?`): ADMIN_PATH holds no `?`
+	return (url ?? "").startsWith(ADMIN_PATH);
 }
 
 /**

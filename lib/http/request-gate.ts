@@ -52,10 +52,15 @@ export class RequestGate {
 	) {}
 
 	/** Throws the answer (429, 401) if the request goes no further; sets the rate-limit headers. */
-	async check(req: IncomingMessage, res: ServerResponse): Promise<void> {
-		const { rateLimit } = this.options;
+	check(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
 		const admin = isAdminPath(req.url) && !isPreflight(req);
-		if (rateLimit === 0 && !admin) return;
+		// nothing to count: answered at once, without a promise (every request of an API without a rate limit)
+		if (this.options.rateLimit === 0 && !admin) return undefined;
+		return this.counted(req, res, admin);
+	}
+
+	private async counted(req: IncomingMessage, res: ServerResponse, admin: boolean): Promise<void> {
+		const { rateLimit } = this.options;
 		const ip = clientIp(req, this.options.trustProxy);
 		if (rateLimit > 0) {
 			const window = await this.counters.hit(KEYS.requests(ip));

@@ -3,7 +3,7 @@
  * list is accepted, so a token is rotated by adding the new one, moving the callers to it, and
  * dropping the old one; nothing else is accepted, and no token at all accepts nothing.
  */
-import { isAdmin } from "../../lib/http/admin-auth";
+import { isAdmin, isAdminPath } from "../../lib/http/admin-auth";
 
 const OLD = "an-admin-token-of-32-characters-old-0001";
 const NEW = "an-admin-token-of-32-characters-new-0002";
@@ -49,5 +49,21 @@ describe("isAdmin", () => {
 		expect(steps.map((step) => isAdmin(bearer(step.caller), step.configured))).toEqual([true, true, true, true, true]);
 		// and the old token is refused once dropped
 		expect(isAdmin(bearer(OLD), [NEW])).toBe(false);
+	});
+});
+
+describe("isAdminPath", () => {
+	test.each([
+		["/api/admin/dead-letters", true],
+		["/api/admin/dead-letters?page=2", true],
+		["/api/admin", true],
+		["/api/admin?x=1", true],
+		["/api/adm?in=1", false],
+		["/api/clients/1", false],
+		["/api/clients?next=/api/admin", false],
+		["/API/admin", false],
+		[undefined, false],
+	])("given the request's url %p, then under /api/admin is %p (the query never counts)", (url, admin) => {
+		expect(isAdminPath(url)).toBe(admin);
 	});
 });
