@@ -16,8 +16,15 @@ export const cacheKeys = {
 /** Moleculer `keygen`: (action, the action's cache options, context). */
 export const cacheKeygen: CacherKeygen = (action, _opts, ctx) => {
 	const params = (ctx?.params ?? {}) as Record<string, unknown>;
-	const parts = Object.keys(params)
+	const names = Object.keys(params);
+	// one parameter (`get` by id, on every cached read): nothing to sort or join
+	if (names.length === 1) return `${action.name}:${keyPart(names[0], params[names[0]])}`;
+	return `${action.name}:${names
 		.sort()
-		.map((name) => `${name}=${typeof params[name] === "string" ? params[name] : JSON.stringify(params[name])}`);
-	return `${action.name}:${parts.join("|")}`;
+		.map((name) => keyPart(name, params[name]))
+		.join("|")}`;
 };
+
+function keyPart(name: string, value: unknown): string {
+	return `${name}=${typeof value === "string" ? value : JSON.stringify(value)}`;
+}
