@@ -2,11 +2,11 @@
  * Wires the method gate (lib/http/method-gate.ts) into moleculer-web: a route answers only its
  * own method, OPTIONS and CORS are the gateway's, HEAD is GET without a body. Mixed in BEFORE
  * ApiGateway (Moleculer lets the first mixin win), because it replaces two of moleculer-web's
- * own pieces: the `rest` handler (the gate runs first, then moleculer-web's routing) and
- * `resolveAlias` (HEAD finds the GET route). Hooks on `rest` still run before the handler.
+ * own pieces: the `rest` handler (the request gate of mixins/request-gate.mixin.ts runs first,
+ * then this gate, then moleculer-web's routing) and `resolveAlias` (HEAD finds the GET route).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ActionHandler, ActionSchema, Context, ServiceSchema } from "moleculer";
+import type { ActionHandler, ActionSchema, Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { MethodNotAllowedError } from "../lib/errors";
 import { decide } from "../lib/http/method-gate";
@@ -25,6 +25,8 @@ interface Alias {
 /** The parts of moleculer-web's service the gate uses. */
 interface Gateway {
 	aliases: Alias[];
+	/** the request gate (mixins/request-gate.mixin.ts): undefined when the request may go on at once */
+	requestGate?(ctx: Context<RestParams>): Promise<void> | undefined;
 	parseQueryString(req: IncomingMessage): { url: string };
 	sendError(req: IncomingMessage, res: ServerResponse, err: Error): void;
 	send404(req: IncomingMessage, res: ServerResponse): void;
@@ -49,47 +51,49 @@ function routedPath(gateway: Gateway, req: IncomingMessage): string {
 export function MethodGateMixin(options: MethodGateOptions): Partial<ServiceSchema> {
 	const origins = new Set(options.corsOrigins);
 
+	/** The method gate, then moleculer-web's own routing (this: the gateway service). */
+	function routeByMethod(this: Service, ctx: Context<RestParams>) {
+		const gateway = this as unknown as Gateway;
+		const { req, res } = ctx.params;
+		const path = routedPath(gateway, req);
+		// the common case, decided without the full gate: not a preflight, no origin to
+		// answer, and a route of the request's own method on the path (decide would say
+		// "route", with Vary when CORS is on)
+		const method = req.method ?? "GET";
+		if (
+			method !== "OPTIONS" &&
+			(origins.size === 0 || req.headers.origin === undefined) &&
+			gateway.aliases.some((alias) => alias.method === method && alias.re.test(path))
+		) {
+			if (origins.size > 0) res.setHeader("Vary", "Origin");
+			return webRest.call(this, ctx);
+		}
+		const routeMethods = gateway.aliases.filter((alias) => alias.re.test(path)).map((alias) => alias.method);
+		const decision = decide({ method, origin: header(req, "origin"), requestMethod: header(req, "access-control-request-method") }, routeMethods, origins);
+		for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+		if (decision.kind === "route") return webRest.call(this, ctx);
+
+		// answered here, so as moleculer-web would have: with the request's id
+		if (ctx.requestID) res.setHeader("X-Request-ID", ctx.requestID);
+		if (decision.kind === "preflight") {
+			res.writeHead(204);
+			res.end();
+		} else if (decision.kind === "not-allowed") {
+			res.setHeader("Allow", decision.allow.join(", "));
+			gateway.sendError(req, res, new MethodNotAllowedError(req.method ?? "", decision.allow));
+		} else {
+			gateway.send404(req, res);
+		}
+		// routed: moleculer-web's httpHandler must not answer a second time
+		return true;
+	}
+
 	return {
 		actions: {
 			rest: {
 				handler(ctx: Context<RestParams>) {
-					const gateway = this as unknown as Gateway;
-					const { req, res } = ctx.params;
-					const path = routedPath(gateway, req);
-					// the common case, decided without the full gate: not a preflight, no origin to
-					// answer, and a route of the request's own method on the path (decide would say
-					// "route", with Vary when CORS is on)
-					const method = req.method ?? "GET";
-					if (
-						method !== "OPTIONS" &&
-						(origins.size === 0 || req.headers.origin === undefined) &&
-						gateway.aliases.some((alias) => alias.method === method && alias.re.test(path))
-					) {
-						if (origins.size > 0) res.setHeader("Vary", "Origin");
-						return webRest.call(this, ctx);
-					}
-					const routeMethods = gateway.aliases.filter((alias) => alias.re.test(path)).map((alias) => alias.method);
-					const decision = decide(
-						{ method, origin: header(req, "origin"), requestMethod: header(req, "access-control-request-method") },
-						routeMethods,
-						origins,
-					);
-					for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
-					if (decision.kind === "route") return webRest.call(this, ctx);
-
-					// answered here, so as moleculer-web would have: with the request's id
-					if (ctx.requestID) res.setHeader("X-Request-ID", ctx.requestID);
-					if (decision.kind === "preflight") {
-						res.writeHead(204);
-						res.end();
-					} else if (decision.kind === "not-allowed") {
-						res.setHeader("Allow", decision.allow.join(", "));
-						gateway.sendError(req, res, new MethodNotAllowedError(req.method ?? "", decision.allow));
-					} else {
-						gateway.send404(req, res);
-					}
-					// routed: moleculer-web's httpHandler must not answer a second time
-					return true;
+					const gated = (this as unknown as Gateway).requestGate?.(ctx);
+					return gated ? gated.then(() => routeByMethod.call(this, ctx)) : routeByMethod.call(this, ctx);
 				},
 			},
 		},

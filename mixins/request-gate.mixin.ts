@@ -1,9 +1,11 @@
 /**
- * Wires the gateway's first step (lib/http/request-gate.ts) into moleculer-web: a `before` hook
- * of its `rest` action, which every HTTP request goes through before it is routed or its body
- * read. Mixed in after ApiGateway, so this hook runs before any hook the api service declares.
- * Owns the counters' store: Redis (shared by all api replicas) when the configuration gives a
- * Redis connection, else this process's memory.
+ * Wires the gateway's first step (lib/http/request-gate.ts) into moleculer-web: the
+ * `requestGate` method, which the gateway's `rest` handler (mixins/method-gate.mixin.ts) runs
+ * before anything else, so every HTTP request goes through it before it is routed or its body
+ * read. (It was a `before` hook of `rest`: Moleculer's hooks chain three promises on every call,
+ * and a request with nothing to count now costs none.) Owns the counters' store: Redis (shared
+ * by all api replicas) when the configuration gives a Redis connection, else this process's
+ * memory.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RedisOptions } from "ioredis";
@@ -23,13 +25,12 @@ export function RequestGateMixin(options: RequestGateOptions): Partial<ServiceSc
 	const counts = options.rateLimit > 0 || options.adminTokens.length > 0;
 
 	return {
-		hooks: {
-			before: {
-				rest(ctx: Context<{ req: IncomingMessage; res: ServerResponse }>): Promise<void> | void {
-					// a 401 or 429 from here carries the request's id, as every answer from the handler does
-					if (ctx.requestID) ctx.params.res.setHeader("X-Request-ID", ctx.requestID);
-					return gate?.check(ctx.params.req, ctx.params.res);
-				},
+		methods: {
+			/** The request's first step: undefined when it may go on at once, else a promise that settles when it may (or rejects: 401, 429). */
+			requestGate(ctx: Context<{ req: IncomingMessage; res: ServerResponse }>): Promise<void> | undefined {
+				// a 401 or 429 from here carries the request's id, as every answer from the handler does
+				if (ctx.requestID) ctx.params.res.setHeader("X-Request-ID", ctx.requestID);
+				return gate?.check(ctx.params.req, ctx.params.res);
 			},
 		},
 

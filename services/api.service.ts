@@ -157,8 +157,8 @@ export function createApiService(options: ApiOptions): ServiceSchema<ApiSettings
 		created(this: Service) {
 			registerMetrics(this.broker);
 		},
-		// RequestGateMixin after ApiGateway: its `before rest` hook is the first step of every request
-		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias
+		// MethodGateMixin before ApiGateway: it replaces moleculer-web's `rest` handler and resolveAlias;
+		// that handler's first step is RequestGateMixin's `requestGate` (rate limit, admin token)
 		mixins: [
 			MethodGateMixin(options),
 			BalancedCallsMixin(),

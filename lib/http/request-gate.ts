@@ -3,10 +3,10 @@
  * read: the rate limit per client IP (RATE_LIMIT), then, under /api/admin, the bearer token and
  * the limit on failed admin attempts.
  *
- * It runs as a `before` hook of moleculer-web's `rest` action (mixins/request-gate.mixin.ts),
- * through which every request passes, so every answer counts: unknown routes (404), wrong
- * methods, malformed or oversized bodies (400, 413: the body parsers run later, inside the
- * route) and invalid input (422) alike. moleculer-web's own `rateLimit` ran inside the route,
+ * It runs first in moleculer-web's `rest` action (mixins/request-gate.mixin.ts, called by the
+ * handler of mixins/method-gate.mixin.ts), through which every request passes, so every answer
+ * counts: unknown routes (404), wrong methods, malformed or oversized bodies (400, 413: the body
+ * parsers run later, inside the route) and invalid input (422) alike. moleculer-web's own `rateLimit` ran inside the route,
  * after the body parsers and only for requests that matched an alias: it never counted those.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
