@@ -76,6 +76,7 @@ import {
 	requestTtl,
 	subscribedEventName,
 } from "./balanced-queues";
+import { coalesceWrites } from "./amqp-write-coalescing";
 import { handlingDelivery } from "./delivery-hand-back";
 import { count, registerMetrics } from "./metrics";
 
@@ -224,6 +225,8 @@ export class ResilientAmqpTransporter extends Transporters.AMQP {
 		await (Transporters.AMQP.prototype.connect as (...a: unknown[]) => Promise<void>).apply(this, args);
 		const channel = this.channel as Channel | null;
 		const connection = this.connection as ChannelModel | null;
+		// the frames of one turn (a response, its event, the request's ack) in one socket write
+		coalesceWrites(connection);
 		channel?.on("close", () => this.reconnect(connection, "AMQP channel closed while the connection is up"));
 		connection?.on("close", () => {
 			if (!this.connectionDisconnecting) this.failPendingRequests();

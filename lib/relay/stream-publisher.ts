@@ -34,6 +34,7 @@ import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import { AMQP_STREAM } from "../domain/amqp-stream";
 import { PRECONDITION_FAILED, queueTypeMismatch, queueTypeMismatchMessage, replyCode } from "../infra/amqp-queues";
 import { brokerLabel, brokerUrls, urlForAttempt } from "../infra/amqp-urls";
+import { coalesceWrites } from "../infra/amqp-write-coalescing";
 import type { Outcome, StreamMessage, StreamNames } from "./relay-rules";
 
 /** How long a page's confirms may take before the connection is taken for dead. */
@@ -110,6 +111,8 @@ export class StreamPublisher {
 		const url = urlForAttempt(this.urls, ++this.attempts);
 		// amqplib's `timeout` bounds the TCP connect and the AMQP handshake
 		const connection = await amqp.connect(url, { noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+		// a page's publishes in one socket write per turn, not one each
+		coalesceWrites(connection);
 		// an 'error' without a listener would kill the process; 'close' follows it and says it all
 		connection.on("error", () => undefined);
 		try {
