@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { RedisOptions } from "ioredis";
-import { type BrokerOptions, Errors, type LoggerConfig, type Middleware, type Tracer } from "moleculer";
+import { type BrokerOptions, Errors, type LoggerConfig, type Tracer } from "moleculer";
 import type { ApiOptions } from "./services/api.service";
 import type { ClientsServiceOptions } from "./services/clients.service";
 import type { GoalsServiceOptions } from "./services/goals.service";
@@ -20,7 +20,7 @@ import { ListPagesRedisCacher } from "./lib/infra/redis-cacher";
 import { QUEUE_TYPES, type QueueType } from "./lib/infra/amqp-queues";
 import { brokerUrls } from "./lib/infra/amqp-urls";
 import { HexIdZipkinExporter } from "./lib/infra/zipkin-exporter";
-import { requestMetrics } from "./lib/infra/request-metrics";
+import { internalMiddlewares } from "./lib/infra/request-metrics";
 import { TRANSPORTER_SECRET_MIN_LENGTH, transitAuth } from "./lib/infra/transit-auth";
 import { type FaultRules, parseFaultRules } from "./lib/infra/faults";
 import { faultsReplCommand } from "./lib/infra/fault-commands";
@@ -402,27 +402,6 @@ function notDelivered(err: Error): boolean {
  */
 const AMQP_SOCKET = { socketOptions: { noDelay: true } };
 
-/**
- * Moleculer's internal middlewares (service-broker.js INTERNAL_MIDDLEWARES, 0.15) in its order,
- * "Metrics" replaced by ours: same series, same place in the chain.
- */
-const INTERNAL_MIDDLEWARES: Array<string | Middleware> = [
-	"ActionHook",
-	"Validator",
-	"Bulkhead",
-	"Cacher",
-	"ContextTracker",
-	"CircuitBreaker",
-	"Timeout",
-	"Retry",
-	"Fallback",
-	"ErrorHandler",
-	"Tracing",
-	requestMetrics as unknown as Middleware,
-	"Debounce",
-	"Throttle",
-];
-
 export function createBrokerOptions(config: AppConfig): BrokerOptions {
 	return {
 		namespace: config.namespace,
@@ -445,7 +424,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		// Packets between nodes authenticated and encrypted (or, without a secret, a warning at start),
 		// then Moleculer's internal middlewares in its own order, with one swapped: its request
 		// metrics at a fraction of the cost per call (lib/infra/request-metrics.ts).
-		middlewares: [transitAuth(config.transporterSecrets), ...INTERNAL_MIDDLEWARES],
+		middlewares: [transitAuth(config.transporterSecrets), ...internalMiddlewares],
 		internalMiddlewares: false,
 		// With a transporter each event group gets one durable queue shared by its replicas.
 		// Without one, the balancer must stay on or local handlers would never be called.

@@ -29,7 +29,7 @@ import { type ConsumerPause, type PauseState, presentPause } from "../lib/consum
 import { DEAD_LETTER_STATES, type DeadLetterFilter } from "../lib/consumer/dead-letter-query";
 import { retentionCutoff } from "../lib/consumer/dead-letter-retention";
 import { EVENT_TYPES } from "../lib/constants";
-import { handBackDelivery } from "../lib/infra/delivery-hand-back";
+import { takeDelivery } from "../lib/infra/delivery-hand-back";
 import { isoTimestamp, EVENT_MESSAGES } from "../lib/domain/event-schema";
 import type { EventLogMethods } from "./event-log.mixin";
 
@@ -133,6 +133,8 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 		events[name] = {
 			group: consumer.group,
 			async handler(this: ConsumerThis, ctx: Context<DomainEvent>) {
+				// the AMQP delivery this call is for: taken before the first await (lib/infra/delivery-hand-back.ts)
+				const delivery = takeDelivery();
 				// the engine checks the payload against this event's schema before anything else;
 				// the request that caused the event follows it into the projection, retries and logs
 				const event = typeof ctx.params === "object" && ctx.params !== null ? causedBy(ctx.params, ctx.requestID) : ctx.params;
@@ -141,7 +143,7 @@ export function EventConsumerMixin<E extends DomainEvent>(options: ConsumerOptio
 				try {
 					// paused: not applied; the delivery goes back to its queue (without a transporter the
 					// event waits in the producer's log, whose checkpoint it has not passed)
-					if ((await this.consumerEngine.live(event, name)) === "handedBack") handBackDelivery();
+					if ((await this.consumerEngine.live(event, name)) === "handedBack") delivery?.handBack();
 				} finally {
 					if (span) ctx.finishSpan(span);
 				}

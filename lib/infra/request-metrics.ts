@@ -205,3 +205,25 @@ export function requestMetrics(broker: ServiceBroker): Middleware {
 		},
 	};
 }
+
+/**
+ * Moleculer's internal middlewares (service-broker.js INTERNAL_MIDDLEWARES, 0.15) in its order,
+ * "Metrics" replaced by `requestMetrics`: same series, same place in the chain. For a broker's
+ * `middlewares` with `internalMiddlewares: false` (moleculer.config.ts).
+ */
+export const internalMiddlewares: ReadonlyArray<string | Middleware> = [
+	"ActionHook",
+	"Validator",
+	"Bulkhead",
+	"Cacher",
+	"ContextTracker",
+	"CircuitBreaker",
+	"Timeout",
+	"Retry",
+	"Fallback",
+	"ErrorHandler",
+	"Tracing",
+	requestMetrics as unknown as Middleware,
+	"Debounce",
+	"Throttle",
+];

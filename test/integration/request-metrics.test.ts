@@ -5,23 +5,9 @@
  * labels and counts, read as the Prometheus reporter and `$node.metrics` read them (a snapshot).
  * Durations differ between two runs, so the time histogram is compared by its count and labels.
  */
-import { type BrokerOptions, type Context, Errors, type Middleware, ServiceBroker } from "moleculer";
-import { requestMetrics } from "../../lib/infra/request-metrics";
+import { type BrokerOptions, type Context, Errors, ServiceBroker } from "moleculer";
+import { internalMiddlewares } from "../../lib/infra/request-metrics";
 import { waitFor } from "../helpers/wait";
-
-const INTERNAL = [
-	"ActionHook",
-	"Validator",
-	"Bulkhead",
-	"Cacher",
-	"ContextTracker",
-	"CircuitBreaker",
-	"Timeout",
-	"Retry",
-	"Fallback",
-	"ErrorHandler",
-	"Tracing",
-];
 
 type Exercised = ServiceBroker & { held(): boolean; release(): void };
 
@@ -32,9 +18,7 @@ interface Item {
 }
 
 function brokerWith(ours: boolean): ServiceBroker {
-	const options: BrokerOptions = ours
-		? { internalMiddlewares: false, middlewares: [...INTERNAL, requestMetrics as unknown as Middleware, "Debounce", "Throttle"] }
-		: {};
+	const options: BrokerOptions = ours ? { internalMiddlewares: false, middlewares: [...internalMiddlewares] } : {};
 	const broker = new ServiceBroker({ logger: false, metrics: { enabled: true }, ...options });
 	let release: (() => void) | undefined;
 	broker.createService({
