@@ -6,7 +6,7 @@
  * then this gate, then moleculer-web's routing) and `resolveAlias` (HEAD finds the GET route).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ActionHandler, ActionSchema, Context, Service, ServiceSchema } from "moleculer";
+import { type ActionHandler, type ActionSchema, type Context, Errors, type Service, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { MethodNotAllowedError } from "../lib/errors";
 import { decide } from "../lib/http/method-gate";
@@ -26,7 +26,7 @@ interface Alias {
 interface Gateway {
 	aliases: Alias[];
 	/** the request gate (mixins/request-gate.mixin.ts): undefined when the request may go on at once */
-	requestGate?(ctx: Context<RestParams>): Promise<void> | undefined;
+	requestGate(ctx: Context<RestParams>): Promise<void> | undefined;
 	parseQueryString(req: IncomingMessage): { url: string };
 	sendError(req: IncomingMessage, res: ServerResponse, err: Error): void;
 	send404(req: IncomingMessage, res: ServerResponse): void;
@@ -89,10 +89,16 @@ export function MethodGateMixin(options: MethodGateOptions): Partial<ServiceSche
 	}
 
 	return {
+		created(this: Service) {
+			// the request gate is this handler's first step: without it the rate limit would be gone silently
+			if (typeof (this as unknown as Partial<Gateway>).requestGate !== "function") {
+				throw new Errors.ServiceSchemaError("MethodGateMixin needs RequestGateMixin: its `requestGate` is the rest handler's first step", {});
+			}
+		},
 		actions: {
 			rest: {
 				handler(ctx: Context<RestParams>) {
-					const gated = (this as unknown as Gateway).requestGate?.(ctx);
+					const gated = (this as unknown as Gateway).requestGate(ctx);
 					return gated ? gated.then(() => routeByMethod.call(this, ctx)) : routeByMethod.call(this, ctx);
 				},
 			},
