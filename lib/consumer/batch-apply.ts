@@ -11,6 +11,7 @@ import { Errors } from "moleculer";
 import { requestTag } from "../domain/caused-by";
 import { type DomainEvent, describeEvent } from "../domain/events";
 import { mergeEffects, noEffects } from "../event-log/effects";
+import type { Closing } from "../storage/copy-table";
 import type { Sql } from "../storage/sql";
 import type { ConsumerDeps } from "./consumer-deps";
 import type { BatchResult } from "./projection";
@@ -87,17 +88,26 @@ export class BatchApplier<E extends DomainEvent> {
 	 * Apply events inside `sql`'s transaction: the whole batch at once (a failure throws
 	 * BatchFailedError, undoing the transaction), or one by one, each in a savepoint. Every
 	 * failure is recorded in the retry table here.
+	 *
+	 * `closing` (the checkpoint's move): offered to the projection when nothing will run after its
+	 * save here (the whole batch at once, no failure to record, no failure streak to reset), so
+	 * that its statement ends the transaction, COMMIT and all. `closed` says whether it did; then
+	 * the transaction is committed when this resolves.
 	 */
-	async apply(sql: Sql, checked: Checked<E>, oneByOne: boolean): Promise<Applied<E>> {
-		const { projection, retries, producer } = this.deps;
+	async apply(sql: Sql, checked: Checked<E>, oneByOne: boolean, closing?: Closing): Promise<Applied<E>> {
+		const { projection, retries, producer, pauses } = this.deps;
 		const failed = [...checked.failed];
 		let result: BatchResult<E> = { applied: [], stale: [], effects: noEffects() };
 		if (checked.ready.length > 0 && !oneByOne) {
+			// Decided now, once: a streak another lane starts meanwhile is counted after this batch.
+			const ends = closing && failed.length === 0 && !pauses?.countsSuccess ? closing : undefined;
 			try {
-				result = await projection.applyBatch(sql, checked.ready);
+				result = await projection.applyBatch(sql, checked.ready, ends);
 			} catch (err) {
 				throw new BatchFailedError(err);
 			}
+			// committed with the closing: a success needs no count (decided above), nothing else runs
+			if (result.closed) return { ...result, failed, pause: null };
 		} else if (checked.ready.length > 0) {
 			const results: BatchResult<E>[] = [];
 			for (const event of checked.ready) {

@@ -9,6 +9,7 @@
  */
 import { DataTypes, type InferAttributes, type InferCreationAttributes, type Model, type ModelStatic } from "sequelize";
 import type { Source } from "../constants";
+import type { Closing } from "../storage/copy-table";
 import type { Database } from "../storage/database";
 import type { Sql } from "../storage/sql";
 
@@ -68,12 +69,10 @@ export class Checkpoints {
 		const run = contiguousRun(sequences);
 		if (run && sql.dialect === "postgres") {
 			// the checkpoint as it was, and moved to the run's end if the run continues it: decided from that one answer
-			const text = `WITH "before" AS (SELECT "sequence" FROM checkpoints WHERE "producer" = ? FOR UPDATE)
-				UPDATE checkpoints SET "sequence" = CASE WHEN b."sequence" >= ? AND b."sequence" < ? THEN ? ELSE b."sequence" END
-				FROM "before" b WHERE checkpoints."producer" = ? RETURNING b."sequence" AS "before"`;
-			const params = [producer, run.first - 1, run.last, run.last, producer];
-			const rows = options.last ? await sql.allAndCommit<{ before: number }>(text, params) : await sql.all<{ before: number }>(text, params);
-			return advanceOverRun(rows.length > 0 ? Number(rows[0].before) : null, run);
+			const { ctes, params, answer } = advanceRun(producer, run);
+			const text = `WITH ${ctes} SELECT "id" FROM "${answer}"`;
+			const rows = options.last ? await sql.allAndCommit<{ id: number }>(text, params) : await sql.all<{ id: number }>(text, params);
+			return advanceOverRun(rows.length > 0 ? Number(rows[0].id) : null, run);
 		}
 		if (run) {
 			const moved = await sql.run(`UPDATE checkpoints SET "sequence" = ? WHERE "producer" = ? AND "sequence" >= ? AND "sequence" < ?`, [
@@ -91,6 +90,20 @@ export class Checkpoints {
 		const { position, gap } = advanceOver(current, sequences);
 		if (position > current) await this.moveTo(sql, producer, position);
 		return gap ? "gap" : position > current ? "advanced" : "seen";
+	}
+
+	/**
+	 * `advance` as the end of a save's statement (lib/storage/copy-table.ts, Closing): the same
+	 * UPDATE, riding in the save's message with the COMMIT. Only for one run on PostgreSQL (null
+	 * otherwise: the caller runs `advance`). `read` decides from the closing's answer.
+	 */
+	closingAdvance(sql: Sql, producer: Source, sequences: readonly number[]): { closing: Closing; read(answer: number[]): Advance } | null {
+		const run = contiguousRun(sequences);
+		if (!run || sql.dialect !== "postgres") return null;
+		return {
+			closing: advanceRun(producer, run),
+			read: (answer) => advanceOverRun(answer.length > 0 ? answer[0] : null, run),
+		};
 	}
 
 	/**
@@ -117,6 +130,21 @@ export class Checkpoints {
 	async moveTo(sql: Sql, producer: Source, sequence: number): Promise<void> {
 		await sql.run(`UPDATE checkpoints SET "sequence" = ? WHERE "producer" = ? AND "sequence" < ?`, [sequence, producer, sequence]);
 	}
+}
+
+/**
+ * Move the checkpoint to the run's end if the run continues it, answering where it stood before
+ * (`"id"` of the CTE `checkpoint`; no row: there is none). PostgreSQL: the row is locked first, so
+ * the answer is the row as it was when this transaction moved it.
+ */
+function advanceRun(producer: Source, run: { first: number; last: number }): Closing {
+	return {
+		ctes: `"checkpoint_before" AS (SELECT "sequence" FROM checkpoints WHERE "producer" = ? FOR UPDATE),
+			"checkpoint" AS (UPDATE checkpoints SET "sequence" = CASE WHEN b."sequence" >= ? AND b."sequence" < ? THEN ? ELSE b."sequence" END
+			FROM "checkpoint_before" b WHERE checkpoints."producer" = ? RETURNING b."sequence" AS "id")`,
+		params: [producer, run.first - 1, run.last, run.last, producer],
+		answer: "checkpoint",
+	};
 }
 
 /** The checkpoint after `sequences` were applied: moved over the run that continues it. Pure. */

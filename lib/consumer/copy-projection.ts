@@ -8,7 +8,7 @@ import type { DomainEvent } from "../domain/events";
 import { foldEvents, type Held } from "../domain/projection-rules";
 import { planRebuildPage } from "../domain/snapshot";
 import { type Effects, noEffects } from "../event-log/effects";
-import type { CopyTable, WithSaved } from "../storage/copy-table";
+import type { Closing, CopyTable, WithSaved } from "../storage/copy-table";
 import type { Sql } from "../storage/sql";
 import type { BatchResult, Projection } from "./projection";
 
@@ -35,10 +35,18 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 		return undefined;
 	}
 
+	/**
+	 * Whether `consequences` will run no statement after saving `copies` over `held` (then a
+	 * closing can end the transaction with the save); true by default, as no SQL is the rule.
+	 */
+	protected endsWithSave(_held: ReadonlyMap<number, C>, _copies: C[]): boolean {
+		return true;
+	}
+
 	/** What removing these copies leaves to do after the commit. */
 	protected abstract removed(rows: C[]): Effects;
 
-	async applyBatch(sql: Sql, events: E[]): Promise<BatchResult<E>> {
+	async applyBatch(sql: Sql, events: E[], closing?: Closing): Promise<BatchResult<E>> {
 		const held = await this.copies.held(
 			sql,
 			events.map((event) => this.entityOf(event)),
@@ -49,12 +57,13 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 			(event) => this.entityOf(event),
 			(event, decision) => this.copyOf(event, decision.kind === "tombstone"),
 		);
-		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()], events, "save");
+		const { saved, effects, closed } = await this.save(sql, held, [...folded.changed.values()], events, "save", closing);
 		// an entity whose save did not take was newer already (a replica got there first)
 		return {
 			applied: folded.applied.filter((event) => saved.has(this.entityOf(event))),
 			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(this.entityOf(event)))],
 			effects,
+			closed,
 		};
 	}
 
@@ -78,17 +87,24 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 		return this.removed(await this.copies.remove(sql, ids));
 	}
 
-	/** Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean. */
+	/**
+	 * Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean.
+	 * `closing` ends the transaction with the save when nothing follows it here; `closed` is its
+	 * answer, or null when it did not ride (the caller runs it).
+	 */
 	protected async save(
 		sql: Sql,
 		held: ReadonlyMap<number, C>,
 		copies: C[],
 		events: readonly E[],
 		how: "save" | "overwrite",
-	): Promise<{ saved: Set<number>; effects: Effects }> {
-		if (copies.length === 0) return { saved: new Set(), effects: noEffects() };
+		closing?: Closing,
+	): Promise<{ saved: Set<number>; effects: Effects; closed: number[] | null }> {
+		if (copies.length === 0) return { saved: new Set(), effects: noEffects(), closed: null };
 		const alongside = this.withSaved(held, copies);
-		const { saved, touched } = how === "save" ? await this.copies.save(sql, copies, alongside) : await this.copies.overwrite(sql, copies, alongside);
+		const ending = closing && this.endsWithSave(held, copies) ? closing : undefined;
+		const { saved, touched, closed } =
+			how === "save" ? await this.copies.save(sql, copies, alongside, ending) : await this.copies.overwrite(sql, copies, alongside);
 		const effects = await this.consequences(
 			sql,
 			held,
@@ -96,6 +112,6 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 			events,
 			touched,
 		);
-		return { saved, effects };
+		return { saved, effects, closed };
 	}
 }

@@ -122,22 +122,24 @@ export class LiveApply<E extends DomainEvent> {
 		}
 	}
 
-	/** One lane's batch and the checkpoint, in one transaction. */
+	/**
+	 * One lane's batch and the checkpoint, in one transaction. On PostgreSQL the checkpoint's move
+	 * rides with the batch's save when nothing follows it (lib/consumer/batch-apply.ts): BEGIN with
+	 * the held copies, then the save, the checkpoint and COMMIT in one message; else it is the
+	 * transaction's last statement of its own, with the COMMIT.
+	 */
 	private async applyLive(events: E[]): Promise<void> {
 		const { producer, db, checkpoints, report } = this.deps;
 		const batches = this.batches;
 		const checked = batches.checkFaults(events);
+		const sequences = events.map((event) => event.sequence);
 		try {
 			const { applied, position } = await batches.withFallback((oneByOne) =>
 				db.transaction(async (sql) => {
-					const applied = await batches.apply(sql, checked, oneByOne);
-					// the transaction's last statement: on PostgreSQL its COMMIT goes with it
-					const position = await checkpoints.advance(
-						sql,
-						producer,
-						events.map((event) => event.sequence),
-						{ last: true },
-					);
+					const closing = checkpoints.closingAdvance(sql, producer, sequences);
+					const applied = await batches.apply(sql, checked, oneByOne, closing?.closing);
+					if (closing && applied.closed) return { applied, position: closing.read(applied.closed) };
+					const position = await checkpoints.advance(sql, producer, sequences, { last: true });
 					return { applied, position };
 				}),
 			);
@@ -147,8 +149,7 @@ export class LiveApply<E extends DomainEvent> {
 			if (position === "gap") this.gapSeen();
 		} catch (err) {
 			// nothing was recorded and the checkpoint did not move: catch-up reads these again
-			const sequences = events.map((event) => event.sequence).join(", ");
-			report.error(`Consuming ${producer} #${sequences} failed; catch-up will read them again.`, err);
+			report.error(`Consuming ${producer} #${sequences.join(", ")} failed; catch-up will read them again.`, err);
 			this.gapSeen();
 		}
 	}

@@ -91,6 +91,11 @@ export class PauseStore {
 		);
 	}
 
+	/** Whether counting a batch without failures runs a statement (a failure streak to reset). */
+	get countsSuccess(): boolean {
+		return this.mayCount;
+	}
+
 	/**
 	 * Inside the transaction that applied (or recorded the failures of) a batch: count its outcomes,
 	 * in log order. Answers the pause when this batch made a running consumer pause itself, else null.

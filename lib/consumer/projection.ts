@@ -4,6 +4,7 @@
  */
 import type { Effects } from "../event-log/effects";
 import type { DomainEvent } from "../domain/events";
+import type { Closing } from "../storage/copy-table";
 import type { Sql } from "../storage/sql";
 
 export interface BatchResult<E extends DomainEvent> {
@@ -13,6 +14,8 @@ export interface BatchResult<E extends DomainEvent> {
 	stale: E[];
 	/** what to settle after the commit: cache keys it staled, events it appended */
 	effects: Effects;
+	/** the answer of the `closing` it ended the transaction with (committed), or null/absent when it did not */
+	closed?: number[] | null;
 }
 
 export interface Projection<E extends DomainEvent> {
@@ -20,9 +23,11 @@ export interface Projection<E extends DomainEvent> {
 	entityOf(event: E): number;
 	/**
 	 * Apply `events` (any order) in `sql`'s transaction. Throwing undoes the whole batch; the
-	 * engine then applies its events one by one.
+	 * engine then applies its events one by one. `closing`: statements that may end the
+	 * transaction with the batch's last statement, COMMIT included, if nothing else follows it;
+	 * `closed` says whether they did.
 	 */
-	applyBatch(sql: Sql, events: E[]): Promise<BatchResult<E>>;
+	applyBatch(sql: Sql, events: E[], closing?: Closing): Promise<BatchResult<E>>;
 	/**
 	 * A rebuild's page, in `sql`'s transaction: make the held rows whose ids lie in `range`
 	 * (after, upTo] (upTo null: to the end) what the snapshot page says, in place: each written over

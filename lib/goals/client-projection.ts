@@ -58,6 +58,11 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 		return renamed.length > 0 ? this.store.renameGoalsWithSaved(renamed) : undefined;
 	}
 
+	/** A tombstone's cascade runs statements after the save; a rename rides with it. */
+	protected override endsWithSave(held: ReadonlyMap<number, ClientCopy>, copies: ClientCopy[]): boolean {
+		return !copies.some((copy) => clientCopyConsequences(held.get(copy.clientId) ?? null, copy).cascade);
+	}
+
 	/**
 	 * Renames copied onto the goals (`touched`: done with the save already); tombstones cascade to
 	 * the goals, each deletion with its event.

@@ -1,0 +1,229 @@
+/**
+ * A live batch on PostgreSQL ends with its save: the copy, the goals' names and the checkpoint's
+ * move leave in one message with the COMMIT (lib/consumer/live-apply.ts, Closing in
+ * lib/storage/copy-table.ts), so a batch costs two round trips (BEGIN with the held copies; the
+ * rest), not three. Where something must run after the save (a tombstone's cascade, failures to
+ * record, a failure streak to reset) the checkpoint keeps its own statement. The real engine,
+ * projection and stores on a real PostgreSQL database; round trips counted at pg's Client.
+ */
+import { Client } from "pg";
+import { Checkpoints } from "../../lib/consumer/checkpoints";
+import { SOURCES } from "../../lib/constants";
+import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
+import { PauseStore } from "../../lib/consumer/pauses";
+import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
+import type { ClientEvent, GoalEvent } from "../../lib/domain/events";
+import type { Effects } from "../../lib/event-log/effects";
+import { EventLog } from "../../lib/event-log/event-log";
+import { ClientProjection } from "../../lib/goals/client-projection";
+import { GoalStore } from "../../lib/goals/goal-store";
+import { cacheKeys } from "../../lib/infra/cache-keys";
+import { Database } from "../../lib/storage/database";
+import { serviceSchema } from "../../lib/storage/migrations";
+import { sqlTime } from "../../lib/storage/sql";
+import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
+
+let sequence = 0;
+function clientEvent(clientId: number, version: number, clientName: string, eventType: "UPDATED" | "DELETED" = "UPDATED"): ClientEvent {
+	return {
+		eventId: `00000000-0000-4000-8000-${String(++sequence).padStart(12, "0")}`,
+		eventType,
+		source: SOURCES.clients,
+		timestamp: new Date().toISOString(),
+		sequence,
+		version,
+		clientId,
+		clientName,
+		clientEmail: `c${clientId}@live.test`,
+	} as ClientEvent;
+}
+
+describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save", () => {
+	const name = uniqueName("live_apply");
+	const HOUR = 3_600_000;
+	let db: Database;
+	let engine: ConsumerEngine<ClientEvent>;
+	let pauses: PauseStore;
+	const settled: Effects[] = [];
+	const counts = { applied: 0, stale: 0, failed: 0 };
+	/** statements sent by the engine's connections (pg sends one and waits for its answer: a round trip each) */
+	let roundTrips = 0;
+
+	beforeAll(async () => {
+		db = new Database(await createDatabase(name), { schema: serviceSchema(SOURCES.goals) });
+		await db.open();
+		const checkpoints = new Checkpoints(db);
+		await checkpoints.ensure(SOURCES.clients);
+		pauses = new PauseStore(db, "goals");
+		const count = (key: keyof typeof counts) => (n: number) => {
+			counts[key] += n;
+		};
+		const quiet = () => undefined;
+		const report: ConsumerReport = {
+			applied: count("applied"),
+			stale: count("stale"),
+			failed: count("failed"),
+			retried: quiet,
+			deadLettered: quiet,
+			caughtUp: quiet,
+			catchUpRun: quiet,
+			propagation: quiet,
+			info: quiet,
+			warn: quiet,
+			error: quiet,
+		};
+		engine = new ConsumerEngine<ClientEvent>({
+			producer: SOURCES.clients,
+			db,
+			projection: new ClientProjection(new GoalStore(db), new EventLog<GoalEvent>(db, SOURCES.goals)),
+			checkpoints,
+			retries: new RetryStore(db, "goals", RETRY_POLICY),
+			pauses,
+			// the log is never read here: no gap lasts long enough (the grace is an hour)
+			readLog: async () => ({ events: [], lastSequence: 0 }),
+			settle: async (effects) => {
+				settled.push(effects);
+			},
+			report,
+			// one lane, and no timer of the engine's own sends a statement during a test
+			policy: { ...CONSUMER_POLICY, partitions: 1, gapGraceMs: HOUR, retryPollMs: HOUR, retryIdleLookMs: HOUR, pauseLookMs: HOUR },
+		});
+		await engine.start(HOUR, () => undefined);
+
+		// given copies of clients 1 ("Old", v1) and 2 ("Two", v1), each with two goals
+		await db.transaction(async (sql) => {
+			await sql.run(`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted") VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`, [
+				1,
+				"Old",
+				"c1@live.test",
+				1,
+				false,
+				2,
+				"Two",
+				"c2@live.test",
+				1,
+				false,
+			]);
+			const now = sqlTime(sql, new Date());
+			for (const [id, clientId, clientName] of [
+				[11, 1, "Old"],
+				[12, 1, "Old"],
+				[21, 2, "Two"],
+				[22, 2, "Two"],
+			] as const) {
+				await sql.run(
+					`INSERT INTO goals ("id", "clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[id, clientId, clientName, `Goal ${id}`, 100, 1, null, now, now],
+				);
+			}
+		});
+
+		const query = Client.prototype.query;
+		jest.spyOn(Client.prototype, "query").mockImplementation(function (this: Client, ...args: Parameters<Client["query"]>) {
+			roundTrips++;
+			return (query as (...a: unknown[]) => unknown).apply(this, args) as ReturnType<Client["query"]>;
+		});
+	});
+
+	afterAll(async () => {
+		jest.restoreAllMocks();
+		await engine?.stop();
+		await db?.sequelize.close();
+		await dropDatabase(name);
+	});
+
+	beforeEach(() => {
+		settled.length = 0;
+		Object.assign(counts, { applied: 0, stale: 0, failed: 0 });
+	});
+
+	const checkpoint = async () =>
+		Number((await db.read<{ sequence: number }>(`SELECT "sequence" FROM checkpoints WHERE "producer" = ?`, [SOURCES.clients]))[0].sequence);
+	const goalNames = async () => {
+		const rows = await db.read<{ id: number; clientName: string; deletedAt: unknown }>(`SELECT "id", "clientName", "deletedAt" FROM goals ORDER BY "id"`);
+		return rows.map((row) => [Number(row.id), row.clientName, row.deletedAt === null ? "alive" : "deleted"]);
+	};
+	/** The engine's round trips for `work` (a test's own reads are counted after it). */
+	const tripsOf = async (work: () => Promise<unknown>): Promise<number> => {
+		const before = roundTrips;
+		await work();
+		return roundTrips - before;
+	};
+
+	test("given a rename, when it arrives live, then copy, goals' names and checkpoint commit together in two round trips", async () => {
+		const rename = clientEvent(1, 2, "New One");
+		const trips = await tripsOf(() => engine.live(rename));
+		expect(trips).toBe(2);
+		expect(await checkpoint()).toBe(rename.sequence);
+		expect(await goalNames()).toEqual([
+			[11, "New One", "alive"],
+			[12, "New One", "alive"],
+			[21, "Two", "alive"],
+			[22, "Two", "alive"],
+		]);
+		expect(counts).toEqual({ applied: 1, stale: 0, failed: 0 });
+		expect(settled.flatMap((effects) => effects.cacheKeys).sort()).toEqual(
+			[cacheKeys.entity("goals", 11), cacheKeys.entity("goals", 12), cacheKeys.lists("goals")].sort(),
+		);
+	});
+
+	test("given a rename committed, when it is delivered again (a crash before its ack), then nothing is written twice and the checkpoint stays", async () => {
+		const again = clientEvent(1, 3, "Third");
+		await engine.live(again);
+		const before = await goalNames();
+		const position = await checkpoint();
+		expect(position).toBe(again.sequence);
+
+		Object.assign(counts, { applied: 0, stale: 0, failed: 0 });
+		settled.length = 0;
+		await engine.live(again);
+		expect(counts).toEqual({ applied: 0, stale: 1, failed: 0 });
+		expect(await goalNames()).toEqual(before);
+		expect(await checkpoint()).toBe(position);
+		expect(settled.flatMap((effects) => effects.cacheKeys)).toEqual([]);
+	});
+
+	test("given a batch whose second event cannot be saved, when it arrives live, then only that event fails, the first is applied, and the checkpoint passes both", async () => {
+		const good = clientEvent(2, 2, "Two Renamed");
+		const bad = clientEvent(1, 4, "x".repeat(101)); // longer than the copy's column: PostgreSQL refuses the save
+		const delivered = Promise.all([engine.live(good), engine.live(bad)]);
+		expect(await delivered).toEqual(["taken", "taken"]);
+		expect(counts).toEqual({ applied: 1, stale: 0, failed: 1 });
+		expect(await checkpoint()).toBe(bad.sequence);
+		expect((await goalNames()).filter(([id]) => id === 21 || id === 22)).toEqual([
+			[21, "Two Renamed", "alive"],
+			[22, "Two Renamed", "alive"],
+		]);
+		const retries = await db.read<{ sequence: number; status: string }>(`SELECT "sequence", "status" FROM event_retries ORDER BY "id"`);
+		expect(retries.map((row) => [Number(row.sequence), row.status])).toEqual([[bad.sequence, "pending"]]);
+		expect((await pauses.read()).failures).toBe(1);
+	});
+
+	test("given a failure counted, when the next batch succeeds, then the streak is reset in its transaction (the checkpoint then has a statement of its own)", async () => {
+		const rename = clientEvent(2, 3, "Two Again");
+		// BEGIN with the held copy; the save; the streak's reset; the checkpoint with COMMIT
+		const trips = await tripsOf(() => engine.live(rename));
+		expect(trips).toBe(4);
+		expect((await pauses.read()).failures).toBe(0);
+		expect(await checkpoint()).toBe(rename.sequence);
+		// and with nothing left to reset, the next one is two round trips again
+		expect(await tripsOf(() => engine.live(clientEvent(2, 4, "Two Once More")))).toBe(2);
+	});
+
+	test("given a tombstone, when it arrives live, then its goals are deleted with their events and the checkpoint moves after them", async () => {
+		const tombstone = clientEvent(2, 5, "Two Once More", "DELETED");
+		await engine.live(tombstone);
+		expect(counts).toEqual({ applied: 1, stale: 0, failed: 0 });
+		expect(await checkpoint()).toBe(tombstone.sequence);
+		expect((await goalNames()).filter(([id]) => id === 21 || id === 22)).toEqual([
+			[21, "Two Once More", "deleted"],
+			[22, "Two Once More", "deleted"],
+		]);
+		const events = settled.flatMap((effects) => effects.events as GoalEvent[]);
+		expect(events.map((event) => [event.eventType, event.goalId])).toEqual([
+			["DELETED", 21],
+			["DELETED", 22],
+		]);
+	});
+});
