@@ -91,8 +91,9 @@ export class BatchApplier<E extends DomainEvent> {
 	 *
 	 * `closing` (the checkpoint's move): offered to the projection when nothing will run after its
 	 * save here (the whole batch at once, no failure to record, no failure streak to reset), so
-	 * that its statement ends the transaction, COMMIT and all. `closed` says whether it did; then
-	 * the transaction is committed when this resolves.
+	 * that its statement ends the transaction, COMMIT and all (on PostgreSQL a copy projection
+	 * then sends the whole transaction as one statement). `closed` says whether it did; then the
+	 * transaction is committed when this resolves.
 	 */
 	async apply(sql: Sql, checked: Checked<E>, oneByOne: boolean, closing?: Closing): Promise<Applied<E>> {
 		const { projection, retries, producer, pauses } = this.deps;

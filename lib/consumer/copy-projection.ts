@@ -36,17 +36,21 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 	}
 
 	/**
-	 * Whether `consequences` will run no statement after saving `copies` over `held` (then a
-	 * closing can end the transaction with the save); true by default, as no SQL is the rule.
+	 * Whether a batch of `events` may be applied as one statement that ends its transaction
+	 * (`applyBatch` with a closing): its consequences then run no statement after the save. With
+	 * it, what rides along, decided in SQL from the saved rows alone (the held copies are read in
+	 * the same statement, so not known before it). Null (the default): never.
 	 */
-	protected endsWithSave(_held: ReadonlyMap<number, C>, _copies: C[]): boolean {
-		return true;
+	protected inOneStatement(_events: readonly E[]): { withSaved?: WithSaved } | null {
+		return null;
 	}
 
 	/** What removing these copies leaves to do after the commit. */
 	protected abstract removed(rows: C[]): Effects;
 
 	async applyBatch(sql: Sql, events: E[], closing?: Closing): Promise<BatchResult<E>> {
+		const alone = closing ? await this.applyInOneStatement(sql, events, closing) : null;
+		if (alone) return alone;
 		const held = await this.copies.held(
 			sql,
 			events.map((event) => this.entityOf(event)),
@@ -57,8 +61,39 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 			(event) => this.entityOf(event),
 			(event, decision) => this.copyOf(event, decision.kind === "tombstone"),
 		);
-		const { saved, effects, closed } = await this.save(sql, held, [...folded.changed.values()], events, "save", closing);
+		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()], events, "save");
 		// an entity whose save did not take was newer already (a replica got there first)
+		return {
+			applied: folded.applied.filter((event) => saved.has(this.entityOf(event))),
+			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(this.entityOf(event)))],
+			effects,
+		};
+	}
+
+	/**
+	 * The batch as one statement with its transaction's BEGIN, closing and COMMIT (lib/storage/
+	 * copy-table.ts, saveUnread); null when it cannot be (nothing sent). What it writes is the
+	 * batch's own fold (each entity's newest state the batch reaches), under the save's version
+	 * guard: the same rows `foldEvents` over the held copies would write. The outcome is then
+	 * folded over the copies the statement read, as the other path does.
+	 */
+	private async applyInOneStatement(sql: Sql, events: E[], closing: Closing): Promise<BatchResult<E> | null> {
+		const plan = this.inOneStatement(events);
+		if (!plan) return null;
+		const entityOf = (event: E) => this.entityOf(event);
+		const copyOf = (event: E, decision: { kind: string }) => this.copyOf(event, decision.kind === "tombstone");
+		const reached = foldEvents(new Map<number, C>(), events, entityOf, copyOf);
+		const written = await this.copies.saveUnread(sql, [...reached.changed.values()], plan.withSaved, closing);
+		if (!written) return null;
+		const { held, saved, touched, closed } = written;
+		const folded = foldEvents(held, events, entityOf, copyOf);
+		const effects = await this.consequences(
+			sql,
+			held,
+			[...reached.changed.values()].filter((copy) => saved.has(this.copies.idOf(copy))),
+			events,
+			touched,
+		);
 		return {
 			applied: folded.applied.filter((event) => saved.has(this.entityOf(event))),
 			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(this.entityOf(event)))],
@@ -87,24 +122,17 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 		return this.removed(await this.copies.remove(sql, ids));
 	}
 
-	/**
-	 * Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean.
-	 * `closing` ends the transaction with the save when nothing follows it here; `closed` is its
-	 * answer, or null when it did not ride (the caller runs it).
-	 */
+	/** Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean. */
 	protected async save(
 		sql: Sql,
 		held: ReadonlyMap<number, C>,
 		copies: C[],
 		events: readonly E[],
 		how: "save" | "overwrite",
-		closing?: Closing,
-	): Promise<{ saved: Set<number>; effects: Effects; closed: number[] | null }> {
-		if (copies.length === 0) return { saved: new Set(), effects: noEffects(), closed: null };
+	): Promise<{ saved: Set<number>; effects: Effects }> {
+		if (copies.length === 0) return { saved: new Set(), effects: noEffects() };
 		const alongside = this.withSaved(held, copies);
-		const ending = closing && this.endsWithSave(held, copies) ? closing : undefined;
-		const { saved, touched, closed } =
-			how === "save" ? await this.copies.save(sql, copies, alongside, ending) : await this.copies.overwrite(sql, copies, alongside);
+		const { saved, touched } = how === "save" ? await this.copies.save(sql, copies, alongside) : await this.copies.overwrite(sql, copies, alongside);
 		const effects = await this.consequences(
 			sql,
 			held,
@@ -112,6 +140,6 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 			events,
 			touched,
 		);
-		return { saved, effects, closed };
+		return { saved, effects };
 	}
 }

@@ -123,9 +123,10 @@ export class LiveApply<E extends DomainEvent> {
 	}
 
 	/**
-	 * One lane's batch and the checkpoint, in one transaction. On PostgreSQL the checkpoint's move
-	 * rides with the batch's save when nothing follows it (lib/consumer/batch-apply.ts): BEGIN with
-	 * the held copies, then the save, the checkpoint and COMMIT in one message; else it is the
+	 * One lane's batch and the checkpoint, in one transaction. On PostgreSQL, when nothing has to
+	 * run after the batch's save (lib/consumer/batch-apply.ts), the whole transaction is one
+	 * statement: BEGIN, the copies held, the save, what rides with it, the checkpoint's move and
+	 * COMMIT (lib/consumer/copy-projection.ts, applyInOneStatement); else the checkpoint is the
 	 * transaction's last statement of its own, with the COMMIT.
 	 */
 	private async applyLive(events: E[]): Promise<void> {

@@ -14,8 +14,8 @@ export interface BatchResult<E extends DomainEvent> {
 	stale: E[];
 	/** what to settle after the commit: cache keys it staled, events it appended */
 	effects: Effects;
-	/** the answer of the `closing` it ended the transaction with (committed), or null/absent when it did not */
-	closed?: number[] | null;
+	/** the answer of the `closing` it ended the transaction with (committed), absent when it did not */
+	closed?: number[];
 }
 
 export interface Projection<E extends DomainEvent> {

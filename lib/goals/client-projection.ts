@@ -58,9 +58,12 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 		return renamed.length > 0 ? this.store.renameGoalsWithSaved(renamed) : undefined;
 	}
 
-	/** A tombstone's cascade runs statements after the save; a rename rides with it. */
-	protected override endsWithSave(held: ReadonlyMap<number, ClientCopy>, copies: ClientCopy[]): boolean {
-		return !copies.some((copy) => clientCopyConsequences(held.get(copy.clientId) ?? null, copy).cascade);
+	/**
+	 * A batch without a tombstone (whose cascade runs statements of its own) in one statement: the
+	 * renames ride along, decided from what was saved (each goal whose client name differs).
+	 */
+	protected override inOneStatement(events: readonly ClientEvent[]): { withSaved?: WithSaved } | null {
+		return events.some((event) => event.eventType === "DELETED") ? null : { withSaved: this.store.renameChangedGoalsWithSaved() };
 	}
 
 	/**
@@ -84,7 +87,8 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 			if (cascade) cascaded.push(copy.clientId);
 			if (rename) renamed.push(copy.clientId);
 		}
-		if (renamed.length > 0) {
+		// `touched`: the goals renamed along with the save, whichever way it decided them
+		if (touched !== null || renamed.length > 0) {
 			const goalIds = touched ?? (await this.store.renameGoalsOf(sql, renamed));
 			effects.cacheKeys.push(...goalIds.map((id) => cacheKeys.entity("goals", id)));
 			if (goalIds.length > 0) effects.cacheKeys.push(cacheKeys.lists("goals"));

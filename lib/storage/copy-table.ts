@@ -20,13 +20,6 @@ export interface CopyTableSpec<C extends Held> {
 
 const quoted = (column: string) => `"${column}"`;
 
-/** A row of a save's answer in one round trip: a saved id, a touched id or the closing's answer. */
-interface SavedRow {
-	saved: number | null;
-	touched: number | null;
-	closed: number | null;
-}
-
 /**
  * A statement run in the same round trip as a save, over the rows the save wrote (PostgreSQL
  * only: a data-modifying CTE that reads them as `"saved"`, every column of the copy). It returns
@@ -38,11 +31,17 @@ export interface WithSaved {
 	params: unknown[];
 }
 
+/** What a save wrote: the ids of the copies saved, and those `WithSaved` touched (null: it did not run). */
+export interface Saved {
+	saved: Set<number>;
+	touched: number[] | null;
+}
+
 /**
- * The statements that end the transaction, riding in the save's message with the COMMIT after
- * them (PostgreSQL, a save of one chunk): top-level CTEs (`"name" AS (…), …`, their parameters in
- * order), and the CTE whose `"id"` column is their answer. The consumer's checkpoint moves this
- * way (lib/consumer/checkpoints.ts), so that a live batch costs two round trips, not three.
+ * The statements that end the transaction, sent with the save and followed by its COMMIT
+ * (`saveUnread`): top-level CTEs (`"name" AS (…), …`, their parameters in order), and the CTE
+ * whose `"id"` column is their answer. The consumer's checkpoint moves this way
+ * (lib/consumer/checkpoints.ts, closingAdvance).
  */
 export interface Closing {
 	ctes: string;
@@ -50,20 +49,19 @@ export interface Closing {
 	answer: string;
 }
 
-/**
- * What a save wrote: the ids of the copies saved, those `WithSaved` touched (null: it did not
- * run), and the closing's answer (null: it did not ride; the transaction is still open).
- */
-export interface Saved {
-	saved: Set<number>;
-	touched: number[] | null;
-	closed: number[] | null;
+/** What `saveUnread` read and wrote: the copies held before it, what it saved, what rode along. */
+export interface SavedUnread<C> extends Saved {
+	held: Map<number, C>;
+	/** the closing's answer */
+	closed: number[];
 }
 
 export class CopyTable<C extends Held> {
 	private readonly list: string;
 	private readonly placeholders: string;
 	private readonly upsert: string;
+	/** the live save's version guard: over an older, living copy only */
+	private readonly saveGuard: string;
 
 	constructor(private readonly spec: CopyTableSpec<C>) {
 		this.list = spec.columns.map(quoted).join(", ");
@@ -73,6 +71,7 @@ export class CopyTable<C extends Held> {
 			.map((column) => `${quoted(column)} = excluded.${quoted(column)}`)
 			.join(", ");
 		this.upsert = `ON CONFLICT (${quoted(spec.key)}) DO UPDATE SET ${assignments}`;
+		this.saveGuard = `${spec.table}."version" < excluded."version" AND NOT ${spec.table}."deleted"`;
 	}
 
 	idOf(copy: C): number {
@@ -101,6 +100,51 @@ export class CopyTable<C extends Held> {
 		return held;
 	}
 
+	/**
+	 * A whole transaction in one message (PostgreSQL): BEGIN, the copies held for `copies`' ids
+	 * (as they were before it: the statement's snapshot), `save`'s upsert under its version guard,
+	 * `withSaved` over what it saved, `closing`, and COMMIT. The guard decides every row on its
+	 * newest version, as `save` does; only the copies held come from the snapshot, so a copy
+	 * another replica saved meanwhile counts as saved by it (not here), never twice. Null when the
+	 * copies are more than one statement's worth: nothing was sent.
+	 *
+	 * The locks come in `save`'s order (the copies by id, then what `withSaved` writes), and the
+	 * closing's last: the union below runs its parts in order.
+	 */
+	async saveUnread(sql: Sql, copies: C[], withSaved: WithSaved | undefined, closing: Closing): Promise<SavedUnread<C> | null> {
+		const sorted = [...copies].sort((a, b) => this.idOf(a) - this.idOf(b));
+		if (sql.dialect !== "postgres" || sorted.length === 0 || chunks(sorted).length > 1) return null;
+		const key = quoted(this.spec.key);
+		const ids = sorted.map((copy) => this.idOf(copy));
+		/** a part's ids in the key's column, every other column null: the held rows' shape */
+		const idRow = (part: number, id: string) => `SELECT ${part}, ${this.spec.columns.map((column) => (column === this.spec.key ? id : "NULL")).join(", ")}`;
+		const ctes = [
+			`"held" AS (SELECT ${this.list} FROM ${this.spec.table} WHERE ${key} IN (${ids.map(() => "?").join(", ")}))`,
+			`"saved" AS (INSERT INTO ${this.spec.table} (${this.list}) VALUES ${sorted.map(() => this.placeholders).join(", ")}
+				${this.upsert} WHERE ${this.saveGuard} RETURNING ${this.list})`,
+		];
+		const parts = [`SELECT 0 AS "part", ${this.list} FROM "held"`, `${idRow(1, key)} FROM "saved"`];
+		const params: unknown[] = [...ids, ...sorted.flatMap((copy) => this.spec.columns.map((column) => copy[column]))];
+		if (withSaved) {
+			ctes.push(`"touched" AS (${withSaved.text})`);
+			parts.push(`${idRow(2, `"id"`)} FROM "touched"`);
+			params.push(...withSaved.params);
+		}
+		ctes.push(closing.ctes);
+		parts.push(`${idRow(3, `"id"`)} FROM "${closing.answer}"`);
+		params.push(...closing.params);
+		const rows = await sql.allAndCommit<C & { part: number }>(`WITH ${ctes.join(", ")} ${parts.join(" UNION ALL ")}`, params);
+		const result: SavedUnread<C> = { held: new Map(), saved: new Set(), touched: withSaved ? [] : null, closed: [] };
+		for (const row of rows) {
+			const id = Number(row[this.spec.key]);
+			if (Number(row.part) === 0) result.held.set(id, this.spec.read(row));
+			else if (Number(row.part) === 1) result.saved.add(id);
+			else if (Number(row.part) === 2) result.touched?.push(id);
+			else result.closed.push(id);
+		}
+		return result;
+	}
+
 	/** The copies with ids in (after, upTo] (upTo null: to the end), locked: a rebuild page's range. */
 	async inRange(sql: Sql, after: number, upTo: number | null): Promise<Map<number, C>> {
 		const key = quoted(this.spec.key);
@@ -115,8 +159,8 @@ export class CopyTable<C extends Held> {
 	 * Save copies, each only over an older, living one (the version guard again, in SQL, for
 	 * replicas that decided at the same time). Returns the ids whose copy was saved.
 	 */
-	save(sql: Sql, copies: C[], withSaved?: WithSaved, closing?: Closing): Promise<Saved> {
-		return this.write(sql, copies, `${this.spec.table}."version" < excluded."version" AND NOT ${this.spec.table}."deleted"`, withSaved, closing);
+	save(sql: Sql, copies: C[], withSaved?: WithSaved): Promise<Saved> {
+		return this.write(sql, copies, this.saveGuard, withSaved);
 	}
 
 	/**
@@ -141,11 +185,8 @@ export class CopyTable<C extends Held> {
 		return removed;
 	}
 
-	/**
-	 * One upsert per chunk, in id order, under `guard`; the ids it wrote (and `withSaved`'s, when it
-	 * rode along). A `closing` rides only with a save of one statement, which then carries the COMMIT.
-	 */
-	private async write(sql: Sql, copies: C[], guard: string, withSaved?: WithSaved, closing?: Closing): Promise<Saved> {
+	/** One upsert per chunk, in id order, under `guard`; the ids it wrote (and `withSaved`'s, when it rode along). */
+	private async write(sql: Sql, copies: C[], guard: string, withSaved?: WithSaved): Promise<Saved> {
 		const saved = new Set<number>();
 		const sorted = [...copies].sort((a, b) => this.idOf(a) - this.idOf(b));
 		const parts = chunks(sorted);
@@ -155,38 +196,26 @@ export class CopyTable<C extends Held> {
 				 ${this.upsert} WHERE ${guard}`,
 			params: part.flatMap((copy) => this.spec.columns.map((column) => copy[column])),
 		});
-		if ((withSaved || closing) && sql.dialect === "postgres" && parts.length === 1) {
-			// one round trip: the upsert, the statement over what it saved, and the transaction's end
+		if (withSaved && sql.dialect === "postgres" && parts.length === 1) {
+			// one round trip: the upsert, and the statement over what it saved
 			const { text, params } = upsert(parts[0]);
-			const ctes = [`"saved" AS (${text} RETURNING ${this.list})`];
-			const answers = [`SELECT ${key} AS "saved", NULL::integer AS "touched", NULL::integer AS "closed" FROM "saved"`];
-			const values: unknown[] = [...params];
-			if (withSaved) {
-				ctes.push(`"touched" AS (${withSaved.text})`);
-				answers.push(`SELECT NULL, "id", NULL FROM "touched"`);
-				values.push(...withSaved.params);
-			}
-			if (closing) {
-				ctes.push(closing.ctes);
-				answers.push(`SELECT NULL, NULL, "id" FROM "${closing.answer}"`);
-				values.push(...closing.params);
-			}
-			const statement = `WITH ${ctes.join(", ")} ${answers.join(" UNION ALL ")}`;
-			const rows = closing ? await sql.allAndCommit<SavedRow>(statement, values) : await sql.all<SavedRow>(statement, values);
+			const rows = await sql.all<{ saved: number | null; touched: number | null }>(
+				`WITH "saved" AS (${text} RETURNING ${this.list}), "touched" AS (${withSaved.text})
+				 SELECT ${key} AS "saved", NULL::integer AS "touched" FROM "saved" UNION ALL SELECT NULL, "id" FROM "touched"`,
+				[...params, ...withSaved.params],
+			);
 			const touched: number[] = [];
-			const closed: number[] = [];
 			for (const row of rows) {
 				if (row.saved !== null) saved.add(Number(row.saved));
 				if (row.touched !== null) touched.push(Number(row.touched));
-				if (row.closed !== null) closed.push(Number(row.closed));
 			}
-			return { saved, touched: withSaved ? touched : null, closed: closing ? closed : null };
+			return { saved, touched };
 		}
 		for (const part of parts) {
 			const { text, params } = upsert(part);
 			const rows = await sql.all<C>(`${text} RETURNING ${key}`, params);
 			for (const row of rows) saved.add(Number(row[this.spec.key]));
 		}
-		return { saved, touched: null, closed: null };
+		return { saved, touched: null };
 	}
 }

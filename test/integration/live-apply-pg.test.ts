@@ -1,10 +1,10 @@
 /**
- * A live batch on PostgreSQL ends with its save: the copy, the goals' names and the checkpoint's
- * move leave in one message with the COMMIT (lib/consumer/live-apply.ts, Closing in
- * lib/storage/copy-table.ts), so a batch costs two round trips (BEGIN with the held copies; the
- * rest), not three. Where something must run after the save (a tombstone's cascade, failures to
- * record, a failure streak to reset) the checkpoint keeps its own statement. The real engine,
- * projection and stores on a real PostgreSQL database; round trips counted at pg's Client.
+ * A live batch on PostgreSQL is one statement: BEGIN, the copies held, the save, the goals' names,
+ * the checkpoint's move and COMMIT in one message (lib/consumer/live-apply.ts; saveUnread and
+ * Closing in lib/storage/copy-table.ts), one round trip where it took three. Where something must
+ * run after the save (a tombstone's cascade, failures to record, a failure streak to reset) the
+ * batch takes the statements it took before. The real engine, projection and stores on a real
+ * PostgreSQL database; round trips counted at pg's Client.
  */
 import { Client } from "pg";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
@@ -44,19 +44,17 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 	let db: Database;
 	let engine: ConsumerEngine<ClientEvent>;
 	let pauses: PauseStore;
+	let checkpoints: Checkpoints;
 	const settled: Effects[] = [];
 	const counts = { applied: 0, stale: 0, failed: 0 };
+	const errors: string[] = [];
 	/** statements sent by the engine's connections (pg sends one and waits for its answer: a round trip each) */
 	let roundTrips = 0;
 
-	beforeAll(async () => {
-		db = new Database(await createDatabase(name), { schema: serviceSchema(SOURCES.goals) });
-		await db.open();
-		const checkpoints = new Checkpoints(db);
-		await checkpoints.ensure(SOURCES.clients);
-		pauses = new PauseStore(db, "goals");
+	/** A replica's engine on the shared database, counting what it applied into `into`. */
+	function replica(into: typeof counts): ConsumerEngine<ClientEvent> {
 		const count = (key: keyof typeof counts) => (n: number) => {
-			counts[key] += n;
+			into[key] += n;
 		};
 		const quiet = () => undefined;
 		const report: ConsumerReport = {
@@ -70,15 +68,15 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 			propagation: quiet,
 			info: quiet,
 			warn: quiet,
-			error: quiet,
+			error: (message, err) => errors.push(`${message} ${String(err)}`),
 		};
-		engine = new ConsumerEngine<ClientEvent>({
+		return new ConsumerEngine<ClientEvent>({
 			producer: SOURCES.clients,
 			db,
 			projection: new ClientProjection(new GoalStore(db), new EventLog<GoalEvent>(db, SOURCES.goals)),
 			checkpoints,
 			retries: new RetryStore(db, "goals", RETRY_POLICY),
-			pauses,
+			pauses: new PauseStore(db, "goals"),
 			// the log is never read here: no gap lasts long enough (the grace is an hour)
 			readLog: async () => ({ events: [], lastSequence: 0 }),
 			settle: async (effects) => {
@@ -88,6 +86,15 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 			// one lane, and no timer of the engine's own sends a statement during a test
 			policy: { ...CONSUMER_POLICY, partitions: 1, gapGraceMs: HOUR, retryPollMs: HOUR, retryIdleLookMs: HOUR, pauseLookMs: HOUR },
 		});
+	}
+
+	beforeAll(async () => {
+		db = new Database(await createDatabase(name), { schema: serviceSchema(SOURCES.goals) });
+		await db.open();
+		checkpoints = new Checkpoints(db);
+		await checkpoints.ensure(SOURCES.clients);
+		pauses = new PauseStore(db, "goals");
+		engine = replica(counts);
 		await engine.start(HOUR, () => undefined);
 
 		// given copies of clients 1 ("Old", v1) and 2 ("Two", v1), each with two goals
@@ -137,6 +144,7 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		settled.length = 0;
 		Object.assign(counts, { applied: 0, stale: 0, failed: 0 });
 	});
+	afterEach(() => expect(errors).toEqual([]));
 
 	const checkpoint = async () =>
 		Number((await db.read<{ sequence: number }>(`SELECT "sequence" FROM checkpoints WHERE "producer" = ?`, [SOURCES.clients]))[0].sequence);
@@ -151,10 +159,10 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		return roundTrips - before;
 	};
 
-	test("given a rename, when it arrives live, then copy, goals' names and checkpoint commit together in two round trips", async () => {
+	test("given a rename, when it arrives live, then copy, goals' names and checkpoint commit together in one round trip", async () => {
 		const rename = clientEvent(1, 2, "New One");
 		const trips = await tripsOf(() => engine.live(rename));
-		expect(trips).toBe(2);
+		expect(trips).toBe(1);
 		expect(await checkpoint()).toBe(rename.sequence);
 		expect(await goalNames()).toEqual([
 			[11, "New One", "alive"],
@@ -168,8 +176,32 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		);
 	});
 
+	test("given two renames of a client and a stale one of another in one batch, when they arrive live, then the newest name is kept, the stale one skipped, in one round trip", async () => {
+		const first = clientEvent(1, 3, "Newer One");
+		const second = clientEvent(1, 4, "Newest One");
+		const stale = clientEvent(2, 1, "Two, Stale");
+		const trips = await tripsOf(() => Promise.all([engine.live(first), engine.live(second), engine.live(stale)]));
+		expect(trips).toBe(1);
+		expect(counts).toEqual({ applied: 2, stale: 1, failed: 0 });
+		expect(await checkpoint()).toBe(stale.sequence);
+		expect(await goalNames()).toEqual([
+			[11, "Newest One", "alive"],
+			[12, "Newest One", "alive"],
+			[21, "Two", "alive"],
+			[22, "Two", "alive"],
+		]);
+	});
+
+	test("given goals already named as a new copy says, when it arrives live, then no goal is written and nothing is evicted", async () => {
+		const sameName = clientEvent(1, 5, "Newest One");
+		await engine.live(sameName);
+		expect(counts).toEqual({ applied: 1, stale: 0, failed: 0 });
+		expect(settled.flatMap((effects) => effects.cacheKeys)).toEqual([]);
+		expect(await checkpoint()).toBe(sameName.sequence);
+	});
+
 	test("given a rename committed, when it is delivered again (a crash before its ack), then nothing is written twice and the checkpoint stays", async () => {
-		const again = clientEvent(1, 3, "Third");
+		const again = clientEvent(1, 6, "Sixth");
 		await engine.live(again);
 		const before = await goalNames();
 		const position = await checkpoint();
@@ -186,7 +218,7 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 
 	test("given a batch whose second event cannot be saved, when it arrives live, then only that event fails, the first is applied, and the checkpoint passes both", async () => {
 		const good = clientEvent(2, 2, "Two Renamed");
-		const bad = clientEvent(1, 4, "x".repeat(101)); // longer than the copy's column: PostgreSQL refuses the save
+		const bad = clientEvent(1, 7, "x".repeat(101)); // longer than the copy's column: PostgreSQL refuses the save
 		const delivered = Promise.all([engine.live(good), engine.live(bad)]);
 		expect(await delivered).toEqual(["taken", "taken"]);
 		expect(counts).toEqual({ applied: 1, stale: 0, failed: 1 });
@@ -207,8 +239,8 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		expect(trips).toBe(4);
 		expect((await pauses.read()).failures).toBe(0);
 		expect(await checkpoint()).toBe(rename.sequence);
-		// and with nothing left to reset, the next one is two round trips again
-		expect(await tripsOf(() => engine.live(clientEvent(2, 4, "Two Once More")))).toBe(2);
+		// and with nothing left to reset, the next one is one round trip again
+		expect(await tripsOf(() => engine.live(clientEvent(2, 4, "Two Once More")))).toBe(1);
 	});
 
 	test("given a tombstone, when it arrives live, then its goals are deleted with their events and the checkpoint moves after them", async () => {
@@ -225,5 +257,31 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 			["DELETED", 21],
 			["DELETED", 22],
 		]);
+	});
+
+	test("given two replicas on one database, when they take a client's renames and a new client's events in turns, all at once, then each copy ends at its newest version with its goals named so, and nothing fails", async () => {
+		const other = replica({ applied: 0, stale: 0, failed: 0 });
+		await other.start(HOUR, () => undefined);
+		try {
+			const events: ClientEvent[] = [];
+			for (let version = 8; version <= 27; version++) {
+				events.push(clientEvent(1, version, `One v${version}`));
+				events.push(clientEvent(3, version - 7, `Three v${version - 7}`));
+			}
+			await Promise.all(events.map((event, i) => (i % 2 === 0 ? engine : other).live(event)));
+			const copies = await db.read<{ clientId: number; name: string; version: number }>(
+				`SELECT "clientId", "name", "version" FROM client_projection WHERE "clientId" IN (1, 3) ORDER BY "clientId"`,
+			);
+			expect(copies.map((copy) => [Number(copy.clientId), copy.name, Number(copy.version)])).toEqual([
+				[1, "One v27", 27],
+				[3, "Three v20", 20],
+			]);
+			expect((await goalNames()).filter(([id]) => id === 11 || id === 12)).toEqual([
+				[11, "One v27", "alive"],
+				[12, "One v27", "alive"],
+			]);
+		} finally {
+			await other.stop();
+		}
 	});
 });
