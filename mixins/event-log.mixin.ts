@@ -8,6 +8,7 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { CATCH_UP_PAGE_SIZE, CLIENT_EVENTS, SNAPSHOT_PAGE_SIZE, GOAL_EVENTS, KNOWN_CONSUMERS, METRICS, type Source } from "../lib/constants";
 import { type Effects, noEffects } from "../lib/event-log/effects";
+import type { EntityWrite } from "../lib/event-log/entity-write";
 import { causeOf, requestTag } from "../lib/domain/caused-by";
 import { type DomainEvent, describeEvent } from "../lib/domain/events";
 import type { Database } from "../lib/storage/database";
@@ -42,6 +43,8 @@ export interface WriteDecision<R> {
 	cacheKeys: string[];
 	/** what else the transaction left to settle (a client copy learned on the way) */
 	effects?: Effects;
+	/** the change itself when the work left it unsent: it runs with the event's append (lib/event-log/entity-write.ts) */
+	write?: EntityWrite;
 }
 
 /** What the gateway passes on with a write: the client's Idempotency-Key, scoped to method and path. */
@@ -137,6 +140,7 @@ export function EventLogMixin<E extends DomainEvent>(options: {
 							requestId: ctx.requestID ?? undefined,
 							remember: request ? { keys: requestKeys, request, answer: decided.result } : undefined,
 							last: true,
+							entityWrite: decided.write,
 						});
 						const effects = decided.effects ?? noEffects();
 						return {

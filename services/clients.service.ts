@@ -118,8 +118,9 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 					const { id, ...changes } = ctx.params;
 					return this.write(ctx, async (sql) => {
 						// the client's goals, for the answer, are read with the client before the change
-						const { row, client, event: decided } = await store.update(sql, { id, ...changes });
+						const { row, client, event: decided, write } = await store.update(sql, { id, ...changes });
 						return {
+							write,
 							result: client,
 							entityId: id,
 							event: decided,
@@ -135,8 +136,9 @@ export function createClientsService(options: ClientsServiceOptions): ServiceSch
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const { row, event: decided } = await store.remove(sql, { id });
+						const { row, event: decided, write } = await store.remove(sql, { id });
 						return {
+							write,
 							result: null,
 							entityId: id,
 							event: decided,

@@ -165,8 +165,9 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 					const { id, goalName, targetAmount } = ctx.params;
 					const targetCents = targetAmount === undefined ? undefined : toCents(targetAmount);
 					return this.write(ctx, async (sql) => {
-						const { row, event: decided } = await store.update(sql, { id, goalName, targetCents });
+						const { row, event: decided, write } = await store.update(sql, { id, goalName, targetCents });
 						return {
+							write,
 							result: presentGoal(row),
 							entityId: id,
 							event: decided,
@@ -182,8 +183,9 @@ export function createGoalsService(options: GoalsServiceOptions): ServiceSchema<
 				async handler(ctx: Context<{ id: number }>) {
 					const { id } = ctx.params;
 					return this.write(ctx, async (sql) => {
-						const { row, event: decided } = await store.remove(sql, { id });
+						const { row, event: decided, write } = await store.remove(sql, { id });
 						return {
+							write,
 							result: null,
 							entityId: id,
 							event: decided,

@@ -10,6 +10,7 @@ import { DataTypes, type InferAttributes, type InferCreationAttributes, type Mod
 import type { Database } from "../storage/database";
 import { CLIENT_GOALS_MAX } from "../constants";
 import { ConflictError } from "../errors";
+import type { EntityWrite } from "../event-log/entity-write";
 import type { ClientEventFields } from "../domain/events";
 import type { EventDraft, StampSource } from "../domain/decision";
 import { systemStamp } from "../event-log/event-log";
@@ -25,7 +26,7 @@ import {
 } from "./decide";
 import { fromCents } from "../domain/money";
 import { CopyTable } from "../storage/copy-table";
-import { forUpdate, isUniqueViolation, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
+import { forUpdate, isUniqueViolation, onTable, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
 
 export interface ClientRow extends Model<InferAttributes<ClientRow>, InferCreationAttributes<ClientRow>> {
 	id: number | null;
@@ -46,6 +47,11 @@ export type ClientRecord = ClientState;
 export interface ClientWrite {
 	row: ClientRecord;
 	event: EventDraft;
+}
+
+/** A change of a client held already: the row as decided, its event, and the change itself, unsent (it rides with the append). */
+export interface ClientChange extends ClientWrite {
+	write: EntityWrite;
 }
 
 /** A goal as the client service keeps it (its copy, from goal events). */
@@ -152,11 +158,10 @@ export class ClientStore {
 	 * no statement of its own. The client as the API shows it; 404 if absent or deleted, 409 if the
 	 * email is taken.
 	 */
-	async update(sql: Sql, command: UpdateClient): Promise<ClientWrite & { client: Client }> {
+	async update(sql: Sql, command: UpdateClient): Promise<ClientChange & { client: Client }> {
 		const held = await this.heldWithGoals(sql, command.id, command.email);
 		const { state, event } = decideUpdateClient(held.client, command, held.emailHolder, this.stamp());
-		await this.uniqueEmail(state.email, () => this.write(sql, held.client as ClientRecord, state));
-		return { row: state, event, client: presentOne(state, held.goals) };
+		return { row: state, event, client: presentOne(state, held.goals), write: this.change(sql, held.client as ClientRecord, state) };
 	}
 
 	/**
@@ -164,12 +169,11 @@ export class ClientStore {
 	 * or deleted. The decision needs the row first: a SELECT the UPDATE … RETURNING that decided in
 	 * SQL did without (on PostgreSQL the append's lock, now in its INSERT, makes up for it).
 	 */
-	async remove(sql: Sql, command: DeleteClient): Promise<ClientWrite> {
+	async remove(sql: Sql, command: DeleteClient): Promise<ClientChange> {
 		const rows = await sql.all<ClientRecord>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE "id" = ?${forUpdate(sql)}`, [command.id]);
 		const current = rows.length > 0 ? clientRecord(rows[0]) : null;
 		const { state, event } = decideDeleteClient(current, command, this.stamp());
-		await this.write(sql, current as ClientRecord, state);
-		return { row: state, event };
+		return { row: state, event, write: this.change(sql, current as ClientRecord, state) };
 	}
 
 	/**
@@ -203,17 +207,19 @@ export class ClientStore {
 	}
 
 	/**
-	 * Write a decided client over the one it was decided from, only if that is still the stored
+	 * A decided client written over the one it was decided from, only if that is still the stored
 	 * version: the version guard, the last line of defence (the row is locked on PostgreSQL, and
-	 * SQLite's one writer runs one write at a time, so only a fault elsewhere trips it).
+	 * SQLite's one writer runs one write at a time, so only a fault elsewhere trips it). Unsent:
+	 * the event's append carries it (lib/event-log/entity-write.ts). A unique email refused: 409.
 	 */
-	private async write(sql: Sql, from: ClientRecord, to: ClientRecord): Promise<void> {
-		const changed = await sql.run(
-			`UPDATE clients SET "name" = ?, "email" = ?, "emailKey" = ?, "version" = ?, "deletedAt" = ?, "updatedAt" = ?
+	private change(sql: Sql, from: ClientRecord, to: ClientRecord): EntityWrite {
+		return {
+			text: `UPDATE clients SET "name" = ?, "email" = ?, "emailKey" = ?, "version" = ?, "deletedAt" = ?, "updatedAt" = ?
 			 WHERE "id" = ? AND "version" = ?`,
-			[to.name, to.email, emailKeyOf(to), to.version, sqlTimeOrNull(sql, to.deletedAt), sqlTime(sql, to.updatedAt), to.id, from.version],
-		);
-		if (changed === 0) throw new ConflictError(`Client ${to.id} was changed by another write meanwhile; try again`, { entity: "Client", id: to.id });
+			params: [to.name, to.email, emailKeyOf(to), to.version, sqlTimeOrNull(sql, to.deletedAt), sqlTime(sql, to.updatedAt), to.id, from.version],
+			conflict: () => new ConflictError(`Client ${to.id} was changed by another write meanwhile; try again`, { entity: "Client", id: to.id }),
+			refused: (err) => (isUniqueViolation(err) && onTable(err, "clients") ? emailTaken(to.email) : err),
+		};
 	}
 
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------

@@ -13,6 +13,7 @@ import type { Sql } from "../storage/sql";
 import { causedBy } from "../domain/caused-by";
 import { nextCursor, type SnapshotPage, snapshotSequence } from "../domain/snapshot";
 import { SnapshotAheadError } from "../errors";
+import { type EntityWrite, runEntityWrite } from "./entity-write";
 import { type RequestKey, type RequestKeys, rememberStatement, repeatedOr } from "./request-keys";
 
 /** The fields an event carries besides its envelope. */
@@ -27,11 +28,13 @@ export const systemStamp: StampSource = () => ({ now: new Date(), eventId: rando
  * above that subquery, so only once the lock is held (EXPLAIN VERBOSE: a Result node calling
  * pg_advisory_xact_lock under the Subquery Scan whose output draws nextval). One statement, where
  * a SELECT of the lock before the INSERT cost a round trip per write. The casts type the
- * parameters, which a SELECT list cannot take from the columns as VALUES does.
+ * parameters, which a SELECT list cannot take from the columns as VALUES does. A change riding
+ * along (lib/event-log/entity-write.ts) is joined in as `, "entity"`: the sequence is still drawn
+ * above the join, so after the lock, and no row of the change (its version moved) is no event.
  */
 const APPEND_POSTGRES = `INSERT INTO event_log ("eventId", "eventType", "entityId", "version", "payload", "timestamp", "requestId")
 	SELECT ?::varchar, ?::varchar, ?::integer, ?::integer, ?::text, ?::varchar, ?::varchar
-	FROM (SELECT pg_advisory_xact_lock(hashtext(?))) AS "appendLock" RETURNING "sequence"`;
+	FROM (SELECT pg_advisory_xact_lock(hashtext(?))) AS "appendLock"`;
 
 /** An append on SQLite, whose one writer serialises appends already. */
 const APPEND_SQLITE =
@@ -48,6 +51,8 @@ export interface AppendOptions {
 	remember?: { keys: RequestKeys; request: RequestKey; answer: unknown };
 	/** the append is the transaction's last statement: its COMMIT goes with it (Sql.allAndCommit) */
 	last?: boolean;
+	/** the change the event is of, not yet sent: it runs with the append (lib/event-log/entity-write.ts) */
+	entityWrite?: EntityWrite;
 }
 
 /** Every column of the log, for the reads in plain SQL. */
@@ -123,29 +128,41 @@ export class EventLog<E extends DomainEvent> {
 			requestId: options.requestId ?? null,
 		};
 		const values = [row.eventId, row.eventType, row.entityId, row.version, row.payload, row.timestamp, row.requestId];
-		const { remember } = options;
+		const { remember, entityWrite } = options;
 		let text: string;
 		let params: unknown[];
 		if (sql.dialect === "postgres") {
-			text = APPEND_POSTGRES;
-			params = [...values, `${this.source}:event_log`];
-			if (remember) {
-				// the request's key rides in the same statement: one round trip for both
-				const insert = rememberStatement(sql, remember.request, remember.answer, new Date());
-				text = `WITH "requestKey" AS (${insert.text}) ${APPEND_POSTGRES}`;
-				params = [...insert.params, ...params];
+			// in one statement: the change (if it rides here), the request's key, the event
+			const ctes: string[] = [];
+			params = [];
+			if (entityWrite) {
+				ctes.push(`"entity" AS (${entityWrite.text} RETURNING 1 AS "one")`);
+				params.push(...entityWrite.params);
 			}
+			if (remember) {
+				const insert = rememberStatement(sql, remember.request, remember.answer, new Date(), entityWrite ? "entity" : undefined);
+				ctes.push(`"requestKey" AS (${insert.text})`);
+				params.push(...insert.params);
+			}
+			text = `${ctes.length > 0 ? `WITH ${ctes.join(", ")} ` : ""}${APPEND_POSTGRES}${entityWrite ? `, "entity"` : ""} RETURNING "sequence"`;
+			params.push(...values, `${this.source}:event_log`);
 		} else {
+			if (entityWrite) await runEntityWrite(sql, entityWrite);
 			text = APPEND_SQLITE;
 			params = values;
 			if (remember) await remember.keys.remember(sql, remember.request, remember.answer);
 		}
+		let rows: Array<{ sequence: number }>;
 		try {
-			const [{ sequence }] = options.last ? await sql.allAndCommit<{ sequence: number }>(text, params) : await sql.all<{ sequence: number }>(text, params);
-			return this.toEvent({ ...row, sequence });
+			rows = options.last ? await sql.allAndCommit<{ sequence: number }>(text, params) : await sql.all<{ sequence: number }>(text, params);
 		} catch (err) {
-			throw remember ? repeatedOr(err, remember.request) : err;
+			const refused = remember ? repeatedOr(err, remember.request) : err;
+			// on PostgreSQL the change ran in this statement: its refusals are told as its own
+			throw refused === err && entityWrite?.refused && sql.dialect === "postgres" ? entityWrite.refused(err) : refused;
 		}
+		// no row: the change found its version moved, and nothing was stored (its event and key come from its row)
+		if (rows.length === 0 && entityWrite) throw entityWrite.conflict();
+		return this.toEvent({ ...row, sequence: rows[0].sequence });
 	}
 
 	/** Events after `sequence`, oldest first: what a consumer catching up asks for. */

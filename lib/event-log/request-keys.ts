@@ -119,11 +119,18 @@ export class RequestKeys {
  * The INSERT that stores a key with its answer: run alone by `remember`, or inside the event's
  * append on PostgreSQL (lib/event-log/event-log.ts), where it costs no round trip of its own.
  */
-export function rememberStatement(sql: Pick<Sql, "dialect">, request: RequestKey, result: unknown, now: Date): { text: string; params: unknown[] } {
-	return {
-		text: `INSERT INTO request_keys ("key", "paramsHash", "result", "createdAt") VALUES (?, ?, ?, ?)`,
-		params: [request.key, request.paramsHash, JSON.stringify(result ?? null), sqlTime(sql, now)],
-	};
+export function rememberStatement(
+	sql: Pick<Sql, "dialect">,
+	request: RequestKey,
+	result: unknown,
+	now: Date,
+	/** PostgreSQL: stored once per row of this CTE (none: not at all), as a write's key rides with its change */
+	perRowOf?: string,
+): { text: string; params: unknown[] } {
+	const params = [request.key, request.paramsHash, JSON.stringify(result ?? null), sqlTime(sql, now)];
+	const into = `INSERT INTO request_keys ("key", "paramsHash", "result", "createdAt")`;
+	if (perRowOf) return { text: `${into} SELECT ?::varchar, ?::varchar, ?::text, ?::timestamptz FROM "${perRowOf}"`, params };
+	return { text: `${into} VALUES (?, ?, ?, ?)`, params };
 }
 
 /** A statement that stored the key failed: RepeatedRequest if the key was there already, else the error itself. */

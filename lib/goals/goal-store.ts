@@ -10,6 +10,7 @@ import { DataTypes, type InferAttributes, type InferCreationAttributes, type Mod
 import type { Database } from "../storage/database";
 import type { ClientCopy } from "../domain/projection-rules";
 import { ConflictError } from "../errors";
+import type { EntityWrite } from "../event-log/entity-write";
 import { CopyTable, type WithSaved } from "../storage/copy-table";
 import { chunks, forUpdate, readBoolean, readTime, type Sql, sqlTime, sqlTimeOrNull } from "../storage/sql";
 import type { EventDraft, StampSource } from "../domain/decision";
@@ -50,6 +51,11 @@ export type GoalRecord = GoalState;
 export interface GoalWrite {
 	row: GoalRecord;
 	event: EventDraft;
+}
+
+/** A change of a goal held already: the row as decided, its event, and the change itself, unsent (it rides with the append). */
+export interface GoalChange extends GoalWrite {
+	write: EntityWrite;
 }
 
 export class GoalStore {
@@ -116,19 +122,17 @@ export class GoalStore {
 	 * the row first: a SELECT the UPDATE … RETURNING that decided in SQL did without (on
 	 * PostgreSQL the append's lock, now in its INSERT, makes up for it).
 	 */
-	async update(sql: Sql, command: UpdateGoal): Promise<GoalWrite> {
+	async update(sql: Sql, command: UpdateGoal): Promise<GoalChange> {
 		const current = await this.held(sql, command.id);
 		const { state, event } = decideUpdateGoal(current, command, this.stamp());
-		await this.write(sql, current as GoalRecord, state);
-		return { row: state, event };
+		return { row: state, event, write: this.change(sql, current as GoalRecord, state) };
 	}
 
 	/** Soft delete: read it (locked), decide, write. 404 if absent or deleted. */
-	async remove(sql: Sql, command: DeleteGoal): Promise<GoalWrite> {
+	async remove(sql: Sql, command: DeleteGoal): Promise<GoalChange> {
 		const current = await this.held(sql, command.id);
 		const { state, event } = decideDeleteGoal(current, command, this.stamp());
-		await this.write(sql, current as GoalRecord, state);
-		return { row: state, event };
+		return { row: state, event, write: this.change(sql, current as GoalRecord, state) };
 	}
 
 	/** A goal, deleted or not, locked for the write that reads it. */
@@ -138,18 +142,19 @@ export class GoalStore {
 	}
 
 	/**
-	 * Write a decided goal over the one it was decided from, only if that is still the stored
+	 * A decided goal written over the one it was decided from, only if that is still the stored
 	 * version: the version guard, the last line of defence (the row is locked on PostgreSQL, and
 	 * SQLite's one writer runs one write at a time, so only a fault elsewhere trips it). The
 	 * client's name is not written: client events keep it (renameGoalsOf), and the lock holds
-	 * them off until this write commits.
+	 * them off until this write commits. Unsent: the event's append carries it
+	 * (lib/event-log/entity-write.ts).
 	 */
-	private async write(sql: Sql, from: GoalRecord, to: GoalRecord): Promise<void> {
-		const changed = await sql.run(
-			`UPDATE goals SET "goalName" = ?, "targetCents" = ?, "version" = ?, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ? AND "version" = ?`,
-			[to.goalName, to.targetCents, to.version, sqlTimeOrNull(sql, to.deletedAt), sqlTime(sql, to.updatedAt), to.id, from.version],
-		);
-		if (changed === 0) throw new ConflictError(`Goal ${to.id} was changed by another write meanwhile; try again`, { entity: "Goal", id: to.id });
+	private change(sql: Sql, from: GoalRecord, to: GoalRecord): EntityWrite {
+		return {
+			text: `UPDATE goals SET "goalName" = ?, "targetCents" = ?, "version" = ?, "deletedAt" = ?, "updatedAt" = ? WHERE "id" = ? AND "version" = ?`,
+			params: [to.goalName, to.targetCents, to.version, sqlTimeOrNull(sql, to.deletedAt), sqlTime(sql, to.updatedAt), to.id, from.version],
+			conflict: () => new ConflictError(`Goal ${to.id} was changed by another write meanwhile; try again`, { entity: "Goal", id: to.id }),
+		};
 	}
 
 	// --- reads (Sequelize's connection: committed data only) ---------------------------------

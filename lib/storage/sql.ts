@@ -79,6 +79,14 @@ export function isUniqueViolation(err: unknown): boolean {
 	return e.code === "SQLITE_CONSTRAINT" && typeof e.message === "string" && e.message.includes("UNIQUE");
 }
 
+/** Whether a database error is about `table`: PostgreSQL names it (`table`), SQLite's message names its columns (`table.column`). */
+export function onTable(err: unknown, table: string): boolean {
+	const e = err as { table?: unknown; message?: unknown } | null;
+	if (!e) return false;
+	if (typeof e.table === "string") return e.table === table;
+	return typeof e.message === "string" && e.message.includes(`${table}.`);
+}
+
 /** Savepoint names within one transaction: nested savepoints each get their own. */
 abstract class SavepointSql implements Sql {
 	abstract readonly dialect: Dialect;
