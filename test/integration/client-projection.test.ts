@@ -14,24 +14,11 @@ import { GoalStore } from "../../lib/goals/goal-store";
 import { cacheKeys } from "../../lib/infra/cache-keys";
 import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
-import { sqlTime } from "../../lib/storage/sql";
+import { clientEventsAt, seedCopiesAndGoals } from "../helpers/goal-seed";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { removeDir, tempDataDir } from "../helpers/system";
 
-let sequence = 0;
-function clientUpdated(clientId: number, version: number, clientName: string): ClientEvent {
-	return {
-		eventId: `00000000-0000-4000-8000-${String(++sequence).padStart(12, "0")}`,
-		eventType: "UPDATED",
-		source: SOURCES.clients,
-		timestamp: new Date().toISOString(),
-		sequence,
-		version,
-		clientId,
-		clientName,
-		clientEmail: `c${clientId}@projection.test`,
-	} as ClientEvent;
-}
+const clientUpdated = clientEventsAt("projection.test");
 
 function projectionCases(open: () => Promise<Database>): void {
 	let db: Database;
@@ -50,32 +37,20 @@ function projectionCases(open: () => Promise<Database>): void {
 			await sql.run("DELETE FROM goals");
 			await sql.run("DELETE FROM event_log");
 			await sql.run("DELETE FROM client_projection");
-			await sql.run(`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted") VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`, [
-				1,
-				"Old",
-				"c1@projection.test",
-				1,
-				false,
-				2,
-				"Newer",
-				"c2@projection.test",
-				3,
-				false,
-			]);
-			const now = sqlTime(sql, new Date());
-			for (const [id, clientId, clientName] of [
-				[11, 1, "Old"],
-				[12, 1, "Old"],
-				[21, 2, "Newer"],
-				[22, 2, "Newer"],
-				[31, 3, "Unknown"],
-			] as const) {
-				await sql.run(
-					`INSERT INTO goals ("id", "clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					[id, clientId, clientName, `Goal ${id}`, 100, 1, null, now, now],
-				);
-			}
+			await seedCopiesAndGoals(
+				sql,
+				[
+					{ clientId: 1, name: "Old", email: "c1@projection.test", version: 1 },
+					{ clientId: 2, name: "Newer", email: "c2@projection.test", version: 3 },
+				],
+				[
+					{ id: 11, clientId: 1, clientName: "Old" },
+					{ id: 12, clientId: 1, clientName: "Old" },
+					{ id: 21, clientId: 2, clientName: "Newer" },
+					{ id: 22, clientId: 2, clientName: "Newer" },
+					{ id: 31, clientId: 3, clientName: "Unknown" },
+				],
+			);
 		});
 	});
 

@@ -11,7 +11,7 @@
 import path from "node:path";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
 import { SOURCES } from "../../lib/constants";
-import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
+import { CONSUMER_POLICY, ConsumerEngine } from "../../lib/consumer/engine";
 import type { PauseState } from "../../lib/consumer/pause-rules";
 import { PauseStore } from "../../lib/consumer/pauses";
 import type { BatchResult, Projection } from "../../lib/consumer/projection";
@@ -21,6 +21,7 @@ import { noEffects } from "../../lib/event-log/effects";
 import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
 import { removeDir, tempDataDir } from "../helpers/system";
+import { quietReport } from "../helpers/consumer-report";
 
 /** Fails every event while `failing`; remembers each sequence it applied. */
 class SwitchableProjection implements Projection<ClientEvent> {
@@ -63,21 +64,7 @@ const logReads: number[] = [];
 const changes: Array<{ state: string; decidedHere: boolean }> = [];
 
 function engineOn(pauseStore: PauseStore, onChange: (pause: PauseState, decidedHere: boolean) => void): ConsumerEngine<ClientEvent> {
-	const quiet = () => undefined;
-	const report: ConsumerReport = {
-		applied: quiet,
-		stale: quiet,
-		failed: quiet,
-		retried: quiet,
-		deadLettered: quiet,
-		caughtUp: quiet,
-		catchUpRun: quiet,
-		propagation: quiet,
-		pauseChanged: onChange,
-		info: quiet,
-		warn: quiet,
-		error: quiet,
-	};
+	const report = quietReport({ pauseChanged: onChange });
 	return new ConsumerEngine<ClientEvent>({
 		producer: SOURCES.clients,
 		db,

@@ -9,7 +9,7 @@
 import { Client } from "pg";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
 import { SOURCES } from "../../lib/constants";
-import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
+import { CONSUMER_POLICY, ConsumerEngine } from "../../lib/consumer/engine";
 import { PauseStore } from "../../lib/consumer/pauses";
 import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
 import type { ClientEvent, GoalEvent } from "../../lib/domain/events";
@@ -20,23 +20,11 @@ import { GoalStore } from "../../lib/goals/goal-store";
 import { cacheKeys } from "../../lib/infra/cache-keys";
 import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
-import { sqlTime } from "../../lib/storage/sql";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
+import { quietReport } from "../helpers/consumer-report";
+import { clientEventsAt, seedCopiesAndGoals } from "../helpers/goal-seed";
 
-let sequence = 0;
-function clientEvent(clientId: number, version: number, clientName: string, eventType: "UPDATED" | "DELETED" = "UPDATED"): ClientEvent {
-	return {
-		eventId: `00000000-0000-4000-8000-${String(++sequence).padStart(12, "0")}`,
-		eventType,
-		source: SOURCES.clients,
-		timestamp: new Date().toISOString(),
-		sequence,
-		version,
-		clientId,
-		clientName,
-		clientEmail: `c${clientId}@live.test`,
-	} as ClientEvent;
-}
+const clientEvent = clientEventsAt("live.test");
 
 describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save", () => {
 	const name = uniqueName("live_apply");
@@ -56,20 +44,12 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		const count = (key: keyof typeof counts) => (n: number) => {
 			into[key] += n;
 		};
-		const quiet = () => undefined;
-		const report: ConsumerReport = {
+		const report = quietReport({
 			applied: count("applied"),
 			stale: count("stale"),
 			failed: count("failed"),
-			retried: quiet,
-			deadLettered: quiet,
-			caughtUp: quiet,
-			catchUpRun: quiet,
-			propagation: quiet,
-			info: quiet,
-			warn: quiet,
 			error: (message, err) => errors.push(`${message} ${String(err)}`),
-		};
+		});
 		return new ConsumerEngine<ClientEvent>({
 			producer: SOURCES.clients,
 			db,
@@ -99,31 +79,19 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 
 		// given copies of clients 1 ("Old", v1) and 2 ("Two", v1), each with two goals
 		await db.transaction(async (sql) => {
-			await sql.run(`INSERT INTO client_projection ("clientId", "name", "email", "version", "deleted") VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`, [
-				1,
-				"Old",
-				"c1@live.test",
-				1,
-				false,
-				2,
-				"Two",
-				"c2@live.test",
-				1,
-				false,
-			]);
-			const now = sqlTime(sql, new Date());
-			for (const [id, clientId, clientName] of [
-				[11, 1, "Old"],
-				[12, 1, "Old"],
-				[21, 2, "Two"],
-				[22, 2, "Two"],
-			] as const) {
-				await sql.run(
-					`INSERT INTO goals ("id", "clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					[id, clientId, clientName, `Goal ${id}`, 100, 1, null, now, now],
-				);
-			}
+			await seedCopiesAndGoals(
+				sql,
+				[
+					{ clientId: 1, name: "Old", email: "c1@live.test", version: 1 },
+					{ clientId: 2, name: "Two", email: "c2@live.test", version: 1 },
+				],
+				[
+					{ id: 11, clientId: 1, clientName: "Old" },
+					{ id: 12, clientId: 1, clientName: "Old" },
+					{ id: 21, clientId: 2, clientName: "Two" },
+					{ id: 22, clientId: 2, clientName: "Two" },
+				],
+			);
 		});
 
 		const query = Client.prototype.query;

@@ -8,7 +8,7 @@
 import path from "node:path";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
 import { SOURCES } from "../../lib/constants";
-import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
+import { CONSUMER_POLICY, ConsumerEngine } from "../../lib/consumer/engine";
 import type { BatchResult, Projection } from "../../lib/consumer/projection";
 import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
 import type { ClientEvent } from "../../lib/domain/events";
@@ -17,6 +17,7 @@ import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
 import { removeDir, tempDataDir } from "../helpers/system";
 import { waitFor } from "../helpers/wait";
+import { quietReport } from "../helpers/consumer-report";
 
 /** Applies whatever it is given, but holds the first batch until `release` is called. */
 class GatedProjection implements Projection<ClientEvent> {
@@ -56,20 +57,7 @@ beforeAll(async () => {
 	const checkpoints = new Checkpoints(db);
 	await db.open();
 	projection = new GatedProjection();
-	const quiet = () => undefined;
-	const report: ConsumerReport = {
-		applied: quiet,
-		stale: quiet,
-		failed: quiet,
-		retried: quiet,
-		deadLettered: quiet,
-		caughtUp: quiet,
-		catchUpRun: quiet,
-		propagation: quiet,
-		info: quiet,
-		warn: quiet,
-		error: quiet,
-	};
+	const report = quietReport();
 	engine = new ConsumerEngine<ClientEvent>({
 		producer: SOURCES.clients,
 		db,

@@ -8,7 +8,7 @@
 import path from "node:path";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
 import { SOURCES } from "../../lib/constants";
-import { CONSUMER_POLICY, ConsumerEngine, type ConsumerReport } from "../../lib/consumer/engine";
+import { CONSUMER_POLICY, ConsumerEngine } from "../../lib/consumer/engine";
 import type { BatchResult, Projection } from "../../lib/consumer/projection";
 import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
@@ -16,6 +16,7 @@ import { noEffects } from "../../lib/event-log/effects";
 import type { ClientEvent } from "../../lib/domain/events";
 import { RETRY_POLICY, RetryStore } from "../../lib/consumer/retries";
 import { removeDir, tempDataDir } from "../helpers/system";
+import { quietReport } from "../helpers/consumer-report";
 
 /** A projection that fails for the entities in `failing`, and remembers what it applied. */
 class FlakyProjection implements Projection<ClientEvent> {
@@ -62,19 +63,12 @@ beforeAll(async () => {
 	await db.open();
 	await checkpoints.ensure(SOURCES.clients);
 	projection = new FlakyProjection();
-	const report: ConsumerReport = {
-		applied: () => undefined,
-		stale: () => undefined,
-		failed: () => undefined,
-		retried: () => undefined,
+	const report = quietReport({
 		deadLettered: () => log.push("dead"),
-		caughtUp: () => undefined,
-		catchUpRun: () => undefined,
-		propagation: () => undefined,
 		info: (message) => log.push(message),
 		warn: (message) => log.push(message),
 		error: (message, err) => log.push(`${message} ${String(err)}`),
-	};
+	});
 	engine = new ConsumerEngine<ClientEvent>({
 		producer: SOURCES.clients,
 		db,
