@@ -32,7 +32,10 @@ export class GoalProjection extends CopyProjection<GoalEvent, GoalCopy> {
 		};
 	}
 
-	/** Any batch in one statement: what a saved goal copy means needs no statement (only cache keys). */
+	/**
+	 * Any batch in one statement: what a saved goal copy means needs no statement (only cache
+	 * keys), and nothing else writes from these copies (the PUT's answer only reads them).
+	 */
 	protected override inOneStatement(): { withSaved?: WithSaved } | null {
 		return {};
 	}

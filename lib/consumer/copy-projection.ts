@@ -36,6 +36,15 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 	}
 
 	/**
+	 * Whether `consequences` will run no statement after saving `copies` over `held` (then a
+	 * closing can end the transaction with the save: held copies, then the rest, two round
+	 * trips); true by default, as no SQL is the rule.
+	 */
+	protected endsWithSave(_held: ReadonlyMap<number, C>, _copies: C[]): boolean {
+		return true;
+	}
+
+	/**
 	 * Whether a batch of `events` may be applied as one statement that ends its transaction
 	 * (`applyBatch` with a closing): its consequences then run no statement after the save. With
 	 * it, what rides along, decided in SQL from the saved rows alone (the held copies are read in
@@ -61,12 +70,13 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 			(event) => this.entityOf(event),
 			(event, decision) => this.copyOf(event, decision.kind === "tombstone"),
 		);
-		const { saved, effects } = await this.save(sql, held, [...folded.changed.values()], events, "save");
+		const { saved, effects, closed } = await this.save(sql, held, [...folded.changed.values()], events, "save", closing);
 		// an entity whose save did not take was newer already (a replica got there first)
 		return {
 			applied: folded.applied.filter((event) => saved.has(this.entityOf(event))),
 			stale: [...folded.stale, ...folded.applied.filter((event) => !saved.has(this.entityOf(event)))],
 			effects,
+			...(closed ? { closed } : {}),
 		};
 	}
 
@@ -122,17 +132,24 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 		return this.removed(await this.copies.remove(sql, ids));
 	}
 
-	/** Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean. */
+	/**
+	 * Write `copies` (guarded as a live event's, or as a rebuild's) and what the saved ones mean.
+	 * `closing` ends the transaction with the save when nothing follows it here (`endsWithSave`);
+	 * `closed` is its answer, or null when it did not ride (the caller runs it).
+	 */
 	protected async save(
 		sql: Sql,
 		held: ReadonlyMap<number, C>,
 		copies: C[],
 		events: readonly E[],
 		how: "save" | "overwrite",
-	): Promise<{ saved: Set<number>; effects: Effects }> {
-		if (copies.length === 0) return { saved: new Set(), effects: noEffects() };
+		closing?: Closing,
+	): Promise<{ saved: Set<number>; effects: Effects; closed: number[] | null }> {
+		if (copies.length === 0) return { saved: new Set(), effects: noEffects(), closed: null };
 		const alongside = this.withSaved(held, copies);
-		const { saved, touched } = how === "save" ? await this.copies.save(sql, copies, alongside) : await this.copies.overwrite(sql, copies, alongside);
+		const ending = closing && this.endsWithSave(held, copies) ? closing : undefined;
+		const { saved, touched, closed } =
+			how === "save" ? await this.copies.save(sql, copies, alongside, ending) : await this.copies.overwrite(sql, copies, alongside);
 		const effects = await this.consequences(
 			sql,
 			held,
@@ -140,6 +157,6 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 			events,
 			touched,
 		);
-		return { saved, effects };
+		return { saved, effects, closed };
 	}
 }

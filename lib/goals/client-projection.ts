@@ -59,11 +59,15 @@ export class ClientProjection extends CopyProjection<ClientEvent, ClientCopy> {
 	}
 
 	/**
-	 * A batch without a tombstone (whose cascade runs statements of its own) in one statement: the
-	 * renames ride along, decided from what was saved (each goal whose client name differs).
+	 * A tombstone's cascade runs statements after the save; a rename rides with it, so otherwise
+	 * the checkpoint and COMMIT ride too (two round trips: the copies held, locked, then the rest).
+	 * Never one statement (CopyProjection.inOneStatement): a goal creation holding the copy's lock
+	 * commits its goal, with the name it read, while the rename waits for that lock, and one
+	 * statement renames only the goals of its snapshot, taken before it waited; that new goal
+	 * would keep the old name. The held copies' locked read, a statement before, waits first.
 	 */
-	protected override inOneStatement(events: readonly ClientEvent[]): { withSaved?: WithSaved } | null {
-		return events.some((event) => event.eventType === "DELETED") ? null : { withSaved: this.store.renameChangedGoalsWithSaved() };
+	protected override endsWithSave(held: ReadonlyMap<number, ClientCopy>, copies: ClientCopy[]): boolean {
+		return !copies.some((copy) => clientCopyConsequences(held.get(copy.clientId) ?? null, copy).cascade);
 	}
 
 	/**

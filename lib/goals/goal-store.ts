@@ -209,19 +209,6 @@ export class GoalStore {
 	}
 
 	/**
-	 * The rename riding with a save whose held copies were not read before it (lib/storage/
-	 * copy-table.ts, saveUnread): each goal of a saved living client whose name differs from the
-	 * one saved. The same goals renameGoalsWithSaved renames, but for those already named so.
-	 */
-	renameChangedGoalsWithSaved(): WithSaved {
-		return {
-			text: `UPDATE goals SET "clientName" = s."name" FROM "saved" s
-				WHERE goals."clientId" = s."clientId" AND NOT s."deleted" AND goals."clientName" <> s."name" RETURNING goals."id" AS "id"`,
-			params: [],
-		};
-	}
-
-	/**
 	 * Delete the living goals of these clients (a client's tombstone, cascading): read them locked,
 	 * decide each as a DELETE of it (decideDeleteGoal: version + 1, at one time for the cascade),
 	 * and write them in one statement per 200 under each goal's version guard. Returns each goal

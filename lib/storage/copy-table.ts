@@ -20,6 +20,13 @@ export interface CopyTableSpec<C extends Held> {
 
 const quoted = (column: string) => `"${column}"`;
 
+/** A row of a save's answer in one round trip: a saved id, a touched id or the closing's answer. */
+interface SavedRow {
+	saved: number | null;
+	touched: number | null;
+	closed: number | null;
+}
+
 /**
  * A statement run in the same round trip as a save, over the rows the save wrote (PostgreSQL
  * only: a data-modifying CTE that reads them as `"saved"`, every column of the copy). It returns
@@ -31,17 +38,21 @@ export interface WithSaved {
 	params: unknown[];
 }
 
-/** What a save wrote: the ids of the copies saved, and those `WithSaved` touched (null: it did not run). */
+/**
+ * What a save wrote: the ids of the copies saved, those `WithSaved` touched (null: it did not
+ * run), and the closing's answer (null: it did not ride; the transaction is still open).
+ */
 export interface Saved {
 	saved: Set<number>;
 	touched: number[] | null;
+	closed: number[] | null;
 }
 
 /**
  * The statements that end the transaction, sent with the save and followed by its COMMIT
- * (`saveUnread`): top-level CTEs (`"name" AS (…), …`, their parameters in order), and the CTE
- * whose `"id"` column is their answer. The consumer's checkpoint moves this way
- * (lib/consumer/checkpoints.ts, closingAdvance).
+ * (PostgreSQL, a save of one chunk: `save` with a closing, or `saveUnread`): top-level CTEs
+ * (`"name" AS (…), …`, their parameters in order), and the CTE whose `"id"` column is their
+ * answer. The consumer's checkpoint moves this way (lib/consumer/checkpoints.ts, closingAdvance).
  */
 export interface Closing {
 	ctes: string;
@@ -159,8 +170,8 @@ export class CopyTable<C extends Held> {
 	 * Save copies, each only over an older, living one (the version guard again, in SQL, for
 	 * replicas that decided at the same time). Returns the ids whose copy was saved.
 	 */
-	save(sql: Sql, copies: C[], withSaved?: WithSaved): Promise<Saved> {
-		return this.write(sql, copies, this.saveGuard, withSaved);
+	save(sql: Sql, copies: C[], withSaved?: WithSaved, closing?: Closing): Promise<Saved> {
+		return this.write(sql, copies, this.saveGuard, withSaved, closing);
 	}
 
 	/**
@@ -185,8 +196,11 @@ export class CopyTable<C extends Held> {
 		return removed;
 	}
 
-	/** One upsert per chunk, in id order, under `guard`; the ids it wrote (and `withSaved`'s, when it rode along). */
-	private async write(sql: Sql, copies: C[], guard: string, withSaved?: WithSaved): Promise<Saved> {
+	/**
+	 * One upsert per chunk, in id order, under `guard`; the ids it wrote (and `withSaved`'s, when it
+	 * rode along). A `closing` rides only with a save of one statement, which then carries the COMMIT.
+	 */
+	private async write(sql: Sql, copies: C[], guard: string, withSaved?: WithSaved, closing?: Closing): Promise<Saved> {
 		const saved = new Set<number>();
 		const sorted = [...copies].sort((a, b) => this.idOf(a) - this.idOf(b));
 		const parts = chunks(sorted);
@@ -196,26 +210,38 @@ export class CopyTable<C extends Held> {
 				 ${this.upsert} WHERE ${guard}`,
 			params: part.flatMap((copy) => this.spec.columns.map((column) => copy[column])),
 		});
-		if (withSaved && sql.dialect === "postgres" && parts.length === 1) {
-			// one round trip: the upsert, and the statement over what it saved
+		if ((withSaved || closing) && sql.dialect === "postgres" && parts.length === 1) {
+			// one round trip: the upsert, the statement over what it saved, and the transaction's end
 			const { text, params } = upsert(parts[0]);
-			const rows = await sql.all<{ saved: number | null; touched: number | null }>(
-				`WITH "saved" AS (${text} RETURNING ${this.list}), "touched" AS (${withSaved.text})
-				 SELECT ${key} AS "saved", NULL::integer AS "touched" FROM "saved" UNION ALL SELECT NULL, "id" FROM "touched"`,
-				[...params, ...withSaved.params],
-			);
+			const ctes = [`"saved" AS (${text} RETURNING ${this.list})`];
+			const answers = [`SELECT ${key} AS "saved", NULL::integer AS "touched", NULL::integer AS "closed" FROM "saved"`];
+			const values: unknown[] = [...params];
+			if (withSaved) {
+				ctes.push(`"touched" AS (${withSaved.text})`);
+				answers.push(`SELECT NULL, "id", NULL FROM "touched"`);
+				values.push(...withSaved.params);
+			}
+			if (closing) {
+				ctes.push(closing.ctes);
+				answers.push(`SELECT NULL, NULL, "id" FROM "${closing.answer}"`);
+				values.push(...closing.params);
+			}
+			const statement = `WITH ${ctes.join(", ")} ${answers.join(" UNION ALL ")}`;
+			const rows = closing ? await sql.allAndCommit<SavedRow>(statement, values) : await sql.all<SavedRow>(statement, values);
 			const touched: number[] = [];
+			const closed: number[] = [];
 			for (const row of rows) {
 				if (row.saved !== null) saved.add(Number(row.saved));
 				if (row.touched !== null) touched.push(Number(row.touched));
+				if (row.closed !== null) closed.push(Number(row.closed));
 			}
-			return { saved, touched };
+			return { saved, touched: withSaved ? touched : null, closed: closing ? closed : null };
 		}
 		for (const part of parts) {
 			const { text, params } = upsert(part);
 			const rows = await sql.all<C>(`${text} RETURNING ${key}`, params);
 			for (const row of rows) saved.add(Number(row[this.spec.key]));
 		}
-		return { saved, touched: null };
+		return { saved, touched: null, closed: null };
 	}
 }

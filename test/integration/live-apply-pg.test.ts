@@ -1,10 +1,12 @@
 /**
- * A live batch on PostgreSQL is one statement: BEGIN, the copies held, the save, the goals' names,
- * the checkpoint's move and COMMIT in one message (lib/consumer/live-apply.ts; saveUnread and
- * Closing in lib/storage/copy-table.ts), one round trip where it took three. Where something must
- * run after the save (a tombstone's cascade, failures to record, a failure streak to reset) the
- * batch takes the statements it took before. The real engine, projection and stores on a real
- * PostgreSQL database; round trips counted at pg's Client.
+ * A live batch on PostgreSQL ends with its save (lib/consumer/live-apply.ts; Closing in
+ * lib/storage/copy-table.ts). The goal service's client copy: BEGIN with the copies held (locked),
+ * then the save, the goals' names, the checkpoint's move and COMMIT in one message, two round
+ * trips where it took three; a goal created while a rename waits for the copy's lock gets the new
+ * name. The client service's goal copy: the whole batch as one statement, one round trip. Where
+ * something must run after the save (a tombstone's cascade, failures to record, a failure streak
+ * to reset) the batch takes the statements it took before. The real engines, projections and
+ * stores on real PostgreSQL databases; round trips counted at pg's Client.
  */
 import { Client } from "pg";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
@@ -17,12 +19,16 @@ import type { Effects } from "../../lib/event-log/effects";
 import { EventLog } from "../../lib/event-log/event-log";
 import { ClientProjection } from "../../lib/goals/client-projection";
 import { GoalStore } from "../../lib/goals/goal-store";
+import { ClientStore } from "../../lib/clients/client-store";
+import { GoalProjection } from "../../lib/clients/goal-projection";
 import { cacheKeys } from "../../lib/infra/cache-keys";
 import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
+import { sqlTime } from "../../lib/storage/sql";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { quietReport } from "../helpers/consumer-report";
 import { clientEventsAt, seedCopiesAndGoals } from "../helpers/goal-seed";
+import { waitFor } from "../helpers/wait";
 
 const clientEvent = clientEventsAt("live.test");
 
@@ -127,10 +133,10 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		return roundTrips - before;
 	};
 
-	test("given a rename, when it arrives live, then copy, goals' names and checkpoint commit together in one round trip", async () => {
+	test("given a rename, when it arrives live, then copy, goals' names and checkpoint commit together in two round trips", async () => {
 		const rename = clientEvent(1, 2, "New One");
 		const trips = await tripsOf(() => engine.live(rename));
-		expect(trips).toBe(1);
+		expect(trips).toBe(2);
 		expect(await checkpoint()).toBe(rename.sequence);
 		expect(await goalNames()).toEqual([
 			[11, "New One", "alive"],
@@ -144,12 +150,12 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		);
 	});
 
-	test("given two renames of a client and a stale one of another in one batch, when they arrive live, then the newest name is kept, the stale one skipped, in one round trip", async () => {
+	test("given two renames of a client and a stale one of another in one batch, when they arrive live, then the newest name is kept, the stale one skipped, in two round trips", async () => {
 		const first = clientEvent(1, 3, "Newer One");
 		const second = clientEvent(1, 4, "Newest One");
 		const stale = clientEvent(2, 1, "Two, Stale");
 		const trips = await tripsOf(() => Promise.all([engine.live(first), engine.live(second), engine.live(stale)]));
-		expect(trips).toBe(1);
+		expect(trips).toBe(2);
 		expect(counts).toEqual({ applied: 2, stale: 1, failed: 0 });
 		expect(await checkpoint()).toBe(stale.sequence);
 		expect(await goalNames()).toEqual([
@@ -207,8 +213,40 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		expect(trips).toBe(4);
 		expect((await pauses.read()).failures).toBe(0);
 		expect(await checkpoint()).toBe(rename.sequence);
-		// and with nothing left to reset, the next one is one round trip again
-		expect(await tripsOf(() => engine.live(clientEvent(2, 4, "Two Once More")))).toBe(1);
+		// and with nothing left to reset, the next one is two round trips again
+		expect(await tripsOf(() => engine.live(clientEvent(2, 4, "Two Once More")))).toBe(2);
+	});
+
+	test("given a goal being created under the copy's lock, when a rename arrives meanwhile, then it waits, and the new goal gets the new name too", async () => {
+		let release: () => void = () => undefined;
+		const gate = new Promise<void>((resolve) => (release = resolve));
+		let locked = false;
+		// goal creation as the goal service does it: the copy read locked, the goal written with its name
+		const creation = db.transaction(async (sql) => {
+			const [copy] = await sql.all<{ name: string }>(`SELECT "name" FROM client_projection WHERE "clientId" = ? FOR UPDATE`, [1]);
+			const now = sqlTime(sql, new Date());
+			await sql.run(
+				`INSERT INTO goals ("id", "clientId", "clientName", "goalName", "targetCents", "version", "deletedAt", "createdAt", "updatedAt")
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				[13, 1, copy.name, "Goal 13", 100, 1, null, now, now],
+			);
+			locked = true;
+			await gate;
+		});
+		await waitFor(() => locked, { what: "the creation to hold the copy's lock" });
+		const applying = engine.live(clientEvent(1, 8, "Raced"));
+		const waiting = async () =>
+			(await db.read<{ n: number }>(`SELECT count(*)::int AS "n" FROM pg_stat_activity WHERE "datname" = current_database() AND "wait_event_type" = 'Lock'`))[0]
+				.n > 0;
+		await waitFor(waiting, { what: "the rename to wait for the copy's lock" });
+		release();
+		await creation;
+		expect(await applying).toBe("taken");
+		expect((await goalNames()).filter(([id]) => id === 11 || id === 12 || id === 13)).toEqual([
+			[11, "Raced", "alive"],
+			[12, "Raced", "alive"],
+			[13, "Raced", "alive"],
+		]);
 	});
 
 	test("given a tombstone, when it arrives live, then its goals are deleted with their events and the checkpoint moves after them", async () => {
@@ -251,5 +289,78 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 		} finally {
 			await other.stop();
 		}
+	});
+});
+
+describeWithInfra(["postgres"], "a live batch of the client service's goal copy on PostgreSQL, as one statement", () => {
+	const name = uniqueName("live_goal_copy");
+	const HOUR = 3_600_000;
+	let db: Database;
+	let engine: ConsumerEngine<GoalEvent>;
+	const settled: Effects[] = [];
+	const errors: string[] = [];
+	let roundTrips = 0;
+
+	beforeAll(async () => {
+		db = new Database(await createDatabase(name), { schema: serviceSchema(SOURCES.clients) });
+		await db.open();
+		const checkpoints = new Checkpoints(db);
+		await checkpoints.ensure(SOURCES.goals);
+		engine = new ConsumerEngine<GoalEvent>({
+			producer: SOURCES.goals,
+			db,
+			projection: new GoalProjection(new ClientStore(db)),
+			checkpoints,
+			retries: new RetryStore(db, "clients", RETRY_POLICY),
+			pauses: new PauseStore(db, "clients"),
+			readLog: async () => ({ events: [], lastSequence: 0 }),
+			settle: async (effects) => {
+				settled.push(effects);
+			},
+			report: quietReport({ error: (message, err) => errors.push(`${message} ${String(err)}`) }),
+			policy: { ...CONSUMER_POLICY, partitions: 1, gapGraceMs: HOUR, retryPollMs: HOUR, retryIdleLookMs: HOUR, pauseLookMs: HOUR },
+		});
+		await engine.start(HOUR, () => undefined);
+		const query = Client.prototype.query;
+		jest.spyOn(Client.prototype, "query").mockImplementation(function (this: Client, ...args: Parameters<Client["query"]>) {
+			roundTrips++;
+			return (query as (...a: unknown[]) => unknown).apply(this, args) as ReturnType<Client["query"]>;
+		});
+	});
+
+	afterAll(async () => {
+		jest.restoreAllMocks();
+		await engine?.stop();
+		await db?.sequelize.close();
+		await dropDatabase(name);
+	});
+
+	test("given a goal's creation and then its rename, when each arrives live, then each is one round trip: copy, checkpoint and COMMIT", async () => {
+		const goalEvent = (sequence: number, version: number, goalName: string): GoalEvent => ({
+			eventId: `00000000-0000-4000-9000-${String(sequence).padStart(12, "0")}`,
+			eventType: version === 1 ? "CREATED" : "UPDATED",
+			source: SOURCES.goals,
+			timestamp: new Date().toISOString(),
+			sequence,
+			version,
+			goalId: 7,
+			clientId: 3,
+			goalName,
+			targetAmount: 250,
+		});
+		for (const [sequence, version, goalName] of [
+			[1, 1, "House"],
+			[2, 2, "Bigger House"],
+		] as const) {
+			const before = roundTrips;
+			expect(await engine.live(goalEvent(sequence, version, goalName))).toBe("taken");
+			expect(roundTrips - before).toBe(1);
+		}
+		const [copy] = await db.read<{ goalName: string; version: number }>(`SELECT "goalName", "version" FROM goal_projection WHERE "goalId" = 7`);
+		expect([copy.goalName, Number(copy.version)]).toEqual(["Bigger House", 2]);
+		const [checkpoint] = await db.read<{ sequence: number }>(`SELECT "sequence" FROM checkpoints WHERE "producer" = ?`, [SOURCES.goals]);
+		expect(Number(checkpoint.sequence)).toBe(2);
+		expect(settled.flatMap((effects) => effects.cacheKeys)).toContain(cacheKeys.entity("clients", 3));
+		expect(errors).toEqual([]);
 	});
 });
