@@ -8,7 +8,6 @@
  * client costs two round trips (BEGIN with the held client; the rest), where it took three.
  */
 import path from "node:path";
-import { Client } from "pg";
 import { ClientStore, clientEventFields } from "../../lib/clients/client-store";
 import { SOURCES } from "../../lib/constants";
 import type { ClientEvent } from "../../lib/domain/events";
@@ -18,6 +17,7 @@ import { Database } from "../../lib/storage/database";
 import { serviceSchema } from "../../lib/storage/migrations";
 import type { Sql } from "../../lib/storage/sql";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
+import { countPgRoundTrips } from "../helpers/pg-round-trips";
 import { removeDir, tempDataDir } from "../helpers/system";
 
 function entityWriteCases(open: () => Promise<Database>): void {
@@ -124,21 +124,16 @@ describeWithInfra(["postgres"], "a change appended with its event, on PostgreSQL
 			await log.appendDecided(sql, row.id, event, clientEventFields(row), { last: true });
 			return row.id;
 		});
-		let trips = 0;
-		const query = Client.prototype.query;
-		const spy = jest.spyOn(Client.prototype, "query").mockImplementation(function (this: Client, ...args: Parameters<Client["query"]>) {
-			trips++;
-			return (query as (...a: unknown[]) => unknown).apply(this, args) as ReturnType<Client["query"]>;
-		});
+		const trips = countPgRoundTrips();
 		try {
 			await db.transaction(async (sql) => {
 				const decided = await store.update(sql, { id, name: "Di Two" });
 				await log.appendDecided(sql, id, decided.event, clientEventFields(decided.row), { last: true, entityWrite: decided.write });
 			});
 		} finally {
-			spy.mockRestore();
+			trips.restore();
 		}
-		expect(trips).toBe(2);
+		expect(trips.count).toBe(2);
 		const [row] = await db.read<{ name: string; version: number }>(`SELECT "name", "version" FROM clients WHERE "id" = ?`, [id]);
 		expect([row.name, Number(row.version)]).toEqual(["Di Two", 2]);
 	});

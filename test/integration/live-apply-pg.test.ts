@@ -8,7 +8,6 @@
  * to reset) the batch takes the statements it took before. The real engines, projections and
  * stores on real PostgreSQL databases; round trips counted at pg's Client.
  */
-import { Client } from "pg";
 import { Checkpoints } from "../../lib/consumer/checkpoints";
 import { SOURCES } from "../../lib/constants";
 import { CONSUMER_POLICY, ConsumerEngine } from "../../lib/consumer/engine";
@@ -28,6 +27,7 @@ import { sqlTime } from "../../lib/storage/sql";
 import { createDatabase, describeWithInfra, dropDatabase, uniqueName } from "../helpers/infra";
 import { quietReport } from "../helpers/consumer-report";
 import { clientEventsAt, seedCopiesAndGoals } from "../helpers/goal-seed";
+import { countPgRoundTrips, type RoundTrips } from "../helpers/pg-round-trips";
 import { waitFor } from "../helpers/wait";
 
 const clientEvent = clientEventsAt("live.test");
@@ -43,7 +43,7 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 	const counts = { applied: 0, stale: 0, failed: 0 };
 	const errors: string[] = [];
 	/** statements sent by the engine's connections (pg sends one and waits for its answer: a round trip each) */
-	let roundTrips = 0;
+	let roundTrips: RoundTrips | undefined;
 
 	/** A replica's engine on the shared database, counting what it applied into `into`. */
 	function replica(into: typeof counts): ConsumerEngine<ClientEvent> {
@@ -100,15 +100,11 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 			);
 		});
 
-		const query = Client.prototype.query;
-		jest.spyOn(Client.prototype, "query").mockImplementation(function (this: Client, ...args: Parameters<Client["query"]>) {
-			roundTrips++;
-			return (query as (...a: unknown[]) => unknown).apply(this, args) as ReturnType<Client["query"]>;
-		});
+		roundTrips = countPgRoundTrips();
 	});
 
 	afterAll(async () => {
-		jest.restoreAllMocks();
+		roundTrips?.restore();
 		await engine?.stop();
 		await db?.sequelize.close();
 		await dropDatabase(name);
@@ -128,9 +124,9 @@ describeWithInfra(["postgres"], "a live batch on PostgreSQL, ended by its save",
 	};
 	/** The engine's round trips for `work` (a test's own reads are counted after it). */
 	const tripsOf = async (work: () => Promise<unknown>): Promise<number> => {
-		const before = roundTrips;
+		const before = roundTrips?.count ?? 0;
 		await work();
-		return roundTrips - before;
+		return (roundTrips?.count ?? 0) - before;
 	};
 
 	test("given a rename, when it arrives live, then copy, goals' names and checkpoint commit together in two round trips", async () => {
@@ -299,7 +295,7 @@ describeWithInfra(["postgres"], "a live batch of the client service's goal copy 
 	let engine: ConsumerEngine<GoalEvent>;
 	const settled: Effects[] = [];
 	const errors: string[] = [];
-	let roundTrips = 0;
+	let roundTrips: RoundTrips | undefined;
 
 	beforeAll(async () => {
 		db = new Database(await createDatabase(name), { schema: serviceSchema(SOURCES.clients) });
@@ -321,15 +317,11 @@ describeWithInfra(["postgres"], "a live batch of the client service's goal copy 
 			policy: { ...CONSUMER_POLICY, partitions: 1, gapGraceMs: HOUR, retryPollMs: HOUR, retryIdleLookMs: HOUR, pauseLookMs: HOUR },
 		});
 		await engine.start(HOUR, () => undefined);
-		const query = Client.prototype.query;
-		jest.spyOn(Client.prototype, "query").mockImplementation(function (this: Client, ...args: Parameters<Client["query"]>) {
-			roundTrips++;
-			return (query as (...a: unknown[]) => unknown).apply(this, args) as ReturnType<Client["query"]>;
-		});
+		roundTrips = countPgRoundTrips();
 	});
 
 	afterAll(async () => {
-		jest.restoreAllMocks();
+		roundTrips?.restore();
 		await engine?.stop();
 		await db?.sequelize.close();
 		await dropDatabase(name);
@@ -352,9 +344,9 @@ describeWithInfra(["postgres"], "a live batch of the client service's goal copy 
 			[1, 1, "House"],
 			[2, 2, "Bigger House"],
 		] as const) {
-			const before = roundTrips;
+			const before = roundTrips?.count ?? 0;
 			expect(await engine.live(goalEvent(sequence, version, goalName))).toBe("taken");
-			expect(roundTrips - before).toBe(1);
+			expect((roundTrips?.count ?? 0) - before).toBe(1);
 		}
 		const [copy] = await db.read<{ goalName: string; version: number }>(`SELECT "goalName", "version" FROM goal_projection WHERE "goalId" = 7`);
 		expect([copy.goalName, Number(copy.version)]).toEqual(["Bigger House", 2]);
