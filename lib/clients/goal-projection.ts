@@ -7,7 +7,6 @@ import { cacheKeys } from "../infra/cache-keys";
 import { CopyProjection } from "../consumer/copy-projection";
 import type { GoalEvent } from "../domain/events";
 import type { Effects } from "../event-log/effects";
-import type { WithSaved } from "../storage/copy-table";
 import type { Sql } from "../storage/sql";
 import { toCents } from "../domain/money";
 import type { ClientStore, GoalCopy } from "./client-store";
@@ -36,8 +35,8 @@ export class GoalProjection extends CopyProjection<GoalEvent, GoalCopy> {
 	 * Any batch in one statement: what a saved goal copy means needs no statement (only cache
 	 * keys), and nothing else writes from these copies (the PUT's answer only reads them).
 	 */
-	protected override inOneStatement(): { withSaved?: WithSaved } | null {
-		return {};
+	protected override inOneStatement(): boolean {
+		return true;
 	}
 
 	/** The clients whose goals changed (a goal's client never changes; the held one is counted all the same). */

@@ -46,12 +46,11 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 
 	/**
 	 * Whether a batch of `events` may be applied as one statement that ends its transaction
-	 * (`applyBatch` with a closing): its consequences then run no statement after the save. With
-	 * it, what rides along, decided in SQL from the saved rows alone (the held copies are read in
-	 * the same statement, so not known before it). Null (the default): never.
+	 * (`applyBatch` with a closing): its consequences then run no statement, and nothing else is
+	 * written from its copies (the statement sees only its snapshot's rows). False by default.
 	 */
-	protected inOneStatement(_events: readonly E[]): { withSaved?: WithSaved } | null {
-		return null;
+	protected inOneStatement(_events: readonly E[]): boolean {
+		return false;
 	}
 
 	/** What removing these copies leaves to do after the commit. */
@@ -88,12 +87,11 @@ export abstract class CopyProjection<E extends DomainEvent, C extends Held> impl
 	 * folded over the copies the statement read, as the other path does.
 	 */
 	private async applyInOneStatement(sql: Sql, events: E[], closing: Closing): Promise<BatchResult<E> | null> {
-		const plan = this.inOneStatement(events);
-		if (!plan) return null;
+		if (!this.inOneStatement(events)) return null;
 		const entityOf = (event: E) => this.entityOf(event);
 		const copyOf = (event: E, decision: { kind: string }) => this.copyOf(event, decision.kind === "tombstone");
 		const reached = foldEvents(new Map<number, C>(), events, entityOf, copyOf);
-		const written = await this.copies.saveUnread(sql, [...reached.changed.values()], plan.withSaved, closing);
+		const written = await this.copies.saveUnread(sql, [...reached.changed.values()], closing);
 		if (!written) return null;
 		const { held, saved, touched, closed } = written;
 		const folded = foldEvents(held, events, entityOf, copyOf);

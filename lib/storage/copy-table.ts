@@ -114,15 +114,14 @@ export class CopyTable<C extends Held> {
 	/**
 	 * A whole transaction in one message (PostgreSQL): BEGIN, the copies held for `copies`' ids
 	 * (as they were before it: the statement's snapshot), `save`'s upsert under its version guard,
-	 * `withSaved` over what it saved, `closing`, and COMMIT. The guard decides every row on its
-	 * newest version, as `save` does; only the copies held come from the snapshot, so a copy
-	 * another replica saved meanwhile counts as saved by it (not here), never twice. Null when the
-	 * copies are more than one statement's worth: nothing was sent.
-	 *
-	 * The locks come in `save`'s order (the copies by id, then what `withSaved` writes), and the
-	 * closing's last: the union below runs its parts in order.
+	 * `closing`, and COMMIT. The guard decides every row on its newest version, as `save` does;
+	 * only the copies held come from the snapshot, so a copy another replica saved meanwhile counts
+	 * as saved by it (not here), never twice. Nothing else may be written from those copies in the
+	 * statement: it would see only its snapshot's rows. Null when the copies are more than one
+	 * statement's worth: nothing was sent. The closing's locks come last: the union below runs its
+	 * parts in order.
 	 */
-	async saveUnread(sql: Sql, copies: C[], withSaved: WithSaved | undefined, closing: Closing): Promise<SavedUnread<C> | null> {
+	async saveUnread(sql: Sql, copies: C[], closing: Closing): Promise<SavedUnread<C> | null> {
 		const sorted = [...copies].sort((a, b) => this.idOf(a) - this.idOf(b));
 		if (sql.dialect !== "postgres" || sorted.length === 0 || chunks(sorted).length > 1) return null;
 		const key = quoted(this.spec.key);
@@ -133,24 +132,16 @@ export class CopyTable<C extends Held> {
 			`"held" AS (SELECT ${this.list} FROM ${this.spec.table} WHERE ${key} IN (${ids.map(() => "?").join(", ")}))`,
 			`"saved" AS (INSERT INTO ${this.spec.table} (${this.list}) VALUES ${sorted.map(() => this.placeholders).join(", ")}
 				${this.upsert} WHERE ${this.saveGuard} RETURNING ${this.list})`,
+			closing.ctes,
 		];
-		const parts = [`SELECT 0 AS "part", ${this.list} FROM "held"`, `${idRow(1, key)} FROM "saved"`];
-		const params: unknown[] = [...ids, ...sorted.flatMap((copy) => this.spec.columns.map((column) => copy[column]))];
-		if (withSaved) {
-			ctes.push(`"touched" AS (${withSaved.text})`);
-			parts.push(`${idRow(2, `"id"`)} FROM "touched"`);
-			params.push(...withSaved.params);
-		}
-		ctes.push(closing.ctes);
-		parts.push(`${idRow(3, `"id"`)} FROM "${closing.answer}"`);
-		params.push(...closing.params);
+		const parts = [`SELECT 0 AS "part", ${this.list} FROM "held"`, `${idRow(1, key)} FROM "saved"`, `${idRow(2, `"id"`)} FROM "${closing.answer}"`];
+		const params: unknown[] = [...ids, ...sorted.flatMap((copy) => this.spec.columns.map((column) => copy[column])), ...closing.params];
 		const rows = await sql.allAndCommit<C & { part: number }>(`WITH ${ctes.join(", ")} ${parts.join(" UNION ALL ")}`, params);
-		const result: SavedUnread<C> = { held: new Map(), saved: new Set(), touched: withSaved ? [] : null, closed: [] };
+		const result: SavedUnread<C> = { held: new Map(), saved: new Set(), touched: null, closed: [] };
 		for (const row of rows) {
 			const id = Number(row[this.spec.key]);
 			if (Number(row.part) === 0) result.held.set(id, this.spec.read(row));
 			else if (Number(row.part) === 1) result.saved.add(id);
-			else if (Number(row.part) === 2) result.touched?.push(id);
 			else result.closed.push(id);
 		}
 		return result;
